@@ -1,0 +1,1 @@
+//! lanshare-auth (placeholder, being written)

@@ -1,0 +1,1 @@
+//! smb-engine (placeholder, being written)

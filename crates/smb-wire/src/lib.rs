@@ -1,0 +1,1 @@
+//! smb-wire (placeholder, being written)

@@ -1,0 +1,1 @@
+//! lanshare-vfs (placeholder, being written)
