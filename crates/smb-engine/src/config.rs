@@ -1,0 +1,106 @@
+//! The engine's view of the configuration: plain data, already validated by the binary.
+//!
+//! The TOML file, its error messages and the CLI live in the `lanshare` crate; the engine only
+//! sees these types, so tests can build a server without touching a file.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use smb_wire::Dialect;
+
+/// `security.signing`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SigningPolicy {
+    /// Sign when the client asks or requires it; never refuse an unsigned client.
+    Enabled,
+    /// Every authenticated (non-guest, non-anonymous) session must sign
+    /// ([MS-SMB2] 3.3.5.5.3: Session.SigningRequired). Windows 11 24H2's default.
+    Required,
+}
+
+/// `security.anonymous` (the `RestrictAnonymous` / `NullSessionShares` knobs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnonymousPolicy {
+    /// Null sessions are refused with STATUS_LOGON_FAILURE.
+    Deny,
+    /// Null sessions may connect to IPC$ only (share listing), nothing else.
+    IpcOnly,
+    /// Null sessions may connect to shares marked `guest_ok`.
+    Allow,
+}
+
+/// One `[[share]]`.
+#[derive(Clone, Debug)]
+pub struct ShareConfig {
+    /// The name clients use, case-insensitively (`\\server\NAME`).
+    pub name: String,
+    pub path: PathBuf,
+    pub comment: String,
+    pub read_only: bool,
+    /// Guest and (when `anonymous = allow`) null sessions may connect.
+    pub guest_ok: bool,
+    /// Listed by NetrShareEnum; hidden shares are still reachable by name.
+    pub browseable: bool,
+}
+
+/// Everything the SMB engine needs to run.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// NetBIOS-style server name (upper case, ≤ 15 chars), used in NTLM target info.
+    pub server_name: String,
+    /// Stable across restarts when the binary persists it; random otherwise.
+    pub server_guid: [u8; 16],
+    pub signing: SigningPolicy,
+    pub anonymous: AnonymousPolicy,
+    /// Map unknown users (and `guest`) to a guest session.
+    pub allow_guest: bool,
+    pub min_dialect: Dialect,
+    pub max_dialect: Dialect,
+    pub shares: Vec<ShareConfig>,
+    /// Largest READ/WRITE/TRANSACT the server advertises ([MS-SMB2] 2.2.4, large MTU).
+    pub max_io_size: u32,
+    /// A connection that has not finished NEGOTIATE + SESSION_SETUP by then is dropped.
+    pub handshake_timeout: Duration,
+    /// Longest time a partly received frame may take to arrive (slow-loris guard).
+    pub frame_read_timeout: Duration,
+    /// `limits.max_credits`: credits granted to one connection never exceed this.
+    pub max_credits: u16,
+}
+
+impl EngineConfig {
+    /// Safe defaults: every dialect, signing required, no guest, no anonymous, 8 MiB I/O.
+    pub fn new(server_name: impl Into<String>) -> Self {
+        EngineConfig {
+            server_name: server_name.into(),
+            server_guid: rand::random(),
+            signing: SigningPolicy::Required,
+            anonymous: AnonymousPolicy::Deny,
+            allow_guest: false,
+            min_dialect: Dialect::SMB2_0_2,
+            max_dialect: Dialect::SMB3_1_1,
+            shares: Vec::new(),
+            max_io_size: 8 * 1024 * 1024,
+            handshake_timeout: Duration::from_secs(30),
+            frame_read_timeout: Duration::from_secs(30),
+            max_credits: 8192,
+        }
+    }
+
+    pub fn with_share(mut self, share: ShareConfig) -> Self {
+        self.shares.push(share);
+        self
+    }
+}
+
+impl ShareConfig {
+    pub fn new(name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        ShareConfig {
+            name: name.into(),
+            path: path.into(),
+            comment: String::new(),
+            read_only: false,
+            guest_ok: false,
+            browseable: true,
+        }
+    }
+}
