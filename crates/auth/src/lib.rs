@@ -18,6 +18,8 @@
 //! - `userfile` – [`UserFile`], the `name:NT-HASH[:flags]` text file.
 
 #![forbid(unsafe_code)]
+// Tests may unwrap (common rules); the library itself may not.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod acceptor;
 mod der;
