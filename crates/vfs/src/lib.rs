@@ -1,1 +1,159 @@
-//! lanshare-vfs (placeholder, being written)
+//! lanshare-vfs: protocol-neutral storage for the lanshare file server.
+//!
+//! What it is: the storage layer that the SMB engine (and later the WebDAV and FTP front-ends)
+//! call into. It offers a validated share-relative path ([`VfsPath`]), one fine-grained error
+//! type ([`VfsError`], with a table of the wire codes each variant stands for), a handle-based
+//! blocking storage trait ([`Vfs`], [`VfsHandle`], [`DirStream`]) and two back-ends:
+//! [`LocalFs`], a local directory in which every path is resolved beneath the share root by the
+//! kernel (cap-std: `openat2(RESOLVE_BENEATH)` or its own checked walk), and [`MemFs`], an
+//! in-memory tree for tests. [`battery`] (feature `battery`) is the conformance suite that
+//! every back-end passes.
+//!
+//! What it is not: it knows nothing of SMB, NTSTATUS, HTTP or FTP (front-ends map
+//! [`VfsError`] themselves), and it does no async I/O: every call blocks, and the engine runs
+//! them on a bounded blocking pool. Access checks against users and share ACLs belong to the
+//! front-ends; a handle only enforces the read/write access it was opened with.
+//!
+//! Layout:
+//! - `path.rs`: [`VfsPath`] and its naming rules;
+//! - `error.rs`: [`VfsError`], `from_io` errno mapping, the wire-code guide;
+//! - `types.rs`: [`Metadata`], [`OpenOptions`], [`CreateMode`], [`DirMode`], [`OpenOutcome`],
+//!   [`SetTimes`], [`DirEntry`], [`FsStats`], [`Capabilities`], DOS attribute bits, FILETIME
+//!   conversions;
+//! - `dosattr.rs`: the xattr format that keeps DOS attributes and creation time;
+//! - `local.rs`: [`LocalFs`];
+//! - `mem.rs`: [`MemFs`];
+//! - `battery.rs`: the shared test battery and the [`vfs_battery!`] macro.
+#![forbid(unsafe_code)]
+
+#[cfg(any(test, feature = "battery"))]
+pub mod battery;
+mod dosattr;
+mod error;
+mod local;
+mod mem;
+mod path;
+mod types;
+
+pub use error::VfsError;
+pub use local::{LocalFs, LocalFsOptions};
+pub use mem::MemFs;
+pub use path::{MAX_COMPONENT_BYTES, MAX_PATH_UTF16, VfsPath};
+pub use types::{
+    Capabilities, CreateMode, DirEntry, DirMode, FileIdentity, FsStats, Metadata, OpenOptions,
+    OpenOutcome, SetTimes, dos, from_filetime, to_filetime,
+};
+
+/// A storage back-end rooted at a share. Object-safe; shared across threads.
+///
+/// Paths are always relative to the share root and never leave it. Every call blocks.
+pub trait Vfs: Send + Sync + 'static {
+    /// Opens or creates according to `opts` (see [`CreateMode`] and [`DirMode`] for the
+    /// semantics and errors). The handle stays valid if the path is later renamed or removed.
+    fn open(
+        &self,
+        path: &VfsPath,
+        opts: &OpenOptions,
+    ) -> Result<(Box<dyn VfsHandle>, OpenOutcome), VfsError>;
+
+    /// Metadata of the object at `path` (following symlinks that stay inside the share).
+    fn stat(&self, path: &VfsPath) -> Result<Metadata, VfsError>;
+
+    /// Renames `from` to `to`, across directories of the share. Without `replace`, an existing
+    /// `to` is [`VfsError::Exists`]; with it, an existing file is replaced atomically but an
+    /// existing directory is [`VfsError::AccessDenied`] ([MS-FSA] 2.1.5.14.11). Renaming the
+    /// root, or a directory into itself, is refused.
+    fn rename(&self, from: &VfsPath, to: &VfsPath, replace: bool) -> Result<(), VfsError>;
+
+    /// Removes a file (or a symlink). A directory is [`VfsError::IsADirectory`].
+    fn remove_file(&self, path: &VfsPath) -> Result<(), VfsError>;
+
+    /// Removes an empty directory: [`VfsError::NotEmpty`] otherwise, [`VfsError::NotADirectory`]
+    /// for a file, [`VfsError::AccessDenied`] for the root.
+    fn remove_dir(&self, path: &VfsPath) -> Result<(), VfsError>;
+
+    /// Space and inode figures of the filesystem holding the share.
+    fn statfs(&self) -> Result<FsStats, VfsError>;
+
+    /// What this back-end supports.
+    fn capabilities(&self) -> Capabilities;
+}
+
+/// An open file or directory. Positioned I/O only: a handle has no file position of its own
+/// (SMB, WebDAV and FTP all address by offset), so one handle may serve concurrent requests.
+pub trait VfsHandle: Send + Sync {
+    /// Current metadata (of the object, wherever it now lives).
+    fn metadata(&self) -> Result<Metadata, VfsError>;
+
+    /// Reads at `offset` into `buf`; returns fewer bytes than `buf.len()` only at end of file
+    /// (0 at or past it). Needs read access; a directory is [`VfsError::IsADirectory`].
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, VfsError>;
+
+    /// Writes all of `data` at `offset`, extending the file (with zeros in any gap) as needed.
+    /// Returns `data.len()`. Needs write access.
+    fn write_at(&self, data: &[u8], offset: u64) -> Result<usize, VfsError>;
+
+    /// Truncates or extends (with zeros) to `len`. Needs write access.
+    fn set_len(&self, len: u64) -> Result<(), VfsError>;
+
+    /// Flushes data and metadata to stable storage.
+    fn sync(&self) -> Result<(), VfsError>;
+
+    /// Changes the given times.
+    fn set_times(&self, times: SetTimes) -> Result<(), VfsError>;
+
+    /// Sets the DOS attributes ([`dos::SETTABLE`] bits are kept; DIRECTORY and NORMAL are
+    /// ignored). Where the back-end cannot store HIDDEN/SYSTEM/ARCHIVE they are dropped
+    /// silently; [`Capabilities::persistent_dos_attributes`] says which.
+    fn set_dos_attributes(&self, attrs: u32) -> Result<(), VfsError>;
+
+    /// Starts a listing of this directory; [`VfsError::NotADirectory`] for a file.
+    fn read_dir(&self) -> Result<Box<dyn DirStream>, VfsError>;
+}
+
+/// A streaming directory listing: entries are produced as the caller asks, never collected
+/// up front, so a 100,000-entry directory costs memory for one entry at a time (plus the
+/// back-end's own buffer). Entries added or removed during a listing may or may not appear.
+pub trait DirStream: Send {
+    /// The next entry, `None` at the end.
+    fn next_entry(&mut self) -> Option<Result<DirEntry, VfsError>>;
+
+    /// Starts again from the first entry.
+    fn rewind(&mut self) -> Result<(), VfsError>;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod battery_tests {
+    use crate::{LocalFs, LocalFsOptions, MemFs};
+
+    fn local_in(base: Option<&str>, opts: LocalFsOptions) -> (LocalFs, tempfile::TempDir) {
+        let dir = match base {
+            Some(b) if std::path::Path::new(b).is_dir() => tempfile::tempdir_in(b),
+            _ => tempfile::tempdir(),
+        }
+        .unwrap();
+        let fs = LocalFs::with_options(dir.path(), opts).unwrap();
+        (fs, dir)
+    }
+
+    crate::vfs_battery!(memfs, (MemFs::new(), ()));
+    crate::vfs_battery!(
+        localfs,
+        super::local_in(None, crate::LocalFsOptions::default())
+    );
+    crate::vfs_battery!(
+        localfs_tmpfs,
+        super::local_in(Some("/dev/shm"), crate::LocalFsOptions::default())
+    );
+    crate::vfs_battery!(
+        localfs_no_xattr,
+        super::local_in(
+            None,
+            crate::LocalFsOptions {
+                use_xattrs: false,
+                ..Default::default()
+            }
+        )
+    );
+}

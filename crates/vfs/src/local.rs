@@ -1,0 +1,894 @@
+//! `LocalFs`: a share backed by a local directory.
+//!
+//! Confinement: the root is opened once with ambient authority; every later path is resolved
+//! relative to that descriptor by cap-std, which uses `openat2(RESOLVE_BENEATH)` when the
+//! kernel has it and its own checked component walk otherwise. `..`, absolute paths and
+//! symlinks that lead out are refused by the kernel (or that walk), not by string checks
+//! (those in [`VfsPath`] are a second fence). The few raw `*at` calls made here (rename,
+//! xattrs, statvfs) operate on descriptors cap-std opened, with single-component names.
+//!
+//! File data goes through `pread`/`pwrite` on the `std::fs::File` under each handle.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileExt, MetadataExt as _, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cap_std::fs::{Dir, MetadataExt as _, OpenOptionsExt};
+use rustix::fs::{OFlags, RenameFlags, XattrFlags};
+use rustix::io::Errno;
+
+use crate::dosattr::{DosXattr, XATTR_NAME};
+use crate::types::dos;
+use crate::{
+    Capabilities, CreateMode, DirEntry, DirMode, DirStream, FsStats, Metadata, OpenOptions,
+    OpenOutcome, SetTimes, Vfs, VfsError, VfsHandle, VfsPath, from_filetime, to_filetime,
+};
+
+/// Per-share settings of a [`LocalFs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalFsOptions {
+    /// Refuse every change with [`VfsError::ReadOnly`].
+    pub read_only: bool,
+    /// Keep DOS attributes and creation time in the `user.lanshare.dos` xattr when the
+    /// filesystem supports user xattrs (detected at start).
+    pub use_xattrs: bool,
+}
+
+impl Default for LocalFsOptions {
+    fn default() -> Self {
+        LocalFsOptions {
+            read_only: false,
+            use_xattrs: true,
+        }
+    }
+}
+
+/// A share rooted at a local directory. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct LocalFs {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    root: Dir,
+    xattrs: bool,
+    opts: LocalFsOptions,
+}
+
+/// Opens never block on FIFOs and never acquire a controlling terminal; special files are then
+/// refused after `fstat`.
+fn base_flags() -> i32 {
+    (OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32
+}
+
+fn dir_flags() -> i32 {
+    (OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::DIRECTORY).bits() as i32
+}
+
+fn rel_path(p: &VfsPath) -> PathBuf {
+    if p.is_root() {
+        PathBuf::from(".")
+    } else {
+        p.components().iter().collect()
+    }
+}
+
+impl LocalFs {
+    /// Opens `root` (which must be a directory) with default options.
+    pub fn new(root: &Path) -> Result<LocalFs, VfsError> {
+        Self::with_options(root, LocalFsOptions::default())
+    }
+
+    /// Opens `root` with the given options.
+    pub fn with_options(root: &Path, opts: LocalFsOptions) -> Result<LocalFs, VfsError> {
+        // The only use of ambient authority: everything else is relative to this descriptor.
+        // A real (not O_PATH) descriptor, so that xattr probing and statvfs work on it.
+        let file = File::open(root).map_err(|e| VfsError::from_io(e, "open share root"))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| VfsError::from_io(e, "stat share root"))?;
+        if !meta.is_dir() {
+            return Err(VfsError::NotADirectory);
+        }
+        let xattrs = opts.use_xattrs && probe_xattrs(&file);
+        Ok(LocalFs {
+            inner: Arc::new(Inner {
+                root: Dir::from_std_file(file),
+                xattrs,
+                opts,
+            }),
+        })
+    }
+}
+
+/// User xattrs are usable when reading a missing one says "no such attribute" rather than
+/// "not supported".
+fn probe_xattrs(fd: impl AsFd) -> bool {
+    let mut buf = [0u8; 32];
+    match rustix::fs::fgetxattr(fd, XATTR_NAME, &mut buf[..]) {
+        Ok(_) => true,
+        Err(e) => !matches!(e, Errno::NOTSUP | Errno::NOSYS),
+    }
+}
+
+fn read_xattr(fd: impl AsFd) -> Option<DosXattr> {
+    let mut buf = [0u8; 32];
+    let n = rustix::fs::fgetxattr(fd, XATTR_NAME, &mut buf[..]).ok()?;
+    DosXattr::decode(buf.get(..n)?)
+}
+
+fn write_xattr(fd: impl AsFd, x: &DosXattr) -> Result<(), VfsError> {
+    rustix::fs::fsetxattr(fd, XATTR_NAME, &x.encode(), XattrFlags::empty())
+        .map_err(|e| VfsError::from_io(e.into(), "set xattr"))
+}
+
+/// The fields we need, from either std's or cap-std's metadata.
+struct RawStat {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    blocks: u64,
+    mode: u32,
+    nlink: u64,
+    uid: u32,
+    gid: u32,
+    atime: SystemTime,
+    mtime: SystemTime,
+    ctime: SystemTime,
+    btime: Option<SystemTime>,
+}
+
+fn unix_time(secs: i64, nsec: i64) -> SystemTime {
+    let nsec = u32::try_from(nsec.clamp(0, 999_999_999)).unwrap_or(0);
+    if secs >= 0 {
+        UNIX_EPOCH + Duration::new(secs.unsigned_abs(), nsec)
+    } else {
+        (UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())) + Duration::new(0, nsec)
+    }
+}
+
+impl RawStat {
+    fn from_std(m: &std::fs::Metadata) -> RawStat {
+        RawStat {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            blocks: m.blocks(),
+            mode: m.mode(),
+            nlink: m.nlink(),
+            uid: m.uid(),
+            gid: m.gid(),
+            atime: unix_time(m.atime(), m.atime_nsec()),
+            mtime: unix_time(m.mtime(), m.mtime_nsec()),
+            ctime: unix_time(m.ctime(), m.ctime_nsec()),
+            btime: m.created().ok(),
+        }
+    }
+
+    fn from_cap(m: &cap_std::fs::Metadata) -> RawStat {
+        RawStat {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            blocks: m.blocks(),
+            mode: m.mode(),
+            nlink: m.nlink(),
+            uid: m.uid(),
+            gid: m.gid(),
+            atime: unix_time(m.atime(), m.atime_nsec()),
+            mtime: unix_time(m.mtime(), m.mtime_nsec()),
+            ctime: unix_time(m.ctime(), m.ctime_nsec()),
+            btime: m.created().ok().map(cap_std::time::SystemTime::into_std),
+        }
+    }
+
+    fn file_type(&self) -> u32 {
+        self.mode & 0o170_000
+    }
+
+    fn is_dir(&self) -> bool {
+        self.file_type() == 0o040_000
+    }
+
+    fn is_file(&self) -> bool {
+        self.file_type() == 0o100_000
+    }
+
+    fn is_symlink(&self) -> bool {
+        self.file_type() == 0o120_000
+    }
+
+    fn into_metadata(self, x: Option<DosXattr>) -> Metadata {
+        let is_dir = self.is_dir();
+        let x = x.unwrap_or_default();
+        let created = x
+            .created
+            .map(from_filetime)
+            .or(self.btime)
+            // No birth time anywhere: the oldest time we have is the best guess.
+            .unwrap_or_else(|| self.mtime.min(self.ctime));
+        let stored = x.attrs.unwrap_or(if is_dir { 0 } else { dos::ARCHIVE });
+        let mut attrs = stored & (dos::HIDDEN | dos::SYSTEM | dos::ARCHIVE);
+        if is_dir {
+            // Mode bits of a directory govern who may create in it: READONLY stays in the xattr.
+            attrs |= dos::DIRECTORY | (stored & dos::READONLY);
+        } else if self.mode & 0o222 == 0 {
+            attrs |= dos::READONLY;
+        }
+        if attrs == 0 {
+            attrs = dos::NORMAL;
+        }
+        Metadata {
+            file_id: self.ino,
+            dev: self.dev,
+            size: if is_dir { 0 } else { self.size },
+            alloc_size: self.blocks.saturating_mul(512),
+            is_dir,
+            is_symlink: self.is_symlink(),
+            nlink: self.nlink,
+            mode: self.mode,
+            uid: self.uid,
+            gid: self.gid,
+            created,
+            accessed: self.atime,
+            modified: self.mtime,
+            changed: self.ctime,
+            dos_attributes: attrs,
+        }
+    }
+}
+
+impl Inner {
+    fn check_writable(&self) -> Result<(), VfsError> {
+        if self.opts.read_only {
+            Err(VfsError::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The share-relative path to hand to cap-std.
+    fn resolve(&self, path: &VfsPath) -> PathBuf {
+        rel_path(path)
+    }
+
+    /// Turns a lookup failure into NotFound vs PathNotFound vs NotADirectory by looking at the
+    /// parent: Windows clients depend on the distinction ([MS-FSA] 2.1.5.1).
+    fn classify_missing(&self, path: &VfsPath, e: io::Error, op: &'static str) -> VfsError {
+        let err = VfsError::from_io(e, op);
+        if !matches!(err, VfsError::NotFound | VfsError::PathNotFound) {
+            return err;
+        }
+        let Some(parent) = path.parent() else {
+            return err;
+        };
+        match self.root.metadata(self.resolve(&parent)) {
+            Ok(m) if m.is_dir() => {
+                if err == VfsError::PathNotFound {
+                    // ENOTDIR with an existing parent: the target itself is the non-directory.
+                    VfsError::NotADirectory
+                } else {
+                    VfsError::NotFound
+                }
+            }
+            _ => VfsError::PathNotFound,
+        }
+    }
+
+    fn open_flags(&self, read: bool, write: bool, custom: i32) -> cap_std::fs::OpenOptions {
+        let mut o = cap_std::fs::OpenOptions::new();
+        // Some access mode is needed for a descriptor; read is the harmless one.
+        o.read(read || !write).write(write).custom_flags(custom);
+        o
+    }
+
+    /// Opens an existing object. Directories are always opened read-only with O_DIRECTORY.
+    fn open_existing(
+        &self,
+        path: &VfsPath,
+        rel: &Path,
+        want_write: bool,
+        mode: DirMode,
+    ) -> Result<(File, RawStat), VfsError> {
+        let try_open = |write: bool, custom: i32| -> io::Result<File> {
+            self.root
+                .open_with(rel, &self.open_flags(true, write, custom))
+                .map(cap_std::fs::File::into_std)
+        };
+        let file = match mode {
+            DirMode::DirOnly => try_open(false, dir_flags()),
+            _ => match try_open(want_write, base_flags()) {
+                Err(e) if e.raw_os_error() == Some(Errno::ISDIR.raw_os_error()) => {
+                    if mode == DirMode::FileOnly {
+                        return Err(VfsError::IsADirectory);
+                    }
+                    try_open(false, dir_flags())
+                }
+                // A write-only file (mode 0200) may still be opened for writing.
+                Err(e) if e.raw_os_error() == Some(Errno::ACCESS.raw_os_error()) && want_write => {
+                    self.root
+                        .open_with(rel, &self.open_flags(false, true, base_flags()))
+                        .map(cap_std::fs::File::into_std)
+                }
+                other => other,
+            },
+        }
+        .map_err(|e| self.classify_missing(path, e, "open"))?;
+        let st = RawStat::from_std(&file.metadata().map_err(|e| VfsError::from_io(e, "fstat"))?);
+        if st.is_dir() {
+            if mode == DirMode::FileOnly {
+                return Err(VfsError::IsADirectory);
+            }
+        } else if !st.is_file() {
+            // FIFOs, sockets, devices: never served.
+            return Err(VfsError::NotSupported);
+        } else if mode == DirMode::DirOnly {
+            return Err(VfsError::NotADirectory);
+        }
+        Ok((file, st))
+    }
+
+    fn create_file(&self, rel: &Path) -> Result<File, VfsError> {
+        let mut o = self.open_flags(true, true, base_flags());
+        o.create_new(true).mode(0o666);
+        self.root
+            .open_with(rel, &o)
+            .map(cap_std::fs::File::into_std)
+            .map_err(|e| match VfsError::from_io(e, "create") {
+                // The new name's parent is missing (or a file).
+                VfsError::NotFound | VfsError::PathNotFound => VfsError::PathNotFound,
+                other => other,
+            })
+    }
+
+    fn create_dir(&self, rel: &Path) -> Result<(), VfsError> {
+        self.root
+            .create_dir(rel)
+            .map_err(|e| match VfsError::from_io(e, "mkdir") {
+                VfsError::NotFound | VfsError::PathNotFound => VfsError::PathNotFound,
+                other => other,
+            })
+    }
+
+    fn handle(self: &Arc<Self>, file: File, is_dir: bool, opts: &OpenOptions) -> LocalHandle {
+        LocalHandle {
+            file,
+            is_dir,
+            read: opts.read,
+            write: opts.write,
+            inner: Arc::clone(self),
+        }
+    }
+
+    /// Applies the DOS attributes a create or overwrite asked for.
+    fn apply_initial_attrs(
+        &self,
+        h: &LocalHandle,
+        attrs: u32,
+        reset: bool,
+    ) -> Result<(), VfsError> {
+        let wanted = attrs & dos::SETTABLE;
+        if wanted == 0 && !reset {
+            return Ok(());
+        }
+        // Overwrite/supersede replace the old attributes; ARCHIVE is what a fresh file has.
+        let wanted = if wanted == 0 { dos::ARCHIVE } else { wanted };
+        h.set_dos_attributes(wanted)
+    }
+
+    fn open_impl(
+        self: &Arc<Self>,
+        path: &VfsPath,
+        opts: &OpenOptions,
+    ) -> Result<(Box<dyn VfsHandle>, OpenOutcome), VfsError> {
+        let rel = self.resolve(path);
+        let truncating = matches!(
+            opts.create,
+            CreateMode::Overwrite | CreateMode::OverwriteIf | CreateMode::Supersede
+        );
+        if self.opts.read_only && (opts.write || truncating || opts.create == CreateMode::Create) {
+            return Err(VfsError::ReadOnly);
+        }
+        if opts.directory == DirMode::DirOnly && truncating {
+            // [MS-FSA] 2.1.5.1: FILE_DIRECTORY_FILE with an overwriting disposition.
+            return Err(VfsError::InvalidParameter);
+        }
+        let may_create = !matches!(opts.create, CreateMode::Open | CreateMode::Overwrite);
+        if path.is_root() && opts.create == CreateMode::Create {
+            return Err(VfsError::Exists);
+        }
+        // Bounded: each retry means another client created or removed the name between our
+        // two syscalls.
+        for _ in 0..8 {
+            if opts.create != CreateMode::Create {
+                match self.open_existing(path, &rel, opts.write || truncating, opts.directory) {
+                    Ok((file, st)) => {
+                        if st.is_dir() && truncating {
+                            return Err(VfsError::InvalidParameter);
+                        }
+                        let h = self.handle(file, st.is_dir(), opts);
+                        let outcome = if truncating {
+                            h.file
+                                .set_len(0)
+                                .map_err(|e| VfsError::from_io(e, "truncate"))?;
+                            self.apply_initial_attrs(&h, opts.dos_attributes, true)?;
+                            if opts.create == CreateMode::Supersede {
+                                OpenOutcome::Superseded
+                            } else {
+                                OpenOutcome::Overwritten
+                            }
+                        } else {
+                            OpenOutcome::Opened
+                        };
+                        return Ok((Box::new(h), outcome));
+                    }
+                    Err(VfsError::NotFound) if may_create => {}
+                    Err(VfsError::NotFound) if self.opts.read_only => {
+                        return Err(VfsError::NotFound);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if self.opts.read_only {
+                return Err(VfsError::ReadOnly);
+            }
+            let created = if opts.directory == DirMode::DirOnly {
+                self.create_dir(&rel).and_then(|()| {
+                    self.open_existing(path, &rel, false, DirMode::DirOnly)
+                        .map(|(f, _)| (f, true))
+                })
+            } else {
+                self.create_file(&rel).map(|f| (f, false))
+            };
+            match created {
+                Ok((file, is_dir)) => {
+                    let h = self.handle(file, is_dir, opts);
+                    self.apply_initial_attrs(&h, opts.dos_attributes, false)?;
+                    return Ok((Box::new(h), OpenOutcome::Created));
+                }
+                Err(VfsError::Exists) if opts.create != CreateMode::Create => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(VfsError::SharingViolation)
+    }
+
+    fn stat_impl(&self, path: &VfsPath) -> Result<Metadata, VfsError> {
+        let rel = self.resolve(path);
+        let m = self
+            .root
+            .metadata(&rel)
+            .map_err(|e| self.classify_missing(path, e, "stat"))?;
+        let st = RawStat::from_cap(&m);
+        let x = if self.xattrs {
+            self.xattr_at(&self.root, &rel, &st)
+        } else {
+            None
+        };
+        Ok(st.into_metadata(x))
+    }
+
+    /// Reads our xattr of a file or directory by opening it (xattrs on Linux need a real
+    /// descriptor or an unconfined path); special files are never opened.
+    fn xattr_at(&self, dir: &Dir, rel: &Path, st: &RawStat) -> Option<DosXattr> {
+        let custom = if st.is_dir() {
+            dir_flags()
+        } else if st.is_file() {
+            base_flags()
+        } else {
+            return None;
+        };
+        let f = dir
+            .open_with(rel, &self.open_flags(true, false, custom))
+            .ok()?;
+        read_xattr(&f)
+    }
+
+    fn rename_impl(&self, from: &VfsPath, to: &VfsPath, replace: bool) -> Result<(), VfsError> {
+        self.check_writable()?;
+        let (Some(from_name), Some(to_name)) = (from.file_name(), to.file_name()) else {
+            return Err(VfsError::AccessDenied);
+        };
+        if to.starts_with(from) && to != from {
+            return Err(VfsError::InvalidParameter);
+        }
+        let open_parent = |p: &VfsPath| -> Result<Dir, VfsError> {
+            let parent = p.parent().unwrap_or_default();
+            self.root.open_dir(self.resolve(&parent)).map_err(|e| {
+                match VfsError::from_io(e, "open parent") {
+                    VfsError::NotFound | VfsError::PathNotFound | VfsError::NotADirectory => {
+                        VfsError::PathNotFound
+                    }
+                    other => other,
+                }
+            })
+        };
+        let from_dir = open_parent(from)?;
+        let to_dir = open_parent(to)?;
+        let src = from_dir
+            .symlink_metadata(from_name)
+            .map_err(|e| VfsError::from_io(e, "rename"))?;
+        let map_rename = |e: Errno| match e {
+            Errno::XDEV => VfsError::CrossDevice,
+            e => VfsError::from_io(e.into(), "rename"),
+        };
+        if !replace {
+            return match rustix::fs::renameat_with(
+                &from_dir,
+                from_name,
+                &to_dir,
+                to_name,
+                RenameFlags::NOREPLACE,
+            ) {
+                Ok(()) => Ok(()),
+                // A filesystem without RENAME_NOREPLACE: check, then rename (racy, rare).
+                Err(Errno::INVAL | Errno::NOSYS) => {
+                    if to_dir.symlink_metadata(to_name).is_ok() {
+                        return Err(VfsError::Exists);
+                    }
+                    rustix::fs::renameat(&from_dir, from_name, &to_dir, to_name).map_err(map_rename)
+                }
+                Err(e) => Err(map_rename(e)),
+            };
+        }
+        if let Ok(dst) = to_dir.symlink_metadata(to_name) {
+            let same = dst.dev() == src.dev() && dst.ino() == src.ino();
+            if dst.is_dir() && !same {
+                return Err(VfsError::AccessDenied);
+            }
+            if src.is_dir() && !same {
+                // POSIX cannot put a directory over a file atomically; Windows refuses too.
+                return Err(VfsError::AccessDenied);
+            }
+        }
+        rustix::fs::renameat(&from_dir, from_name, &to_dir, to_name).map_err(map_rename)
+    }
+
+    fn remove_file_impl(&self, path: &VfsPath) -> Result<(), VfsError> {
+        self.check_writable()?;
+        if path.is_root() {
+            return Err(VfsError::IsADirectory);
+        }
+        self.root
+            .remove_file(self.resolve(path))
+            .map_err(|e| self.classify_missing(path, e, "unlink"))
+    }
+
+    fn remove_dir_impl(&self, path: &VfsPath) -> Result<(), VfsError> {
+        self.check_writable()?;
+        if path.is_root() {
+            return Err(VfsError::AccessDenied);
+        }
+        let rel = self.resolve(path);
+        self.root.remove_dir(&rel).map_err(|e| {
+            if e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error()) {
+                // ENOTDIR: the target is a file, or something on the way is.
+                match self.root.symlink_metadata(&rel) {
+                    Ok(_) => VfsError::NotADirectory,
+                    Err(_) => VfsError::PathNotFound,
+                }
+            } else {
+                self.classify_missing(path, e, "rmdir")
+            }
+        })
+    }
+
+    fn statfs_impl(&self) -> Result<FsStats, VfsError> {
+        let s =
+            rustix::fs::fstatvfs(&self.root).map_err(|e| VfsError::from_io(e.into(), "statvfs"))?;
+        let block_size = if s.f_frsize > 0 {
+            s.f_frsize
+        } else {
+            s.f_bsize
+        };
+        Ok(FsStats {
+            block_size,
+            total_blocks: s.f_blocks,
+            free_blocks: s.f_bfree,
+            avail_blocks: s.f_bavail,
+            total_files: s.f_files,
+            free_files: s.f_ffree,
+            max_name_len: u32::try_from(s.f_namemax).unwrap_or(255),
+        })
+    }
+}
+
+impl Vfs for LocalFs {
+    fn open(
+        &self,
+        path: &VfsPath,
+        opts: &OpenOptions,
+    ) -> Result<(Box<dyn VfsHandle>, OpenOutcome), VfsError> {
+        self.inner.open_impl(path, opts)
+    }
+
+    fn stat(&self, path: &VfsPath) -> Result<Metadata, VfsError> {
+        self.inner.stat_impl(path)
+    }
+
+    fn rename(&self, from: &VfsPath, to: &VfsPath, replace: bool) -> Result<(), VfsError> {
+        self.inner.rename_impl(from, to, replace)
+    }
+
+    fn remove_file(&self, path: &VfsPath) -> Result<(), VfsError> {
+        self.inner.remove_file_impl(path)
+    }
+
+    fn remove_dir(&self, path: &VfsPath) -> Result<(), VfsError> {
+        self.inner.remove_dir_impl(path)
+    }
+
+    fn statfs(&self) -> Result<FsStats, VfsError> {
+        self.inner.statfs_impl()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            case_sensitive: true,
+            case_preserving: true,
+            persistent_dos_attributes: self.inner.xattrs,
+            settable_creation_time: self.inner.xattrs,
+            hard_links: true,
+            max_name_len: 255,
+        }
+    }
+}
+
+struct LocalHandle {
+    file: File,
+    is_dir: bool,
+    read: bool,
+    write: bool,
+    inner: Arc<Inner>,
+}
+
+impl LocalHandle {
+    fn need_file(&self) -> Result<(), VfsError> {
+        if self.is_dir {
+            Err(VfsError::IsADirectory)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn need_write(&self) -> Result<(), VfsError> {
+        self.need_file()?;
+        if self.inner.opts.read_only {
+            return Err(VfsError::ReadOnly);
+        }
+        if self.write {
+            Ok(())
+        } else {
+            Err(VfsError::AccessDenied)
+        }
+    }
+
+    fn xattr(&self) -> Option<DosXattr> {
+        if self.inner.xattrs {
+            read_xattr(&self.file)
+        } else {
+            None
+        }
+    }
+}
+
+/// Largest offset + length we accept: files are addressed with `off_t`.
+const MAX_FILE_END: u64 = i64::MAX as u64;
+
+impl VfsHandle for LocalHandle {
+    fn metadata(&self) -> Result<Metadata, VfsError> {
+        let m = self
+            .file
+            .metadata()
+            .map_err(|e| VfsError::from_io(e, "fstat"))?;
+        Ok(RawStat::from_std(&m).into_metadata(self.xattr()))
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, VfsError> {
+        self.need_file()?;
+        if !self.read {
+            return Err(VfsError::AccessDenied);
+        }
+        if offset >= MAX_FILE_END {
+            return Ok(0);
+        }
+        let mut done = 0;
+        while done < buf.len() {
+            let Some(rest) = buf.get_mut(done..) else {
+                break;
+            };
+            match self.file.read_at(rest, offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(VfsError::from_io(e, "read")),
+            }
+        }
+        Ok(done)
+    }
+
+    fn write_at(&self, data: &[u8], offset: u64) -> Result<usize, VfsError> {
+        self.need_write()?;
+        match offset.checked_add(data.len() as u64) {
+            Some(end) if end <= MAX_FILE_END => {}
+            _ => return Err(VfsError::FileTooLarge),
+        }
+        self.file
+            .write_all_at(data, offset)
+            .map_err(|e| VfsError::from_io(e, "write"))?;
+        Ok(data.len())
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), VfsError> {
+        self.need_write()?;
+        if len > MAX_FILE_END {
+            return Err(VfsError::FileTooLarge);
+        }
+        self.file
+            .set_len(len)
+            .map_err(|e| VfsError::from_io(e, "truncate"))
+    }
+
+    fn sync(&self) -> Result<(), VfsError> {
+        self.file
+            .sync_all()
+            .map_err(|e| VfsError::from_io(e, "fsync"))
+    }
+
+    fn set_times(&self, times: SetTimes) -> Result<(), VfsError> {
+        if self.inner.opts.read_only {
+            return Err(VfsError::ReadOnly);
+        }
+        let mut ft = std::fs::FileTimes::new();
+        let mut any = false;
+        if let Some(a) = times.accessed {
+            ft = ft.set_accessed(a);
+            any = true;
+        }
+        if let Some(m) = times.modified {
+            ft = ft.set_modified(m);
+            any = true;
+        }
+        if any {
+            self.file
+                .set_times(ft)
+                .map_err(|e| VfsError::from_io(e, "set times"))?;
+        }
+        if let Some(c) = times.created
+            && self.inner.xattrs
+        {
+            let mut x = self.xattr().unwrap_or_default();
+            x.created = Some(to_filetime(c));
+            write_xattr(&self.file, &x)?;
+        }
+        Ok(())
+    }
+
+    fn set_dos_attributes(&self, attrs: u32) -> Result<(), VfsError> {
+        if self.inner.opts.read_only {
+            return Err(VfsError::ReadOnly);
+        }
+        let attrs = attrs & dos::SETTABLE;
+        if !self.is_dir {
+            // READONLY is the mode's write bits, so local users and every protocol agree.
+            let m = self
+                .file
+                .metadata()
+                .map_err(|e| VfsError::from_io(e, "fstat"))?;
+            let mode = m.permissions().mode() & 0o7777;
+            let new_mode = if attrs & dos::READONLY != 0 {
+                mode & !0o222
+            } else if mode & 0o222 == 0 {
+                mode | 0o200
+            } else {
+                mode
+            };
+            if new_mode != mode {
+                self.file
+                    .set_permissions(std::fs::Permissions::from_mode(new_mode))
+                    .map_err(|e| VfsError::from_io(e, "chmod"))?;
+            }
+        }
+        if self.inner.xattrs {
+            let mut x = self.xattr().unwrap_or_default();
+            let keep = if self.is_dir {
+                attrs
+            } else {
+                attrs & !dos::READONLY
+            };
+            x.attrs = Some(keep);
+            write_xattr(&self.file, &x)?;
+        }
+        Ok(())
+    }
+
+    fn read_dir(&self) -> Result<Box<dyn DirStream>, VfsError> {
+        if !self.is_dir {
+            return Err(VfsError::NotADirectory);
+        }
+        let dir = Dir::from_std_file(
+            self.file
+                .try_clone()
+                .map_err(|e| VfsError::from_io(e, "dup"))?,
+        );
+        // `entries` reopens "." so the listing has its own position, independent of others.
+        let iter = dir.entries().map_err(|e| VfsError::from_io(e, "opendir"))?;
+        Ok(Box::new(LocalDirStream {
+            dir,
+            iter,
+            inner: Arc::clone(&self.inner),
+        }))
+    }
+}
+
+struct LocalDirStream {
+    dir: Dir,
+    iter: cap_std::fs::ReadDir,
+    inner: Arc<Inner>,
+}
+
+impl LocalDirStream {
+    /// Metadata of one entry, or `None` to skip it (vanished, special file).
+    fn entry_metadata(&self, name: &str, lst: RawStat) -> Option<Metadata> {
+        let st = if lst.is_symlink() {
+            // Follow it only inside the share; otherwise show the link itself.
+            match self.dir.metadata(name) {
+                Ok(m) => RawStat::from_cap(&m),
+                Err(_) => return Some(lst.into_metadata(None)),
+            }
+        } else {
+            lst
+        };
+        if !st.is_dir() && !st.is_file() {
+            return None;
+        }
+        let x = if self.inner.xattrs {
+            self.inner.xattr_at(&self.dir, Path::new(name), &st)
+        } else {
+            None
+        };
+        Some(st.into_metadata(x))
+    }
+}
+
+impl DirStream for LocalDirStream {
+    fn next_entry(&mut self) -> Option<Result<DirEntry, VfsError>> {
+        loop {
+            let ent = match self.iter.next()? {
+                Ok(e) => e,
+                Err(e) => return Some(Err(VfsError::from_io(e, "readdir"))),
+            };
+            let os_name = ent.file_name();
+            // Names that no client could send back (non-UTF-8, `:`, `\`, `*`…) are not shown.
+            let Some(name) = os_name.to_str() else {
+                continue;
+            };
+            if VfsPath::validate_component(name).is_err() {
+                continue;
+            }
+            let lst = match ent.metadata() {
+                Ok(m) => RawStat::from_cap(&m),
+                // Removed since readdir saw it.
+                Err(_) => continue,
+            };
+            if let Some(metadata) = self.entry_metadata(name, lst) {
+                return Some(Ok(DirEntry {
+                    name: name.to_owned(),
+                    metadata,
+                }));
+            }
+        }
+    }
+
+    fn rewind(&mut self) -> Result<(), VfsError> {
+        self.iter = self
+            .dir
+            .entries()
+            .map_err(|e| VfsError::from_io(e, "opendir"))?;
+        Ok(())
+    }
+}
