@@ -23,6 +23,8 @@
 //! - `dosattr.rs`: the xattr format that keeps DOS attributes and creation time;
 //! - `local.rs`: [`LocalFs`];
 //! - `mem.rs`: [`MemFs`];
+//! - `objtable.rs`: [`ObjectTable`] (share modes, delete-pending, open counts by file identity)
+//!   and its in-memory implementation [`MemObjectTable`];
 //! - `battery.rs`: the shared test battery and the [`vfs_battery!`] macro.
 #![forbid(unsafe_code)]
 
@@ -32,12 +34,16 @@ mod dosattr;
 mod error;
 mod local;
 mod mem;
+mod objtable;
 mod path;
 mod types;
 
 pub use error::VfsError;
 pub use local::{LocalFs, LocalFsOptions};
 pub use mem::MemFs;
+pub use objtable::{
+    Access, MemObjectTable, ObjectTable, OpenRecord, OpenToken, ReleaseOutcome, ShareMode,
+};
 pub use path::{MAX_COMPONENT_BYTES, MAX_PATH_UTF16, VfsPath};
 pub use types::{
     Capabilities, CreateMode, DirEntry, DirMode, FileIdentity, FsStats, Metadata, OpenOptions,
