@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::ops::{BitAnd, BitOr, BitOrAssign};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -236,9 +236,7 @@ impl MemObjectTable {
     }
 
     fn shard(&self, id: FileIdentity) -> MutexGuard<'_, HashMap<FileIdentity, FileState>> {
-        let mut h = self.hasher.build_hasher();
-        id.hash(&mut h);
-        let i = (h.finish() % SHARDS as u64) as usize;
+        let i = (self.hasher.hash_one(id) % SHARDS as u64) as usize;
         // `i < SHARDS` by construction; the fallback is never taken.
         let m = self.shards.get(i).unwrap_or(&self.shards[0]);
         // The state is plain data; a panic elsewhere while holding the lock leaves it usable.
