@@ -87,6 +87,8 @@ struct Outcome {
     /// The client received and verified a mechListMIC from us.
     mic_verified: bool,
     steps: usize,
+    /// Every token the client sent, in order.
+    tokens: Vec<Vec<u8>>,
 }
 
 fn run(
@@ -98,9 +100,11 @@ fn run(
 ) -> Result<Outcome, AuthError> {
     let mut client = Client::spawn(mode, user, password, env);
     let mut steps = 0;
+    let mut tokens = Vec::new();
     loop {
         let line = client.line();
         let token = unhex(line.strip_prefix("TOKEN ").expect("a TOKEN line"));
+        tokens.push(token.clone());
         steps += 1;
         match acceptor.step(&token) {
             Ok(Step::Continue(out)) => client.send(&format!("CONTINUE {}", hex(&out))),
@@ -123,6 +127,7 @@ fn run(
                     their_key,
                     mic_verified,
                     steps,
+                    tokens,
                 });
             }
             Err(e) => {
@@ -300,4 +305,118 @@ fn ntlmv1_and_lm_from_pyspnego_are_refused() {
         .unwrap_err();
         assert_eq!(err, AuthError::NtlmV1Refused, "LM_COMPAT_LEVEL={level}");
     }
+}
+
+#[test]
+fn mech_list_mic_may_follow_the_acceptors() {
+    let out = run(
+        "krb-first-late-mic",
+        "alice",
+        "Secret-123",
+        &[],
+        default_acceptor(),
+    )
+    .unwrap();
+    assert_user(&out, "alice");
+    assert_eq!(out.steps, 4);
+}
+
+#[test]
+fn wrong_mech_list_mic_is_refused() {
+    let err = run(
+        "krb-first-bad-mic",
+        "alice",
+        "Secret-123",
+        &[],
+        default_acceptor(),
+    )
+    .unwrap_err();
+    assert_eq!(err, AuthError::MicMismatch);
+}
+
+const CHALLENGE: [u8; 8] = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
+const FILETIME: u64 = 0x01dc_0000_0000_0000;
+
+fn fixed_acceptor() -> Acceptor {
+    default_acceptor().with_challenge(CHALLENGE, FILETIME)
+}
+
+/// An acceptor that has already consumed `tokens` successfully.
+fn advanced(tokens: &[Vec<u8>]) -> Acceptor {
+    let mut a = fixed_acceptor();
+    for t in tokens {
+        assert!(matches!(a.step(t), Ok(Step::Continue(_))));
+    }
+    a
+}
+
+#[test]
+fn recorded_exchanges_replay_deterministically() {
+    for mode in ["ntlm", "negotiate", "krb-first"] {
+        let out = run(mode, "alice", "Secret-123", &[], fixed_acceptor()).unwrap();
+        let (last, before) = out.tokens.split_last().unwrap();
+        let mut a = advanced(before);
+        match a.step(last).unwrap() {
+            Step::Done { session_key, .. } => {
+                assert_eq!(session_key.unwrap().to_vec(), out.their_key, "{mode}")
+            }
+            other => panic!("{mode}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn every_truncation_of_every_client_token_fails_cleanly() {
+    for mode in ["ntlm", "negotiate", "krb-first-late-mic"] {
+        let out = run(mode, "alice", "Secret-123", &[], fixed_acceptor()).unwrap();
+        for (i, token) in out.tokens.iter().enumerate() {
+            for cut in 0..token.len() {
+                let mut a = advanced(&out.tokens[..i]);
+                let result = a.step(&token[..cut]);
+                let raw_negotiate = mode == "ntlm" && i == 0;
+                if raw_negotiate && cut >= 16 {
+                    // NEGOTIATE carries nothing we need past its flags.
+                    continue;
+                }
+                if i == 0 && cut == 0 {
+                    // An empty first token asks for the NegTokenInit2 hint.
+                    assert!(matches!(result, Ok(Step::Continue(_))), "{mode}");
+                    continue;
+                }
+                assert!(
+                    result.is_err(),
+                    "{mode}: token {i} cut at {cut}: {result:?}"
+                );
+                assert!(a.is_finished());
+            }
+        }
+    }
+}
+
+#[test]
+fn every_flipped_byte_of_authenticate_is_caught() {
+    // The AUTHENTICATE MIC covers the whole message, so no single-bit change may pass.
+    let out = run("ntlm", "alice", "Secret-123", &[], fixed_acceptor()).unwrap();
+    let auth = &out.tokens[1];
+    for i in 0..auth.len() {
+        for bit in [0x01u8, 0x80] {
+            let mut bad = auth.clone();
+            bad[i] ^= bit;
+            let mut a = advanced(&out.tokens[..1]);
+            let result = a.step(&bad);
+            assert!(
+                !matches!(result, Ok(Step::Done { .. })),
+                "byte {i} ^ {bit:#x} accepted"
+            );
+        }
+    }
+}
+
+#[test]
+fn tampered_mic_fields_are_mic_mismatch() {
+    let out = run("ntlm", "alice", "Secret-123", &[], fixed_acceptor()).unwrap();
+    let mut bad = out.tokens[1].clone();
+    bad[80] ^= 0xff; // inside the MIC field (bytes 72..88)
+    let mut a = advanced(&out.tokens[..1]);
+    assert_eq!(a.step(&bad), Err(AuthError::MicMismatch));
 }

@@ -3,7 +3,8 @@
 Usage: pyspnego_client.py MODE USER PASSWORD
 MODE is "ntlm" (raw NTLMSSP), "negotiate" (SPNEGO as pyspnego sends it) or "krb-first"
 (a hand-built SPNEGO exchange whose first mech is Kerberos, with NTLM second, so that the
-acceptor must pick NTLM and the mechListMIC becomes mandatory).
+acceptor must pick NTLM and the mechListMIC becomes mandatory); "krb-first-late-mic" sends
+the mechListMIC only after the acceptor's, "krb-first-bad-mic" sends a wrong one.
 
 Protocol on stdout: "TOKEN <hex>" for each initiator token; on stdin the test answers
 "CONTINUE <hex>", "DONE [<hex>]" or "FAIL". After DONE the final token (if any) is processed and
@@ -58,11 +59,14 @@ def plain(mode, user, password):
             raise SystemExit(1)
 
 
-def krb_first(user, password):
+def krb_first(user, password, variant):
+    """variant: "" (MIC with AUTHENTICATE), "late-mic" (MIC only after the acceptor's), or
+    "bad-mic" (a MIC over the wrong bytes)."""
     ntlm = spnego.client(user, password, hostname="lanshare", service="cifs", protocol="ntlm")
     # Ask the NTLM context to put a MIC in AUTHENTICATE, as pyspnego's own SPNEGO layer does.
     ntlm._requires_mech_list_mic
     mech_types = [KRB5_OID, NTLM_OID]
+    mech_list = pack_mech_type_list(mech_types)
     send(NegTokenInit(mech_types=mech_types, mech_token=b"\x60\x03\x06\x01\x00").pack())
     kind, data = recv()
     resp = unpack_token(data)
@@ -72,27 +76,40 @@ def krb_first(user, password):
     kind, data = recv()
     resp = unpack_token(data)
     if kind != "CONTINUE":
-        raise RuntimeError("expected the challenge")
+        raise SystemExit(1)
     auth = ntlm.step(resp.response_token)
-    mic = ntlm.sign(pack_mech_type_list(mech_types))
-    send(NegTokenResp(response_token=auth, mech_list_mic=mic).pack())
+    if variant == "late-mic":
+        send(NegTokenResp(response_token=auth).pack())
+        kind, data = recv()
+        resp = unpack_token(data)
+        if kind != "CONTINUE" or resp.neg_state != 1 or not resp.mech_list_mic or resp.response_token:
+            raise RuntimeError("expected accept-incomplete with the acceptor's MIC, got %r" % (resp,))
+        ntlm.verify(mech_list, resp.mech_list_mic)
+        send(NegTokenResp(mech_list_mic=ntlm.sign(mech_list)).pack())
+    else:
+        covered = mech_list + b"x" if variant == "bad-mic" else mech_list
+        send(NegTokenResp(response_token=auth, mech_list_mic=ntlm.sign(covered)).pack())
     kind, data = recv()
     if kind != "DONE":
         raise SystemExit(1)
     resp = unpack_token(data)
     if resp.neg_state != 0:
         raise RuntimeError("expected accept-completed, got %r" % (resp.neg_state,))
-    if not resp.mech_list_mic:
-        raise RuntimeError("acceptor sent no mechListMIC although NTLM was not the first mech")
-    ntlm.verify(pack_mech_type_list(mech_types), resp.mech_list_mic)
-    print("COMPLETE %s 1" % ntlm.session_key.hex(), flush=True)
+    if variant == "late-mic":
+        checked = 1
+    else:
+        if not resp.mech_list_mic:
+            raise RuntimeError("acceptor sent no mechListMIC although NTLM was not the first mech")
+        ntlm.verify(mech_list, resp.mech_list_mic)
+        checked = 1
+    print("COMPLETE %s %d" % (ntlm.session_key.hex(), checked), flush=True)
 
 
 def main():
     mode, user, password = sys.argv[1:4]
     try:
-        if mode == "krb-first":
-            krb_first(user, password)
+        if mode.startswith("krb-first"):
+            krb_first(user, password, mode[len("krb-first-"):])
         else:
             plain(mode, user, password)
     except SystemExit:
