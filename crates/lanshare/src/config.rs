@@ -321,6 +321,32 @@ impl Config {
     }
 }
 
+/// The TOML reference at the top of this module's documentation, so that
+/// `lanshare check-config --help` and the docs cannot drift apart.
+pub fn reference() -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in include_str!("config.rs").lines() {
+        let Some(doc) = line.strip_prefix("//!") else {
+            if inside {
+                break;
+            }
+            continue;
+        };
+        let doc = doc.strip_prefix(' ').unwrap_or(doc);
+        if !inside {
+            inside = doc.trim() == "```toml";
+            continue;
+        }
+        if doc.trim() == "```" {
+            break;
+        }
+        out.push_str(doc);
+        out.push('\n');
+    }
+    out
+}
+
 /// Only the `server.users_file` setting of a config file (resolved), without the semantic
 /// checks: `lanshare user …` must work even while, say, a share folder is missing.
 pub fn users_file_from(path: &Path) -> Result<PathBuf, ConfigErrors> {
@@ -1416,6 +1442,20 @@ browseable = false
             count(text),
             SERVER_KEYS.len() + SECURITY_KEYS.len() + LIMITS_KEYS.len() + SHARE_KEYS.len()
         );
+    }
+
+    #[test]
+    fn the_reference_is_a_valid_config() {
+        let r = reference();
+        assert!(r.starts_with("[server]"), "{r}");
+        assert!(r.contains("[[share]]"));
+        let dir = tempfile::tempdir().unwrap();
+        let docs = dir.path().join("docs");
+        std::fs::create_dir(&docs).unwrap();
+        let text = r.replace("/srv/docs", &docs.display().to_string());
+        let c = parse_in(dir.path(), &text).unwrap();
+        assert_eq!(c.shares[0].name, "docs");
+        assert_eq!(c.limits.handshake_timeout, Duration::from_secs(30));
     }
 
     #[test]

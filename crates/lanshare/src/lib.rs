@@ -1,5 +1,25 @@
-//! lanshare, the binary's library half: CLI, config file, user management and wiring.
+//! lanshare, the binary's library half: the command line, the `lanshare.toml` config file,
+//! user management, and the wiring that starts the SMB engine.
+//!
+//! What it is not: no protocol code lives here. SMB is in `smb-engine` (over `smb-wire`),
+//! authentication and the users-file format in `lanshare-auth`, storage in `lanshare-vfs`.
+//! This crate turns a config file or a command line into an `smb_engine::EngineConfig` plus a
+//! `UserDb`, binds the sockets, and handles signals.
+//!
+//! Layout:
+//! - [`cli`]: clap definitions, dispatch, exit codes (0 ok, 1 failure, 2 usage/config error).
+//! - [`config`]: the TOML reference, parsing with file:line:col errors, semantic checks.
+//! - [`names`]: share and server naming rules, "did you mean" suggestions.
+//! - [`quick`]: `serve PATH…` without a config (generated user/password, connect hints).
+//! - [`serve`]: config → engine config, binding, listening lines, graceful shutdown.
+//! - [`users`]: `user add|del|list|passwd` on the users file.
+//! - [`logging`]: tracing to stderr, filter from RUST_LOG / -v / config.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod config;
+pub mod logging;
 pub mod names;
+pub mod quick;
+// `serve` joins once smb-engine compiles.
+pub mod users;

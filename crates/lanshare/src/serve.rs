@@ -1,0 +1,383 @@
+//! `lanshare serve`: builds the engine configuration, binds the listeners (with the fix when a
+//! port may not be bound), prints one `lanshare listening on ADDR` line per listener, runs the
+//! SMB engine and shuts it down gracefully on SIGINT/SIGTERM.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lanshare_auth::{MemoryUserDb, UserDb, UserFile};
+use smb_engine::{AnonymousPolicy, EngineConfig, Server, ShareConfig, SigningPolicy};
+use smb_wire::Dialect;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+use crate::cli::{CliError, ServeArgs};
+use crate::config::{Anonymous, Config, Protocol, Signing};
+use crate::quick::{self, QuickPlan};
+use crate::{logging, names};
+
+/// Below this many file descriptors a busy server runs out (one per connection and per open).
+const LOW_NOFILE: u64 = 4096;
+
+/// How long connections get to finish after a shutdown signal before the process exits anyway.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Listen backlog: generous, because a burst of clients (a lab logging on at 9:00) is normal.
+const BACKLOG: i32 = 1024;
+
+pub fn run(args: ServeArgs, verbose: u8) -> Result<(), CliError> {
+    let (config, plan) = match &args.config {
+        Some(path) => {
+            let mut config = Config::load(path)?;
+            if !args.listen.is_empty() {
+                config.server.listen = args.listen.clone();
+            }
+            if let Some(n) = &args.name {
+                let upper = n.to_ascii_uppercase();
+                names::check_server_name(&upper)
+                    .map_err(|why| CliError::Usage(format!("--name {n:?} {why}")))?;
+                config.server.name = upper;
+            }
+            (config, None)
+        }
+        None => {
+            let plan = quick::plan(&args.paths, args.name.as_deref(), &args.listen)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            (plan.config.clone(), Some(plan))
+        }
+    };
+    logging::init(verbose, &config.server.log);
+    if let Some(dir) = plan.as_ref().and_then(|p| p.created.as_ref()) {
+        eprintln!(
+            "note: created the folder {} to share (it is empty: put files there, or run `lanshare serve PATH`)",
+            dir.display()
+        );
+    }
+    for w in &config.warnings {
+        warn!("{w}");
+    }
+    raise_nofile_limit();
+
+    let users: Arc<dyn UserDb> = match &plan {
+        Some(p) => Arc::new(MemoryUserDb::new().with_user(&p.user, &p.password)),
+        None => load_users(&config)?,
+    };
+    let engine_config = engine_config(&config);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))?;
+    let result = runtime.block_on(serve_async(&config, engine_config, users, plan.as_ref()));
+    // Blocking file I/O still running after the drain must not keep the process alive.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result
+}
+
+/// The engine's view of a validated config.
+pub fn engine_config(config: &Config) -> EngineConfig {
+    let mut e = EngineConfig::new(config.server.name.clone());
+    e.signing = match config.security.signing {
+        Signing::Required => SigningPolicy::Required,
+        Signing::Enabled => SigningPolicy::Enabled,
+    };
+    e.anonymous = match config.security.anonymous {
+        Anonymous::Deny => AnonymousPolicy::Deny,
+        Anonymous::IpcOnly => AnonymousPolicy::IpcOnly,
+        Anonymous::Allow => AnonymousPolicy::Allow,
+    };
+    e.allow_guest = config.security.guest;
+    e.min_dialect = dialect(config.security.min_protocol);
+    e.max_dialect = dialect(config.security.max_protocol);
+    e.max_credits = config.limits.max_credits;
+    e.handshake_timeout = config.limits.handshake_timeout;
+    e.shares = config
+        .shares
+        .iter()
+        .map(|s| {
+            let mut sc = ShareConfig::new(s.name.clone(), s.path.clone());
+            sc.comment = s.comment.clone();
+            sc.read_only = s.read_only;
+            sc.guest_ok = s.guest_ok;
+            sc.browseable = s.browseable;
+            sc
+        })
+        .collect();
+    e
+}
+
+pub fn dialect(p: Protocol) -> Dialect {
+    match p {
+        Protocol::Smb2_02 => Dialect::SMB2_0_2,
+        Protocol::Smb2_10 => Dialect::SMB2_1,
+        Protocol::Smb3_00 => Dialect::SMB3_0,
+        Protocol::Smb3_02 => Dialect::SMB3_0_2,
+        Protocol::Smb3_11 => Dialect::SMB3_1_1,
+    }
+}
+
+fn load_users(config: &Config) -> Result<Arc<dyn UserDb>, CliError> {
+    let path = &config.server.users_file;
+    let guests_possible =
+        config.security.guest || config.security.anonymous != Anonymous::Deny;
+    if !path.exists() && guests_possible {
+        warn!(
+            users_file = %path.display(),
+            "the users file does not exist: only guest/anonymous sessions can connect"
+        );
+        return Ok(Arc::new(MemoryUserDb::new()));
+    }
+    match UserFile::load(path) {
+        Ok(users) => {
+            let n = users.users().count();
+            info!(users_file = %path.display(), users = n, "users loaded");
+            if n == 0 && !guests_possible {
+                warn!("the users file has no users: nobody can connect (`lanshare user add NAME`)");
+            }
+            Ok(Arc::new(users))
+        }
+        Err(lanshare_auth::UserFileError::NotFound { .. }) => Err(CliError::Failed(format!(
+            "the users file {} does not exist; add a user with `lanshare user add NAME --users-file {}`",
+            path.display(),
+            path.display()
+        ))),
+        Err(e) => Err(CliError::Failed(e.to_string())),
+    }
+}
+
+/// Sets the soft open-files limit to the hard limit: every connection and every open file
+/// costs a descriptor, and distributions default the soft limit to 1024.
+fn raise_nofile_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) if n < LOW_NOFILE => warn!(
+            limit = n,
+            "open-files limit is low: about {n} connections and open files in all; raise the hard limit (LimitNOFILE= in a systemd unit, or /etc/security/limits.conf)"
+        ),
+        Ok(n) => info!(limit = n, "open-files limit raised to the hard limit"),
+        Err(e) => warn!(error = %e, "cannot read or raise the open-files limit"),
+    }
+}
+
+/// Binds one listener. `SO_REUSEADDR` lets a restarted server bind while old connections sit in
+/// TIME_WAIT; `IPV6_V6ONLY` lets `0.0.0.0:445` and `[::]:445` be listed side by side.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol as IpProto, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(IpProto::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// What to tell the person when a listener cannot be bound.
+pub fn bind_error_message(addr: SocketAddr, e: &std::io::Error) -> String {
+    let port = addr.port();
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied if port < 1024 => format!(
+            "cannot listen on {addr}: {e}. Binding port {port} needs root or CAP_NET_BIND_SERVICE: run \
+             `sudo setcap cap_net_bind_service=+ep $(command -v lanshare)`, or use --listen 0.0.0.0:4445 \
+             (then clients need the port: smbclient -p 4445; Windows cannot use another port)"
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "cannot listen on {addr}: {e} (a security policy such as SELinux or a seccomp filter refuses it)"
+        ),
+        std::io::ErrorKind::AddrInUse if port == 445 => format!(
+            "cannot listen on {addr}: port 445 is already in use, probably by Samba's smbd \
+             (`sudo systemctl stop smbd`) or another SMB server; `sudo ss -ltnp 'sport = :445'` shows which \
+             process. Or use another port, e.g. --listen 0.0.0.0:4445"
+        ),
+        std::io::ErrorKind::AddrInUse => format!(
+            "cannot listen on {addr}: the port is already in use; `sudo ss -ltnp 'sport = :{port}'` shows \
+             which process holds it. Pick another port, or 0 for any free one"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "cannot listen on {addr}: that address is not on this machine; use 0.0.0.0 (every interface) \
+             or one of the addresses `ip -brief address` lists"
+        ),
+        _ => format!("cannot listen on {addr}: {e}"),
+    }
+}
+
+async fn serve_async(
+    config: &Config,
+    engine_config: EngineConfig,
+    users: Arc<dyn UserDb>,
+    plan: Option<&QuickPlan>,
+) -> Result<(), CliError> {
+    let server = Server::new(engine_config, users)
+        .map_err(|e| CliError::Failed(format!("cannot start the SMB server: {e}")))?;
+
+    // Bind everything before announcing anything, so a half-started server never prints.
+    let mut listeners = Vec::with_capacity(config.server.listen.len());
+    for addr in &config.server.listen {
+        let listener =
+            bind(*addr).map_err(|e| CliError::Failed(bind_error_message(*addr, &e)))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| CliError::Failed(format!("cannot read the bound address: {e}")))?;
+        listeners.push((local, listener));
+    }
+    announce(config, plan, &listeners);
+    for share in &config.shares {
+        info!(share = %share.name, path = %share.path.display(), read_only = share.read_only, "sharing");
+    }
+
+    let mut tasks = JoinSet::new();
+    for (local, listener) in listeners {
+        let server = server.clone();
+        tasks.spawn(async move { (local, server.serve(listener).await) });
+    }
+
+    tokio::select! {
+        sig = shutdown_signal() => {
+            info!(signal = sig, "shutting down: no new connections; open ones get {}s", DRAIN_TIMEOUT.as_secs());
+            server.shutdown();
+        }
+        Some(done) = tasks.join_next() => {
+            // A listener ended on its own: something is wrong with it; stop the rest cleanly.
+            match done {
+                Ok((local, Ok(()))) => warn!(%local, "listener stopped unexpectedly"),
+                Ok((local, Err(e))) => error!(%local, error = %e, "listener failed"),
+                Err(e) => error!(error = %e, "listener task failed"),
+            }
+            server.shutdown();
+        }
+    }
+
+    let drain = async {
+        while tasks.join_next().await.is_some() {}
+        while server.connection_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::select! {
+        _ = drain => info!("all connections closed"),
+        _ = tokio::time::sleep(DRAIN_TIMEOUT) => warn!(
+            connections = server.connection_count(),
+            "connections still open after {}s; exiting anyway", DRAIN_TIMEOUT.as_secs()
+        ),
+        sig = shutdown_signal() => warn!(signal = sig, "second signal: exiting now"),
+    }
+    Ok(())
+}
+
+/// Prints the listening lines (scripts and tests parse them) and, without a config file, how
+/// to connect. Stdout is flushed so a reader on a pipe sees it at once.
+fn announce(config: &Config, plan: Option<&QuickPlan>, listeners: &[(SocketAddr, TcpListener)]) {
+    let mut out = std::io::stdout().lock();
+    for (local, _) in listeners {
+        let _ = writeln!(out, "lanshare listening on {local}");
+    }
+    if let (Some(plan), Some((first, _))) = (plan, listeners.first()) {
+        let host = quick::connect_host(first, names::hostname().as_deref());
+        let _ = writeln!(out);
+        let _ = write!(
+            out,
+            "{}",
+            quick::connect_instructions(
+                &host,
+                first.port(),
+                &config.shares,
+                &plan.user,
+                &plan.password
+            )
+        );
+    }
+    let _ = out.flush();
+}
+
+/// Resolves on SIGINT or SIGTERM; returns the signal's name. If the handlers cannot be
+/// installed, only Ctrl-C is watched (and the failure is logged).
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            warn!(error = %e, "cannot install signal handlers; only Ctrl-C stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::Share;
+
+    #[test]
+    fn engine_config_carries_every_setting() {
+        let mut c = Config::defaults("BOX");
+        c.security.signing = Signing::Enabled;
+        c.security.anonymous = Anonymous::IpcOnly;
+        c.security.guest = true;
+        c.security.min_protocol = Protocol::Smb2_10;
+        c.security.max_protocol = Protocol::Smb3_02;
+        c.limits.max_credits = 100;
+        c.limits.handshake_timeout = Duration::from_millis(1500);
+        c.shares.push(Share {
+            name: "d".into(),
+            path: "/srv/d".into(),
+            comment: "c".into(),
+            read_only: true,
+            guest_ok: true,
+            browseable: false,
+        });
+        let e = engine_config(&c);
+        assert_eq!(e.server_name, "BOX");
+        assert_eq!(e.signing, SigningPolicy::Enabled);
+        assert_eq!(e.anonymous, AnonymousPolicy::IpcOnly);
+        assert!(e.allow_guest);
+        assert_eq!(e.min_dialect, Dialect::SMB2_1);
+        assert_eq!(e.max_dialect, Dialect::SMB3_0_2);
+        assert_eq!(e.max_credits, 100);
+        assert_eq!(e.handshake_timeout, Duration::from_millis(1500));
+        let s = &e.shares[0];
+        assert_eq!((s.name.as_str(), s.comment.as_str()), ("d", "c"));
+        assert!(s.read_only && s.guest_ok && !s.browseable);
+    }
+
+    #[test]
+    fn dialects_match_the_wire_values() {
+        for p in Protocol::ALL {
+            assert_eq!(dialect(p).0, p.dialect_revision());
+        }
+    }
+
+    #[test]
+    fn bind_messages_give_the_fix() {
+        let a445: SocketAddr = "0.0.0.0:445".parse().unwrap();
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let m = bind_error_message(a445, &denied);
+        assert!(m.contains("setcap cap_net_bind_service=+ep"), "{m}");
+        assert!(m.contains("--listen 0.0.0.0:4445"), "{m}");
+        let busy = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        let m = bind_error_message(a445, &busy);
+        assert!(m.contains("smbd") && m.contains("ss -ltnp 'sport = :445'"), "{m}");
+        let a = "127.0.0.1:4445".parse().unwrap();
+        assert!(bind_error_message(a, &busy).contains("sport = :4445"));
+    }
+
+    #[tokio::test]
+    async fn bind_port_zero_and_busy_port() {
+        let l = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let local = l.local_addr().unwrap();
+        assert_ne!(local.port(), 0);
+        let e = bind(local).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+    }
+}
