@@ -1048,23 +1048,25 @@ impl Validator<'_> {
             );
             return None;
         }
-        // toml::Value carries no spans of its own; point at the whole `listen` value.
+        // toml::Value carries no spans of its own: take each entry's from the toml_edit tree.
+        let item_spans = listen_item_spans(self.text);
         let mut out = Vec::new();
         let mut ok = true;
-        for item in items {
+        for (i, item) in items.into_iter().enumerate() {
+            let span = item_spans
+                .get(i)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| listen.span());
             let Some(s) = item.as_str() else {
-                self.err(
-                    listen.span(),
-                    format!("listen entry {item} is not a string"),
-                    fix,
-                );
+                self.err(span, format!("listen entry {item} is not a string"), fix);
                 ok = false;
                 continue;
             };
             match parse_listen(s) {
                 Ok(a) if out.contains(&a) => {
                     self.err(
-                        listen.span(),
+                        span,
                         format!("listen address {a} is given twice"),
                         "remove one",
                     );
@@ -1072,13 +1074,27 @@ impl Validator<'_> {
                 }
                 Ok(a) => out.push(a),
                 Err(why) => {
-                    self.err(listen.span(), format!("listen address `{s}` {why}"), fix);
+                    self.err(span, format!("listen address `{s}` {why}"), fix);
                     ok = false;
                 }
             }
         }
         ok.then_some(out)
     }
+}
+
+/// The spans of the entries of `server.listen` when it is an array (empty otherwise).
+fn listen_item_spans(text: &str) -> Vec<Option<Range<usize>>> {
+    let Ok(doc) = toml_edit::ImDocument::parse(text) else {
+        return Vec::new();
+    };
+    doc.as_table()
+        .get("server")
+        .and_then(|s| s.as_table_like())
+        .and_then(|s| s.get("listen"))
+        .and_then(|l| l.as_array())
+        .map(|a| a.iter().map(|v| v.span()).collect())
+        .unwrap_or_default()
 }
 
 fn choice_fix(got: &str, choices: &[&str]) -> String {
@@ -1314,7 +1330,7 @@ browseable = false
         let all = ConfigErrors(errs.clone()).to_string();
         for needle in [
             "lanshare.toml:2:8: server name `WAYTOOLONGSERVERNAME` is 20 characters",
-            "lanshare.toml:3:10: listen address `0.0.0.0` has no port",
+            "lanshare.toml:3:11: listen address `0.0.0.0` has no port",
             "lanshare.toml:5:11: `signing = \"requird\"` is not a policy; did you mean \"required\"?",
             "`anonymous = \"nobody\"` is not a policy; use one of \"deny\", \"ipc-only\", \"allow\"",
             "lanshare.toml:7:16: min_protocol SMB3_11 is newer than max_protocol SMB2_10",
@@ -1391,6 +1407,7 @@ browseable = false
             "[server]\nlisten = [\"1.2.3.4:1\", \"1.2.3.4:1\"]\n[[share]]\nname = \"a\"\npath = \".\"\n",
         );
         assert!(e.to_string().contains("given twice"));
+        assert_eq!((e.line, e.column), (Some(2), Some(24)), "{e}");
         assert!(parse_listen("localhost:445").is_err());
         assert!(parse_listen("[::]:445").is_ok());
     }
