@@ -1,4 +1,33 @@
-//! smb-engine (being written): the SMB2/3 server engine.
+//! smb-engine: the SMB2/3 server engine of lanshare.
+//!
+//! What it is: connection handling (framing, credits, compounds, signing), sessions and tree
+//! connects, and one handler module per SMB2 command, over the protocol-neutral storage of
+//! `lanshare-vfs` and the authentication of `lanshare-auth`. What it is not: a codec (that is
+//! `smb-wire`, which does no I/O), a config parser or a CLI (that is the `lanshare` binary).
+//!
+//! Layout:
+//! - [`server`]: server-wide state, the accept loop, shutdown;
+//! - `conn`: one connection — reading frames, the per-PDU pipeline, the response path;
+//! - `session`: sessions, tree connects, the server-wide session table;
+//! - `handlers`: one module per command (group), each opening with the spec section it implements;
+//! - `crypto`: key derivation, signing, the pre-auth integrity hash;
+//! - `credits`: the message-id window;
+//! - `open`, `fileinfo`: per-open state, VFS error mapping, QUERY_INFO answers.
 #![forbid(unsafe_code)]
+
 pub mod config;
+mod conn;
+mod credits;
+mod crypto;
+mod error;
+#[cfg(any())]
+mod fileinfo;
+mod handlers;
+mod open;
+pub mod server;
+mod session;
+
 pub use config::{AnonymousPolicy, EngineConfig, ShareConfig, SigningPolicy};
+pub use error::EngineError;
+pub use server::Server;
+pub use smb_wire::Dialect;

@@ -1,0 +1,602 @@
+//! One TCP connection: framing, the per-PDU pipeline and the response path.
+//!
+//! [MS-SMB2] 3.3.5.1 (receiving any message), 3.3.5.2 (receiving an SMB2 message),
+//! 3.3.4.1 (sending any outgoing message).
+//!
+//! Pipeline for each frame: size-capped NetBIOS read with a deadline → SMB1 negotiate or SMB2 →
+//! split the compound → for each PDU: header, message-id window and credit charge, session
+//! lookup, signature check, tree lookup, handler → grant credits, fill the header, pad, sign →
+//! one write. Frames that contain NEGOTIATE or SESSION_SETUP are processed in order on the
+//! reader (the pre-auth hash depends on order); all others run concurrently as tasks, so a slow
+//! read does not hold up the next request.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smb_wire::header::{Header, HeaderId};
+use smb_wire::{Command, Dialect, FileId, HeaderFlags, NtStatus, SessionId, TreeId};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::credits::CreditWindow;
+use crate::crypto::{self, PreauthHash, SigningAlgo};
+use crate::error::{ProtoError, ProtoResult};
+use crate::handlers;
+use crate::server::ServerState;
+use crate::session::{Session, Tree, lock};
+
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// What NEGOTIATE settled ([MS-SMB2] 3.3.1.7 Connection).
+#[derive(Debug, Default)]
+pub(crate) struct NegState {
+    /// `None` until NEGOTIATE completes (a 0x02FF wildcard answer does not complete it).
+    pub dialect: Option<Dialect>,
+    pub client_guid: [u8; 16],
+    pub client_capabilities: u32,
+    pub client_security_mode: u16,
+    pub client_dialects: Vec<Dialect>,
+    pub server_security_mode: u16,
+    pub server_capabilities: u32,
+    /// 3.1.1 SMB2_SIGNING_CAPABILITIES outcome; CMAC for 3.0/3.0.2, HMAC for 2.x.
+    pub signing_algo: Option<SigningAlgo>,
+    /// Connection.PreauthIntegrityHashValue (3.1.1 only).
+    pub preauth: PreauthHash,
+}
+
+pub(crate) struct Connection {
+    pub id: u64,
+    pub server: Arc<ServerState>,
+    pub peer: SocketAddr,
+    pub neg: Mutex<NegState>,
+    pub credits: Mutex<CreditWindow>,
+    /// Sessions set up on this connection, closed with it.
+    pub sessions: Mutex<HashMap<u64, Arc<Session>>>,
+    tx: mpsc::Sender<Vec<Vec<u8>>>,
+}
+
+/// The context carried from one PDU of a related compound to the next ([MS-SMB2] 3.3.5.2.7.2).
+#[derive(Default)]
+struct Related {
+    session_id: u64,
+    tree_id: u32,
+    file_id: Option<FileId>,
+    status: Option<NtStatus>,
+}
+
+/// Everything a handler needs for one request.
+pub(crate) struct Ctx<'a> {
+    pub conn: &'a Arc<Connection>,
+    pub hdr: &'a Header,
+    /// The whole PDU, header first: every offset in a request is relative to its start.
+    pub pdu: &'a [u8],
+    pub session: Option<Arc<Session>>,
+    pub tree: Option<Arc<Tree>>,
+    /// FileId of the previous request of a related compound.
+    pub related_file_id: Option<FileId>,
+    /// The response being built: the 64-byte header placeholder, then the body.
+    pub out: Vec<u8>,
+    /// Set by SESSION_SETUP (new session) and TREE_CONNECT (new tree).
+    pub resp_session_id: u64,
+    pub resp_tree_id: u32,
+    /// Handlers set this to force a signature with a key (final SESSION_SETUP of 3.1.1).
+    pub force_sign: Option<(SigningAlgo, [u8; 16])>,
+    /// Fed with the finished response ([MS-SMB2] 3.3.5.4, 3.3.5.5): NEGOTIATE, SESSION_SETUP.
+    pub preauth_hook: PreauthHook,
+    /// A FileId this response makes current for the rest of a related compound (CREATE).
+    pub new_file_id: Option<FileId>,
+}
+
+pub(crate) enum PreauthHook {
+    None,
+    Connection,
+    Session(Arc<Session>),
+}
+
+impl Ctx<'_> {
+    /// Resolve a request's FileId, substituting the previous one in a related compound.
+    pub fn file_id(&self, id: FileId) -> ProtoResult<FileId> {
+        if id == FileId::ANY {
+            if self.hdr.flags.contains(HeaderFlags::RELATED_OPERATIONS) {
+                return self
+                    .related_file_id
+                    .ok_or(ProtoError::Status(NtStatus::INVALID_PARAMETER));
+            }
+            return Err(ProtoError::Status(NtStatus::FILE_CLOSED));
+        }
+        Ok(id)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        lock(&self.conn.neg).dialect.unwrap_or(Dialect::SMB2_0_2)
+    }
+
+    pub fn session(&self) -> ProtoResult<&Arc<Session>> {
+        self.session
+            .as_ref()
+            .ok_or(ProtoError::Status(NtStatus::USER_SESSION_DELETED))
+    }
+
+    pub fn tree(&self) -> ProtoResult<&Arc<Tree>> {
+        self.tree
+            .as_ref()
+            .ok_or(ProtoError::Status(NtStatus::NETWORK_NAME_DELETED))
+    }
+}
+
+/// A response PDU ready for padding and signing.
+struct Response {
+    pdu: Vec<u8>,
+    sign: Option<(SigningAlgo, [u8; 16])>,
+}
+
+/// Drop guard: whatever ends the connection (EOF, error, panic), its sessions go with it.
+struct Cleanup(Arc<Connection>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let sessions: Vec<Arc<Session>> = lock(&self.0.sessions).drain().map(|(_, s)| s).collect();
+        for s in sessions {
+            s.close_opens(None);
+            self.0.server.sessions.remove(s.id);
+        }
+    }
+}
+
+pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: SocketAddr) {
+    let (rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::channel::<Vec<Vec<u8>>>(64);
+    let writer = tokio::spawn(write_loop(wr, rx));
+    let conn = Arc::new(Connection {
+        id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
+        server: server.clone(),
+        peer,
+        neg: Mutex::new(NegState::default()),
+        credits: Mutex::new(CreditWindow::new(server.config.max_credits)),
+        sessions: Mutex::new(HashMap::new()),
+        tx,
+    });
+    let _cleanup = Cleanup(conn.clone());
+    debug!(conn = conn.id, %peer, "connection accepted");
+
+    // Frames are read by their own task so that reading is never cancelled half-way through
+    // a frame by the select below (read_exact is not cancel-safe; mpsc::recv is).
+    let (frames_tx, mut frames) = mpsc::channel::<Result<Vec<u8>, String>>(4);
+    let reader = tokio::spawn(read_loop(
+        BufReader::with_capacity(64 * 1024, rd),
+        frames_tx,
+        server.config.max_io_size as usize + 1024 * 1024,
+        server.config.frame_read_timeout,
+    ));
+
+    let mut tasks: JoinSet<Result<(), String>> = JoinSet::new();
+    let mut shutdown = server.shutdown.clone();
+    let handshake = tokio::time::sleep(nonzero(server.config.handshake_timeout));
+    tokio::pin!(handshake);
+    let end: String = loop {
+        let authenticated = conn.has_valid_session();
+        tokio::select! {
+            f = frames.recv() => match f {
+                Some(Ok(frame)) => {
+                    if frame_is_ordered(&frame) {
+                        if let Err(why) = conn.process_frame(frame).await {
+                            break why;
+                        }
+                    } else {
+                        // Requests beyond the credits granted were refused already; this
+                        // bound only keeps a misbehaving client from piling up tasks.
+                        while tasks.len() >= usize::from(server.config.max_credits) {
+                            if let Some(Ok(Err(why))) = tasks.join_next().await {
+                                warn!(conn = conn.id, %peer, "{why}");
+                            }
+                        }
+                        let c = conn.clone();
+                        tasks.spawn(async move { c.process_frame(frame).await });
+                    }
+                }
+                Some(Err(why)) => break why,
+                None => break "client closed the connection".into(),
+            },
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
+                Ok(Ok(())) => {}
+                Ok(Err(why)) => break why,
+                Err(e) if e.is_panic() => break "a request handler panicked (bug): connection closed".into(),
+                Err(_) => {}
+            },
+            _ = &mut handshake, if !authenticated => {
+                break format!("no session set up within {:?} (handshake timeout)", server.config.handshake_timeout);
+            }
+            _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break "server shutting down".into(),
+        }
+    };
+    if end.starts_with("client closed") || end.starts_with("server shutting") {
+        debug!(conn = conn.id, %peer, "connection closed: {end}");
+    } else {
+        info!(conn = conn.id, %peer, "connection closed: {end}");
+    }
+    reader.abort();
+    tasks.abort_all();
+    drop(_cleanup);
+    drop(conn);
+    let _ = writer.await;
+}
+
+fn nonzero(d: Duration) -> Duration {
+    if d.is_zero() {
+        Duration::from_secs(u64::from(u32::MAX))
+    } else {
+        d
+    }
+}
+
+/// NEGOTIATE and SESSION_SETUP frames (and SMB1) must be handled in arrival order.
+fn frame_is_ordered(frame: &[u8]) -> bool {
+    if frame.len() < 16 || frame[0] != 0xFE {
+        return true;
+    }
+    let cmd = u16::from_le_bytes([frame[12], frame[13]]);
+    cmd == Command::NEGOTIATE.0 || cmd == Command::SESSION_SETUP.0
+}
+
+async fn read_loop(
+    mut rd: BufReader<OwnedReadHalf>,
+    out: mpsc::Sender<Result<Vec<u8>, String>>,
+    max: usize,
+    frame_timeout: Duration,
+) {
+    loop {
+        let r = read_frame(&mut rd, max, frame_timeout).await;
+        let stop = !matches!(r, Ok(Some(_)));
+        let msg = match r {
+            Ok(Some(f)) => Ok(f),
+            Ok(None) => return,
+            Err(e) => Err(e),
+        };
+        if out.send(msg).await.is_err() || stop {
+            return;
+        }
+    }
+}
+
+/// Read one NetBIOS session message ([MS-SMB2] 2.1). `Ok(None)` at a clean EOF.
+async fn read_frame(
+    rd: &mut BufReader<OwnedReadHalf>,
+    max: usize,
+    timeout: Duration,
+) -> Result<Option<Vec<u8>>, String> {
+    loop {
+        let mut first = [0u8; 1];
+        match rd.read(&mut first).await {
+            Ok(0) => return Ok(None),
+            Ok(_) => {}
+            Err(e) => return Err(format!("read error: {e}")),
+        }
+        // Once a frame has started, all of it must arrive within the deadline: a client that
+        // trickles bytes cannot hold a connection slot forever.
+        let rest = async {
+            let mut hdr = [first[0], 0, 0, 0];
+            rd.read_exact(&mut hdr[1..])
+                .await
+                .map_err(|e| format!("truncated frame header: {e}"))?;
+            match smb_wire::netbios::frame_len(hdr, max).map_err(|e| format!("bad frame: {e}"))? {
+                smb_wire::netbios::FrameHeader::KeepAlive => Ok(None),
+                smb_wire::netbios::FrameHeader::Message(len) => {
+                    let mut buf = vec![0u8; len];
+                    rd.read_exact(&mut buf)
+                        .await
+                        .map_err(|e| format!("truncated frame: {e}"))?;
+                    Ok(Some(buf))
+                }
+            }
+        };
+        match tokio::time::timeout(nonzero(timeout), rest).await {
+            Ok(Ok(Some(frame))) => return Ok(Some(frame)),
+            Ok(Ok(None)) => continue,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(format!(
+                    "frame not completed within {timeout:?} (read deadline)"
+                ));
+            }
+        }
+    }
+}
+
+async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<Vec<u8>>>) {
+    let mut wr = BufWriter::with_capacity(64 * 1024, wr);
+    while let Some(parts) = rx.recv().await {
+        let len: usize = parts.iter().map(Vec::len).sum();
+        let mut hdr = [0u8; 4];
+        smb_wire::netbios::write_frame_header(len, &mut hdr);
+        let mut ok = wr.write_all(&hdr).await.is_ok();
+        for p in &parts {
+            ok = ok && wr.write_all(p).await.is_ok();
+        }
+        // Flush only when nothing else is queued: consecutive responses share a syscall.
+        if ok && rx.is_empty() {
+            ok = wr.flush().await.is_ok();
+        }
+        if !ok {
+            break;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+impl Connection {
+    pub fn has_valid_session(&self) -> bool {
+        lock(&self.sessions).values().any(|s| s.auth().is_some())
+    }
+
+    pub fn dialect(&self) -> Option<Dialect> {
+        lock(&self.neg).dialect
+    }
+
+    async fn send(&self, parts: Vec<Vec<u8>>) -> Result<(), String> {
+        self.tx
+            .send(parts)
+            .await
+            .map_err(|_| "writer gone".to_string())
+    }
+
+    /// Handle one frame; `Err` ends the connection with that reason.
+    pub(crate) async fn process_frame(self: &Arc<Self>, frame: Vec<u8>) -> Result<(), String> {
+        if smb_wire::is_smb1(&frame) {
+            let resp = handlers::negotiate::smb1_negotiate(self, &frame)?;
+            return self.send(vec![resp]).await;
+        }
+        if smb_wire::is_transform(&frame) {
+            return Err("encrypted (transform) message, but encryption was not negotiated".into());
+        }
+        if smb_wire::is_compression_transform(&frame) {
+            return Err("compressed message, but compression was not negotiated".into());
+        }
+        let mut responses: Vec<Response> = Vec::new();
+        let mut related = Related::default();
+        let mut first = true;
+        for item in smb_wire::split_compound(&frame) {
+            let pdu = item.map_err(|e| format!("malformed compound: {e}"))?;
+            if let Some(r) = self.process_pdu(pdu, &mut related, first).await? {
+                responses.push(r);
+            }
+            first = false;
+        }
+        if responses.is_empty() {
+            return Ok(());
+        }
+        // [MS-SMB2] 3.3.4.1.3: each response but the last is padded to 8 bytes and points at
+        // the next; signatures cover the padding, so sign last.
+        let n = responses.len();
+        let mut parts = Vec::with_capacity(n);
+        for (i, mut r) in responses.into_iter().enumerate() {
+            if i + 1 < n {
+                let padded = r.pdu.len().next_multiple_of(8);
+                r.pdu.resize(padded, 0);
+                r.pdu[20..24].copy_from_slice(&(padded as u32).to_le_bytes());
+            }
+            if let Some((algo, key)) = r.sign {
+                crypto::sign(algo, &key, &mut r.pdu);
+            }
+            parts.push(r.pdu);
+        }
+        self.send(parts).await
+    }
+
+    /// The per-PDU pipeline. `Ok(None)`: no response (CANCEL). `Err`: drop the connection.
+    async fn process_pdu(
+        self: &Arc<Self>,
+        pdu: &[u8],
+        related: &mut Related,
+        first: bool,
+    ) -> Result<Option<Response>, String> {
+        let hdr = Header::parse(pdu).map_err(|e| format!("malformed SMB2 header: {e}"))?;
+        if hdr.flags.contains(HeaderFlags::SERVER_TO_REDIR) {
+            return Err("client sent a message flagged as a server response".into());
+        }
+        let cmd = hdr.command;
+        let dialect = self.dialect();
+
+        // [MS-SMB2] 3.3.5.2.3: the message id must lie in the granted window; otherwise the
+        // server terminates the connection. CANCEL carries the id of what it cancels.
+        if cmd != Command::CANCEL {
+            let charge = match dialect {
+                Some(d) if d != Dialect::SMB2_0_2 => hdr.credit_charge,
+                _ => 1,
+            };
+            lock(&self.credits)
+                .consume(hdr.message_id, charge)
+                .map_err(|e| format!("credit violation: {e}"))?;
+        }
+        match (dialect, cmd) {
+            (None, Command::NEGOTIATE) => {}
+            (None, _) => return Err(format!("{cmd:?} before NEGOTIATE")),
+            (Some(_), Command::NEGOTIATE) => {
+                return Err("second NEGOTIATE on a negotiated connection".into());
+            }
+            _ => {}
+        }
+
+        let is_related = hdr.flags.contains(HeaderFlags::RELATED_OPERATIONS);
+        let (mut session_id, mut tree_id) = (hdr.session_id.0, hdr.tree_id().map_or(0, |t| t.0));
+        let mut related_file_id = None;
+        let mut early: Option<NtStatus> = None;
+        if is_related {
+            if first {
+                early = Some(NtStatus::INVALID_PARAMETER);
+            } else {
+                session_id = related.session_id;
+                tree_id = related.tree_id;
+                related_file_id = related.file_id;
+                early = related.status;
+            }
+        }
+
+        let mut ctx = Ctx {
+            conn: self,
+            hdr: &hdr,
+            pdu,
+            session: None,
+            tree: None,
+            related_file_id,
+            out: vec![0u8; Header::SIZE],
+            resp_session_id: session_id,
+            resp_tree_id: tree_id,
+            force_sign: None,
+            preauth_hook: PreauthHook::None,
+            new_file_id: None,
+        };
+
+        let mut sign: Option<(SigningAlgo, [u8; 16])> = None;
+        let result: ProtoResult<NtStatus> = match early {
+            Some(s) => Err(ProtoError::Status(s)),
+            None => match self.check_session(&mut ctx, session_id, tree_id, &mut sign) {
+                Err(e) => Err(e),
+                Ok(()) => handlers::dispatch(&mut ctx).await,
+            },
+        };
+        let status = match result {
+            Ok(s) => s,
+            Err(ProtoError::Status(s)) => {
+                ctx.out.truncate(Header::SIZE);
+                // An empty error body cannot fail to encode.
+                let _ = smb_wire::msg::error::ErrorResponse::EMPTY.encode(&mut ctx.out);
+                s
+            }
+            Err(ProtoError::Drop(why)) => return Err(why),
+        };
+        if cmd == Command::CANCEL {
+            return Ok(None);
+        }
+        if status.is_error() && !matches!(cmd, Command::SESSION_SETUP) {
+            debug!(conn = self.id, ?cmd, %status, "request failed");
+        }
+
+        // Credits: grant what was asked (at least one), within limits.credits.
+        let granted = lock(&self.credits).grant(hdr.credit.max(1));
+        let resp_hdr = Header {
+            credit_charge: hdr.credit_charge,
+            status,
+            command: cmd,
+            credit: granted,
+            flags: HeaderFlags(
+                HeaderFlags::SERVER_TO_REDIR.0 | (hdr.flags.0 & HeaderFlags::RELATED_OPERATIONS.0),
+            ),
+            next_command: 0,
+            message_id: hdr.message_id,
+            id: match hdr.id {
+                HeaderId::Sync { process_id, .. } => HeaderId::Sync {
+                    process_id,
+                    tree_id: TreeId(ctx.resp_tree_id),
+                },
+                HeaderId::Async(a) => HeaderId::Async(a),
+            },
+            session_id: SessionId(ctx.resp_session_id),
+            signature: [0; 16],
+        };
+        resp_hdr.write(&mut ctx.out[..Header::SIZE]);
+
+        match std::mem::replace(&mut ctx.preauth_hook, PreauthHook::None) {
+            PreauthHook::None => {}
+            PreauthHook::Connection => lock(&self.neg).preauth.update(&ctx.out),
+            PreauthHook::Session(s) => handlers::session_setup::hash_response(&s, &ctx.out),
+        }
+
+        related.session_id = ctx.resp_session_id;
+        related.tree_id = ctx.resp_tree_id;
+        if let Some(f) = ctx.new_file_id {
+            related.file_id = Some(f);
+        }
+        related.status = status.is_error().then_some(status);
+        if ctx.force_sign.is_some() {
+            sign = ctx.force_sign;
+        }
+        Ok(Some(Response { pdu: ctx.out, sign }))
+    }
+
+    /// [MS-SMB2] 3.3.5.2.9 (session), 3.3.5.2.4 (signature), 3.3.5.2.11 (tree).
+    /// On success `sign` says whether and how the response is to be signed.
+    fn check_session(
+        &self,
+        ctx: &mut Ctx<'_>,
+        session_id: u64,
+        tree_id: u32,
+        sign: &mut Option<(SigningAlgo, [u8; 16])>,
+    ) -> ProtoResult<()> {
+        let cmd = ctx.hdr.command;
+        if matches!(cmd, Command::NEGOTIATE | Command::SESSION_SETUP) {
+            return Ok(());
+        }
+        let found = if session_id == 0 {
+            None
+        } else {
+            lock(&self.sessions).get(&session_id).cloned()
+        };
+        let Some(session) = found else {
+            // ECHO and CANCEL are answered without a session (smbtorture's keepalive after
+            // logoff); everything else needs one.
+            if matches!(cmd, Command::ECHO | Command::CANCEL) {
+                return Ok(());
+            }
+            return Err(NtStatus::USER_SESSION_DELETED.into());
+        };
+        let Some(auth) = session.auth() else {
+            return Err(NtStatus::USER_SESSION_DELETED.into());
+        };
+        let signed = ctx.hdr.flags.contains(HeaderFlags::SIGNED);
+        if let Some((algo, key)) = auth.signing {
+            if signed {
+                if !crypto::verify(algo, &key, ctx.pdu) {
+                    warn!(conn = self.id, peer = %self.peer, user = auth.user_name(), ?cmd, "bad signature: request refused");
+                    return Err(NtStatus::ACCESS_DENIED.into());
+                }
+                *sign = Some((algo, key));
+            } else if auth.signing_required && cmd != Command::CANCEL {
+                warn!(conn = self.id, peer = %self.peer, user = auth.user_name(), ?cmd, "unsigned request on a session that requires signing");
+                return Err(NtStatus::ACCESS_DENIED.into());
+            } else if auth.signing_required {
+                *sign = Some((algo, key));
+            }
+        }
+        let tree_scoped = !matches!(
+            cmd,
+            Command::LOGOFF | Command::TREE_CONNECT | Command::ECHO | Command::CANCEL
+        );
+        ctx.session = Some(session.clone());
+        if tree_scoped {
+            match session.tree(tree_id) {
+                Some(t) => ctx.tree = Some(t),
+                None => return Err(NtStatus::NETWORK_NAME_DELETED.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A connection without a socket: feed frames, collect response frames.
+    use super::*;
+
+    pub(crate) fn connection(
+        server: Arc<ServerState>,
+    ) -> (Arc<Connection>, mpsc::Receiver<Vec<Vec<u8>>>) {
+        let (tx, rx) = mpsc::channel(64);
+        let conn = Arc::new(Connection {
+            id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
+            peer: "127.0.0.1:1".parse().expect("addr"),
+            neg: Mutex::new(NegState::default()),
+            credits: Mutex::new(CreditWindow::new(server.config.max_credits)),
+            sessions: Mutex::new(HashMap::new()),
+            server,
+            tx,
+        });
+        (conn, rx)
+    }
+}

@@ -1,0 +1,35 @@
+//! The small commands: [MS-SMB2] 3.3.5.6 LOGOFF, 3.3.5.17 ECHO, 3.3.5.16 CANCEL.
+
+use smb_wire::NtStatus;
+use smb_wire::msg::echo::EchoResponse;
+use smb_wire::msg::logoff::LogoffResponse;
+
+use crate::conn::Ctx;
+use crate::error::ProtoResult;
+use crate::session::lock;
+
+/// 3.3.5.6: the session and everything under it goes; later requests on it get
+/// STATUS_USER_SESSION_DELETED. The response is still signed with the session's key.
+pub(crate) async fn logoff(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
+    let session = ctx.session()?.clone();
+    session.expire();
+    lock(&ctx.conn.sessions).remove(&session.id);
+    ctx.conn.server.sessions.remove(session.id);
+    session.close_opens(None);
+    lock(&session.trees).clear();
+    tracing::debug!(session = format_args!("{:#x}", session.id), "logoff");
+    LogoffResponse.encode(&mut ctx.out)?;
+    Ok(NtStatus::SUCCESS)
+}
+
+/// 3.3.5.17.
+pub(crate) async fn echo(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
+    EchoResponse.encode(&mut ctx.out)?;
+    Ok(NtStatus::SUCCESS)
+}
+
+/// 3.3.5.16: no response is ever sent for CANCEL. Nothing runs asynchronously yet, so there
+/// is nothing to cancel; the request it names completes normally.
+pub(crate) async fn cancel(_ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
+    Ok(NtStatus::SUCCESS)
+}

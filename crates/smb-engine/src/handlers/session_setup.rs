@@ -1,0 +1,190 @@
+//! [MS-SMB2] 3.3.5.5 Receiving an SMB2 SESSION_SETUP Request.
+//!
+//! MUSTs enforced here:
+//! - SessionId 0 starts a new session (3.3.5.5.1); an unknown SessionId is
+//!   STATUS_USER_SESSION_DELETED; a valid one is re-authenticated (3.3.5.5.2);
+//! - 3.1.1: every SESSION_SETUP request, and every response but the final one, is folded
+//!   into Session.PreauthIntegrityHashValue, from which the signing key is derived (3.3.5.5.3);
+//! - the final response of an authenticated 3.1.1 session is signed;
+//! - guest and anonymous sessions are never signed (SMB2_SESSION_FLAG_IS_GUEST / IS_NULL);
+//! - Session.SigningRequired when the server requires signing or the client asked for it;
+//! - binding a session to a second channel (multichannel) is refused: not implemented.
+
+use std::sync::Arc;
+
+use lanshare_auth::{Acceptor, AuthError, Identity, Step};
+use smb_wire::msg::session_setup::{SessionSetupRequest, SessionSetupResponse};
+use smb_wire::{Dialect, NtStatus, SecurityMode, SessionFlags, SessionSetupFlags};
+use tracing::{info, warn};
+
+use crate::config::SigningPolicy;
+use crate::conn::{Ctx, PreauthHook};
+use crate::crypto;
+use crate::error::ProtoResult;
+use crate::session::{Session, SessionAuth, SessionState, lock};
+
+/// The one place an authentication failure becomes a wire status.
+pub(crate) fn auth_error_status(e: &AuthError) -> NtStatus {
+    match e {
+        AuthError::AccountDisabled { .. } => NtStatus::ACCOUNT_DISABLED,
+        // Everything else looks the same to the client, so a guesser learns nothing about
+        // which part was wrong; the log says it precisely.
+        _ => NtStatus::LOGON_FAILURE,
+    }
+}
+
+pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
+    let req = SessionSetupRequest::parse(ctx.pdu)?;
+    let conn = ctx.conn;
+    let server = &conn.server;
+    let dialect = ctx.dialect();
+    let is_311 = dialect == Dialect::SMB3_1_1;
+
+    if req.flags.contains(SessionSetupFlags::BINDING) {
+        // Multichannel is not implemented; Windows Server without it answers the same.
+        return Err(NtStatus::REQUEST_NOT_ACCEPTED.into());
+    }
+
+    let conn_preauth = lock(&conn.neg).preauth;
+    let sid = ctx.hdr.session_id.0;
+    let session = if sid == 0 {
+        let id = server.new_session_id();
+        let acceptor = Acceptor::new(server.users.clone(), server.auth_policy.clone());
+        let s = Arc::new(Session::new(id, conn.id, acceptor, conn_preauth));
+        lock(&conn.sessions).insert(id, s.clone());
+        server.sessions.insert(s.clone());
+        ctx.resp_session_id = id;
+        s
+    } else {
+        let Some(s) = lock(&conn.sessions).get(&sid).cloned() else {
+            return Err(NtStatus::USER_SESSION_DELETED.into());
+        };
+        let mut st = lock(&s.state);
+        if let SessionState::Valid(_) = &*st {
+            // Re-authentication (3.3.5.5.2): a fresh exchange on the same session.
+            let acceptor = Acceptor::new(server.users.clone(), server.auth_policy.clone());
+            *st = SessionState::InProgress {
+                acceptor: Box::new(acceptor),
+                preauth: conn_preauth,
+            };
+        }
+        drop(st);
+        s
+    };
+
+    let (step, preauth) = {
+        let mut st = lock(&session.state);
+        match &mut *st {
+            SessionState::InProgress { acceptor, preauth } => {
+                if is_311 {
+                    preauth.update(ctx.pdu);
+                }
+                (acceptor.step(req.security_buffer), *preauth)
+            }
+            SessionState::Valid(_) => return Err(NtStatus::INTERNAL_ERROR.into()),
+        }
+    };
+
+    match step {
+        Ok(Step::Continue(token)) => {
+            SessionSetupResponse {
+                session_flags: SessionFlags(0),
+                security_buffer: &token,
+            }
+            .encode(&mut ctx.out)?;
+            if is_311 {
+                ctx.preauth_hook = PreauthHook::Session(session);
+            }
+            Ok(NtStatus::MORE_PROCESSING_REQUIRED)
+        }
+        Ok(Step::Done {
+            token,
+            identity,
+            session_key,
+        }) => {
+            let unsigned = matches!(identity, Identity::Guest | Identity::Anonymous);
+            let algo = lock(&conn.neg)
+                .signing_algo
+                .unwrap_or(crypto::SigningAlgo::HmacSha256);
+            let signing = match (unsigned, session_key) {
+                (false, Some(k)) => Some((
+                    algo,
+                    crypto::signing_key(dialect.0, &k, is_311.then_some(&preauth.0)),
+                )),
+                _ => None,
+            };
+            let client_requires = (req.security_mode.0 | lock(&conn.neg).client_security_mode)
+                & SecurityMode::SIGNING_REQUIRED.0
+                != 0;
+            let signing_required = signing.is_some()
+                && (server.config.signing == SigningPolicy::Required || client_requires);
+            let flags = match identity {
+                Identity::Guest => SessionFlags::IS_GUEST.0,
+                Identity::Anonymous => SessionFlags::IS_NULL.0,
+                Identity::User { .. } => 0,
+            };
+            let auth = Arc::new(SessionAuth {
+                identity,
+                signing,
+                signing_required,
+            });
+            info!(
+                peer = %conn.peer, session = format_args!("{:#x}", session.id), user = auth.user_name(),
+                ?dialect, signing = ?auth.signing.map(|s| s.0), signing_required, "session established"
+            );
+            *lock(&session.state) = SessionState::Valid(auth.clone());
+
+            if req.previous_session_id.0 != 0 && req.previous_session_id.0 != session.id {
+                expire_previous(ctx, req.previous_session_id.0, &auth);
+            }
+            SessionSetupResponse {
+                session_flags: SessionFlags(flags),
+                security_buffer: &token,
+            }
+            .encode(&mut ctx.out)?;
+            if let Some(sig) = auth.signing
+                && (is_311
+                    || auth.signing_required
+                    || ctx.hdr.flags.contains(smb_wire::HeaderFlags::SIGNED))
+            {
+                ctx.force_sign = Some(sig);
+            }
+            Ok(NtStatus::SUCCESS)
+        }
+        Err(e) => {
+            lock(&conn.sessions).remove(&session.id);
+            server.sessions.remove(session.id);
+            session.close_opens(None);
+            let status = auth_error_status(&e);
+            warn!(peer = %conn.peer, reason = %e, %status, "logon refused");
+            Err(status.into())
+        }
+    }
+}
+
+/// PreviousSessionId ([MS-SMB2] 3.3.5.5.3): a client reconnecting after a network failure
+/// names its old session; if the same user owns it, the old session and its opens go away.
+fn expire_previous(ctx: &Ctx<'_>, previous: u64, auth: &SessionAuth) {
+    let server = &ctx.conn.server;
+    let Some(old) = server.sessions.get(previous) else {
+        return;
+    };
+    let same_user = old.auth().is_some_and(|a| a.identity == auth.identity);
+    if !same_user {
+        return;
+    }
+    server.sessions.remove(previous);
+    old.expire();
+    old.close_opens(None);
+    info!(
+        old = format_args!("{previous:#x}"),
+        "previous session of a reconnecting client closed"
+    );
+}
+
+/// Called with the finished response when it is not the final one (3.1.1 pre-auth hash).
+pub(crate) fn hash_response(session: &Arc<Session>, pdu: &[u8]) {
+    if let SessionState::InProgress { preauth, .. } = &mut *lock(&session.state) {
+        preauth.update(pdu);
+    }
+}

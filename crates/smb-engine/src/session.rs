@@ -1,0 +1,165 @@
+//! Sessions, tree connects and the server-wide session table ([MS-SMB2] 3.3.1.8, 3.3.1.9).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use lanshare_auth::{Acceptor, Identity};
+
+use crate::crypto::{PreauthHash, SigningAlgo};
+use crate::open::Open;
+use crate::server::Share;
+
+/// Lock a mutex, recovering the data if a panicking handler poisoned it: the panic already
+/// ended that request's connection, and the state it guards is consistent between calls.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What a finished authentication gives a session.
+#[derive(Debug)]
+pub(crate) struct SessionAuth {
+    pub identity: Identity,
+    /// `None` for guest and anonymous sessions: they are never signed.
+    pub signing: Option<(SigningAlgo, [u8; 16])>,
+    /// Session.SigningRequired: unsigned requests are refused.
+    pub signing_required: bool,
+}
+
+impl SessionAuth {
+    pub fn is_guest(&self) -> bool {
+        matches!(self.identity, Identity::Guest)
+    }
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self.identity, Identity::Anonymous)
+    }
+    pub fn user_name(&self) -> &str {
+        match &self.identity {
+            Identity::User { name, .. } => name,
+            Identity::Guest => "guest",
+            Identity::Anonymous => "(anonymous)",
+        }
+    }
+}
+
+pub(crate) enum SessionState {
+    InProgress {
+        acceptor: Box<Acceptor>,
+        preauth: PreauthHash,
+    },
+    Valid(Arc<SessionAuth>),
+}
+
+pub(crate) struct Session {
+    pub id: u64,
+    /// The connection that set the session up (no multichannel yet).
+    pub conn_id: u64,
+    pub state: Mutex<SessionState>,
+    pub trees: Mutex<HashMap<u32, Arc<Tree>>>,
+    next_tree_id: AtomicU32,
+    pub opens: Mutex<HashMap<u64, Arc<Open>>>,
+    next_volatile: AtomicU64,
+    /// Set by LOGOFF or a reconnect that replaced the session: every later request on it
+    /// gets STATUS_USER_SESSION_DELETED, even on another connection.
+    expired: AtomicBool,
+}
+
+impl Session {
+    pub fn new(id: u64, conn_id: u64, acceptor: Acceptor, preauth: PreauthHash) -> Self {
+        Session {
+            id,
+            conn_id,
+            state: Mutex::new(SessionState::InProgress {
+                acceptor: Box::new(acceptor),
+                preauth,
+            }),
+            trees: Mutex::new(HashMap::new()),
+            next_tree_id: AtomicU32::new(1),
+            opens: Mutex::new(HashMap::new()),
+            next_volatile: AtomicU64::new(1),
+            expired: AtomicBool::new(false),
+        }
+    }
+
+    pub fn expire(&self) {
+        self.expired.store(true, Ordering::Relaxed);
+    }
+
+    /// The authenticated state, or `None` while SESSION_SETUP is still in progress or after
+    /// the session was logged off.
+    pub fn auth(&self) -> Option<Arc<SessionAuth>> {
+        if self.expired.load(Ordering::Relaxed) {
+            return None;
+        }
+        match &*lock(&self.state) {
+            SessionState::Valid(a) => Some(a.clone()),
+            SessionState::InProgress { .. } => None,
+        }
+    }
+
+    pub fn add_tree(&self, share: Arc<Share>, maximal_access: u32) -> Arc<Tree> {
+        // Tree ids are per session; 0 and 0xFFFFFFFF have special meaning on the wire.
+        let mut id = self.next_tree_id.fetch_add(1, Ordering::Relaxed);
+        if id == 0 || id == u32::MAX {
+            id = self.next_tree_id.fetch_add(2, Ordering::Relaxed);
+        }
+        let tree = Arc::new(Tree {
+            id,
+            share,
+            maximal_access,
+        });
+        lock(&self.trees).insert(id, tree.clone());
+        tree
+    }
+
+    pub fn tree(&self, id: u32) -> Option<Arc<Tree>> {
+        lock(&self.trees).get(&id).cloned()
+    }
+
+    pub fn next_volatile_id(&self) -> u64 {
+        self.next_volatile.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Close every open of this session (logoff, disconnect); or of one tree.
+    pub fn close_opens(&self, tree_id: Option<u32>) {
+        let victims: Vec<Arc<Open>> = {
+            let mut opens = lock(&self.opens);
+            let ids: Vec<u64> = opens
+                .iter()
+                .filter(|(_, o)| tree_id.is_none_or(|t| o.tree_id == t))
+                .map(|(k, _)| *k)
+                .collect();
+            ids.into_iter().filter_map(|k| opens.remove(&k)).collect()
+        };
+        for open in victims {
+            open.close();
+        }
+    }
+}
+
+pub(crate) struct Tree {
+    pub id: u32,
+    pub share: Arc<Share>,
+    pub maximal_access: u32,
+}
+
+/// Every session of the server, by id: PreviousSessionId reconnects and `status` need it.
+#[derive(Default)]
+pub(crate) struct SessionTable {
+    map: Mutex<HashMap<u64, Arc<Session>>>,
+}
+
+impl SessionTable {
+    pub fn insert(&self, s: Arc<Session>) {
+        lock(&self.map).insert(s.id, s);
+    }
+    pub fn get(&self, id: u64) -> Option<Arc<Session>> {
+        lock(&self.map).get(&id).cloned()
+    }
+    pub fn remove(&self, id: u64) -> Option<Arc<Session>> {
+        lock(&self.map).remove(&id)
+    }
+    pub fn len(&self) -> usize {
+        lock(&self.map).len()
+    }
+}
