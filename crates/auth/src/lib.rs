@@ -16,6 +16,7 @@
 //! - `der`      – the small bounded DER reader/writer under `spnego`.
 //! - `userdb`   – [`UserRecord`], [`UserDb`], [`MemoryUserDb`], [`nt_hash`].
 //! - `userfile` – [`UserFile`], the `name:NT-HASH[:flags]` text file.
+//! - `watched`  – [`WatchedUserFile`], a [`UserDb`] that reloads the user file when it changes.
 
 #![forbid(unsafe_code)]
 // Tests may unwrap (common rules); the library itself may not.
@@ -27,6 +28,7 @@ mod ntlm;
 mod spnego;
 mod userdb;
 mod userfile;
+mod watched;
 
 pub use acceptor::{
     Acceptor, AuthError, AuthPolicy, ClientNames, Identity, MAX_TOKEN_LEN, Step, fuzz_step,
@@ -34,3 +36,4 @@ pub use acceptor::{
 pub use spnego::negotiate_hint;
 pub use userdb::{MemoryUserDb, UserDb, UserRecord, nt_hash};
 pub use userfile::{MAX_NAME_CHARS, UserFile, UserFileError, validate_user_name};
+pub use watched::WatchedUserFile;

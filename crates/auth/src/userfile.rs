@@ -117,7 +117,8 @@ pub fn validate_user_name(name: &str) -> Result<(), UserFileError> {
 }
 
 fn parse_hash(text: &str) -> Option<[u8; 16]> {
-    if text.len() != 32 || !text.is_ascii() {
+    // from_str_radix alone would also take a sign ("+f"), so check the digits first.
+    if text.len() != 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; 16];
@@ -447,6 +448,7 @@ mod tests {
             ("ok:A4F49C406510BDCAB6824EE7C30FD852\nbroken\n", 2, "no ':'"),
             ("\n\nx:1234\n", 3, "32 hexadecimal"),
             ("x:A4F49C406510BDCAB6824EE7C30FD85G\n", 1, "32 hexadecimal"),
+            ("x:+4F49C406510BDCAB6824EE7C30FD852\n", 1, "32 hexadecimal"),
             (
                 "x:A4F49C406510BDCAB6824EE7C30FD852:frozen\n",
                 1,

@@ -306,3 +306,15 @@ proptest! {
         let _ = UserFile::parse(&text, std::path::Path::new("users"));
     }
 }
+
+#[test]
+fn acceptor_moves_between_threads() {
+    // The engine keeps an Acceptor in a session across await points on a multi-thread runtime.
+    fn send_static<T: Send + 'static>() {}
+    send_static::<Acceptor>();
+    send_static::<Step>();
+    send_static::<AuthError>();
+    fn sync<T: Send + Sync>() {}
+    sync::<lanshare_auth::WatchedUserFile>();
+    sync::<UserFile>();
+}
