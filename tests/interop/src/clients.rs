@@ -51,7 +51,8 @@ pub fn smbclient_to(
 pub fn smbtorture(server: &TestServer, test: &str) -> Result<Output, Error> {
     let bin = find_tool("smbtorture", SMBTORTURE_PKG)?;
     let mut cmd = Command::new(bin);
-    cmd.arg(server.unc())
+    cmd.args(["-s", "/dev/null"])
+        .arg(server.unc())
         .args(["-p", &server.port().to_string()])
         .args(["-U", &server.credentials()])
         .arg(test);

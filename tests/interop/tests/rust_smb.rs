@@ -62,7 +62,10 @@ async fn connects(dialect: Dialect) {
                 server.diagnostics()
             )
         });
-    let conn = c.get_connection(&server.host()).await.expect("the connection is kept");
+    let conn = c
+        .get_connection(&server.host())
+        .await
+        .expect("the connection is kept");
     let info = conn.conn_info().expect("negotiated connection info");
     assert_eq!(info.negotiation.dialect_rev, dialect, "negotiated dialect");
 

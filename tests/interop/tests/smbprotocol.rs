@@ -59,7 +59,11 @@ dialect_tests! {
 fn raw_ntlmssp_authenticates() {
     let server = start();
     for d in ["2.0.2", "3.1.1"] {
-        passes(&server, &["--dialect", d, "--auth", "ntlm"], dialect_code(d));
+        passes(
+            &server,
+            &["--dialect", d, "--auth", "ntlm"],
+            dialect_code(d),
+        );
     }
 }
 
@@ -69,7 +73,11 @@ fn raw_ntlmssp_authenticates() {
 fn signing_algorithms_3_1_1() {
     let server = start();
     for algo in ["aes-cmac", "aes-gmac"] {
-        passes(&server, &["--dialect", "3.1.1", "--signing-algo", algo], "dialect=0x0311");
+        passes(
+            &server,
+            &["--dialect", "3.1.1", "--signing-algo", algo],
+            "dialect=0x0311",
+        );
     }
 }
 
@@ -81,7 +89,16 @@ fn wrong_password_is_logon_failure() {
         for auth in ["negotiate", "ntlm"] {
             passes(
                 &server,
-                &["--dialect", d, "--auth", auth, "--password", &bad, "--expect", "logon-failure"],
+                &[
+                    "--dialect",
+                    d,
+                    "--auth",
+                    auth,
+                    "--password",
+                    &bad,
+                    "--expect",
+                    "logon-failure",
+                ],
                 "STATUS_LOGON_FAILURE",
             );
         }
@@ -94,7 +111,14 @@ fn unknown_share_is_bad_network_name() {
     for d in DIALECTS {
         passes(
             &server,
-            &["--dialect", d, "--share", "nosuchshare", "--expect", "bad-network-name"],
+            &[
+                "--dialect",
+                d,
+                "--share",
+                "nosuchshare",
+                "--expect",
+                "bad-network-name",
+            ],
             "STATUS_BAD_NETWORK_NAME",
         );
     }

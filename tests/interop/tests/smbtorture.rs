@@ -1,0 +1,64 @@
+//! smbtorture (Samba 4.17's `samba-testsuite`) against the server under test: every test
+//! listed in `scripts/smbtorture-ci.txt` must pass, each against a fresh server and bounded at
+//! 60 s. The list is the contract; tests are added as features land.
+
+use lanshare_interop::clients::{smbtorture, tail};
+use lanshare_interop::process::repo_root;
+use lanshare_interop::{ServerOptions, TestServer};
+
+/// Active entries of the list: the first word of each line that is not blank or a comment.
+fn listed_tests() -> Vec<String> {
+    let path = repo_root().join("scripts").join("smbtorture-ci.txt");
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// smbtorture reports `success: NAME`, `failure: NAME [...]`, `skip: NAME [...]` or
+/// `error: NAME [...]` for the last component of the test's name; only success with exit 0
+/// counts (a skip means the server lacks something the test needs).
+fn passed(test: &str, out: &lanshare_interop::process::Output) -> bool {
+    let leaf = test.rsplit('.').next().unwrap_or(test);
+    let stdout = &out.stdout;
+    out.success()
+        && stdout
+            .lines()
+            .any(|l| l.trim() == format!("success: {leaf}"))
+        && !stdout
+            .lines()
+            .any(|l| l.starts_with("failure:") || l.starts_with("error:") || l.starts_with("skip:"))
+}
+
+#[test]
+fn listed_smbtorture_tests_pass() {
+    let tests = listed_tests();
+    assert!(!tests.is_empty(), "scripts/smbtorture-ci.txt lists no test");
+    let mut failures = Vec::new();
+    for test in &tests {
+        let server =
+            TestServer::start(ServerOptions::default()).expect("start the server under test");
+        let out = smbtorture(&server, test).expect("run smbtorture");
+        if passed(test, &out) {
+            eprintln!("smbtorture {test}: ok");
+        } else {
+            eprintln!("smbtorture {test}: FAILED");
+            failures.push(format!(
+                "==== {test} against {} ====\n{}\n--- server ---\n{}",
+                server.target().name(),
+                tail(&out.describe(), 30),
+                tail(&server.diagnostics(), 30)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} listed smbtorture tests failed:\n{}",
+        failures.len(),
+        tests.len(),
+        failures.join("\n")
+    );
+}
