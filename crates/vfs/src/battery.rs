@@ -27,7 +27,7 @@ macro_rules! vfs_battery {
             directories, dir_dispositions, rename_no_replace, rename_replace,
             rename_errors, rename_directory, remove, metadata_identity, set_times,
             dos_attributes, create_with_attributes, handle_outlives_unlink, root,
-            statfs, readdir_small, readdir_10000, readdir_rewind);
+            statfs, readdir_small, readdir_10000, readdir_rewind, case_insensitivity);
     };
     (@cases $name:ident, $make:expr; $($case:ident),* $(,)?) => {
         mod $name {
@@ -707,4 +707,81 @@ pub fn readdir_rewind(fs: &dyn Vfs) {
         again += 1;
     }
     assert_eq!(again, 50);
+}
+
+fn names_in(fs: &dyn Vfs, dir: &str) -> Vec<String> {
+    let (h, _) = open(fs, dir, OpenOptions::directory(CreateMode::Open));
+    collect(&*h)
+}
+
+/// Case-insensitive, case-preserving lookup where the back-end says so; distinct names
+/// otherwise.
+pub fn case_insensitivity(fs: &dyn Vfs) {
+    put(fs, "Readme.TXT", b"r");
+    mkdir(fs, "SubDir");
+    put(fs, r"SubDir\Inner.bin", b"i");
+    if fs.capabilities().case_sensitive {
+        assert_eq!(fs.stat(&p("readme.txt")), Err(VfsError::NotFound));
+        assert_eq!(
+            open_err(fs, r"subdir\Inner.bin", OpenOptions::read()),
+            VfsError::PathNotFound
+        );
+        let (_, o) = open(fs, "README.TXT", rw(CreateMode::Create));
+        assert_eq!(o, OpenOutcome::Created);
+        assert_eq!(names_in(fs, ""), ["README.TXT", "Readme.TXT", "SubDir"]);
+        return;
+    }
+    assert_eq!(get(fs, "readme.txt"), b"r");
+    assert_eq!(get(fs, r"subdir\INNER.BIN"), b"i");
+    assert_eq!(
+        fs.stat(&p("README.TXT")).unwrap().identity(),
+        fs.stat(&p("Readme.TXT")).unwrap().identity()
+    );
+    assert_eq!(
+        open_err(fs, "README.txt", rw(CreateMode::Create)),
+        VfsError::Exists
+    );
+    let (_, o) = open(fs, "readme.TXT", rw(CreateMode::OpenIf));
+    assert_eq!(o, OpenOutcome::Opened);
+    let (_, o) = open(fs, "SUBDIR", OpenOptions::directory(CreateMode::OpenIf));
+    assert_eq!(o, OpenOutcome::Opened);
+    assert_eq!(names_in(fs, ""), ["Readme.TXT", "SubDir"]);
+    // A change of case only.
+    fs.rename(&p("readme.txt"), &p("README.txt"), false)
+        .unwrap();
+    assert_eq!(names_in(fs, ""), ["README.txt", "SubDir"]);
+    assert_eq!(get(fs, "readme.txt"), b"r");
+    // Onto another file that matches ignoring case.
+    put(fs, "other", b"o");
+    assert_eq!(
+        fs.rename(&p("other"), &p("readme.TXT"), false),
+        Err(VfsError::Exists)
+    );
+    fs.rename(&p("OTHER"), &p("readme.TXT"), true).unwrap();
+    assert_eq!(names_in(fs, ""), ["SubDir", "readme.TXT"]);
+    assert_eq!(get(fs, "README.TXT"), b"o");
+    // Into a directory named with another case; the new leaf keeps the client's spelling.
+    fs.rename(&p("readme.txt"), &p(r"subdir\Moved"), false)
+        .unwrap();
+    assert_eq!(names_in(fs, "SubDir"), ["Inner.bin", "Moved"]);
+    put(fs, r"SUBDIR\NewFile", b"n");
+    assert_eq!(names_in(fs, "subdir"), ["Inner.bin", "Moved", "NewFile"]);
+    assert_eq!(
+        open_err(fs, r"NOPE\x", OpenOptions::read()),
+        VfsError::PathNotFound
+    );
+    assert_eq!(
+        open_err(fs, r"subdir\nope", OpenOptions::read()),
+        VfsError::NotFound
+    );
+    // Removal by another spelling.
+    fs.remove_file(&p(r"SUBDIR\inner.BIN")).unwrap();
+    fs.remove_file(&p(r"SUBDIR\moved")).unwrap();
+    fs.remove_file(&p(r"SUBDIR\newfile")).unwrap();
+    fs.remove_dir(&p("subdir")).unwrap();
+    assert!(names_in(fs, "").is_empty());
+    // A name freed by a removal can be created again, in a new spelling.
+    let (_, o) = open(fs, "SUBDIR", OpenOptions::directory(CreateMode::Create));
+    assert_eq!(o, OpenOutcome::Created);
+    assert_eq!(names_in(fs, ""), ["SUBDIR"]);
 }

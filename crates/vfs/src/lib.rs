@@ -30,6 +30,7 @@
 
 #[cfg(any(test, feature = "battery"))]
 pub mod battery;
+mod case;
 mod dosattr;
 mod error;
 mod local;
@@ -144,6 +145,7 @@ mod battery_tests {
     }
 
     crate::vfs_battery!(memfs, (MemFs::new(), ()));
+    crate::vfs_battery!(memfs_case_sensitive, (MemFs::case_sensitive(), ()));
     crate::vfs_battery!(
         localfs,
         super::local_in(None, crate::LocalFsOptions::default())
@@ -153,11 +155,12 @@ mod battery_tests {
         super::local_in(Some("/dev/shm"), crate::LocalFsOptions::default())
     );
     crate::vfs_battery!(
-        localfs_no_xattr,
+        localfs_no_xattr_case_sensitive,
         super::local_in(
             None,
             crate::LocalFsOptions {
                 use_xattrs: false,
+                case_insensitive: false,
                 ..Default::default()
             }
         )

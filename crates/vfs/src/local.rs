@@ -14,13 +14,14 @@ use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, MetadataExt as _, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cap_std::fs::{Dir, MetadataExt as _, OpenOptionsExt};
 use rustix::fs::{OFlags, RenameFlags, XattrFlags};
 use rustix::io::Errno;
 
+use crate::case::{Cached, CiCache, DirStamp, fold};
 use crate::dosattr::{DosXattr, XATTR_NAME};
 use crate::types::dos;
 use crate::{
@@ -36,6 +37,9 @@ pub struct LocalFsOptions {
     /// Keep DOS attributes and creation time in the `user.lanshare.dos` xattr when the
     /// filesystem supports user xattrs (detected at start).
     pub use_xattrs: bool,
+    /// Case-insensitive, case-preserving lookup (Windows semantics): a name that misses
+    /// exactly is matched against the directory's names ignoring case (see `case.rs`).
+    pub case_insensitive: bool,
 }
 
 impl Default for LocalFsOptions {
@@ -43,6 +47,7 @@ impl Default for LocalFsOptions {
         LocalFsOptions {
             read_only: false,
             use_xattrs: true,
+            case_insensitive: true,
         }
     }
 }
@@ -57,6 +62,7 @@ struct Inner {
     root: Dir,
     xattrs: bool,
     opts: LocalFsOptions,
+    cache: Mutex<CiCache>,
 }
 
 /// Opens never block on FIFOs and never acquire a controlling terminal; special files are then
@@ -67,6 +73,22 @@ fn base_flags() -> i32 {
 
 fn dir_flags() -> i32 {
     (OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::DIRECTORY).bits() as i32
+}
+
+/// The form directories take as cache keys and cap-std arguments: `.` for the root.
+fn dir_key(p: &Path) -> PathBuf {
+    if p.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        p.to_owned()
+    }
+}
+
+/// Splits a resolved path into its directory and last name.
+fn split_rel(p: &Path) -> (PathBuf, &str) {
+    let parent = dir_key(p.parent().unwrap_or(Path::new("")));
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    (parent, name)
 }
 
 fn rel_path(p: &VfsPath) -> PathBuf {
@@ -100,6 +122,7 @@ impl LocalFs {
                 root: Dir::from_std_file(file),
                 xattrs,
                 opts,
+                cache: Mutex::new(CiCache::default()),
             }),
         })
     }
@@ -112,6 +135,20 @@ fn probe_xattrs(fd: impl AsFd) -> bool {
     match rustix::fs::fgetxattr(fd, XATTR_NAME, &mut buf[..]) {
         Ok(_) => true,
         Err(e) => !matches!(e, Errno::NOTSUP | Errno::NOSYS),
+    }
+}
+
+/// `renameat2(RENAME_NOREPLACE)`; where the filesystem lacks it, a check then a rename
+/// (racy, and only on such filesystems).
+fn noreplace_rename(from_dir: &Dir, from: &str, to_dir: &Dir, to: &str) -> Result<(), Errno> {
+    match rustix::fs::renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
+        Err(Errno::INVAL | Errno::NOSYS) => {
+            if to_dir.symlink_metadata(to).is_ok() {
+                return Err(Errno::EXIST);
+            }
+            rustix::fs::renameat(from_dir, from, to_dir, to)
+        }
+        other => other,
     }
 }
 
@@ -251,9 +288,97 @@ impl Inner {
         }
     }
 
-    /// The share-relative path to hand to cap-std.
+    /// The share-relative path to hand to cap-std: the exact path when it exists or when
+    /// lookup is case-sensitive; otherwise each missing component replaced by the existing
+    /// name that matches it ignoring case, and the components from the first one that matches
+    /// nothing kept as given (so that creates use the client's spelling).
     fn resolve(&self, path: &VfsPath) -> PathBuf {
-        rel_path(path)
+        let exact = rel_path(path);
+        if !self.opts.case_insensitive
+            || path.is_root()
+            || self.root.symlink_metadata(&exact).is_ok()
+        {
+            return exact;
+        }
+        let mut real = PathBuf::new();
+        let comps = path.components();
+        for (i, c) in comps.iter().enumerate() {
+            let candidate = real.join(c);
+            if self.root.symlink_metadata(&candidate).is_ok() {
+                real = candidate;
+                continue;
+            }
+            match self.ci_find(&real, c) {
+                Some(found) => real.push(found),
+                None => {
+                    real.extend(comps.iter().skip(i));
+                    break;
+                }
+            }
+        }
+        real
+    }
+
+    fn cache(&self) -> MutexGuard<'_, CiCache> {
+        // Plain data; a panic elsewhere while holding it leaves it usable.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn dir_stamp(&self, dir: &Path) -> Option<DirStamp> {
+        let m = self.root.metadata(dir_key(dir)).ok()?;
+        m.is_dir().then(|| DirStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            mtime: unix_time(m.mtime(), m.mtime_nsec()),
+        })
+    }
+
+    /// The existing name in `dir` that equals `name` ignoring case, from the cache or from
+    /// one scan of the directory.
+    fn ci_find(&self, dir: &Path, name: &str) -> Option<String> {
+        let key = dir_key(dir);
+        let stamp = self.dir_stamp(&key)?;
+        let folded = fold(name);
+        if let Cached::Hit(found) = self.cache().lookup(&key, stamp, &folded) {
+            return found;
+        }
+        let began = SystemTime::now();
+        let names: Vec<String> = self
+            .root
+            .open_dir(&key)
+            .ok()?
+            .entries()
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| VfsPath::validate_component(n).is_ok())
+            .collect();
+        let mut cache = self.cache();
+        cache.store(key.clone(), stamp, began, names);
+        match cache.lookup(&key, stamp, &folded) {
+            Cached::Hit(found) => found,
+            Cached::Stale => None,
+        }
+    }
+
+    /// Keeps the cache current after our own change in `dir`.
+    fn note_change(&self, dir: &Path, added: Option<&str>, removed: Option<&str>) {
+        if !self.opts.case_insensitive {
+            return;
+        }
+        let key = dir_key(dir);
+        let stamp = self.dir_stamp(&key);
+        self.cache().note_change(&key, added, removed, stamp);
+    }
+
+    fn forget_tree(&self, dir: &Path) {
+        if self.opts.case_insensitive {
+            self.cache().forget(&dir_key(dir));
+        }
+    }
+
+    #[cfg(test)]
+    fn scans(&self) -> u64 {
+        self.cache().scans
     }
 
     /// Turns a lookup failure into NotFound vs PathNotFound vs NotADirectory by looking at the
@@ -446,6 +571,8 @@ impl Inner {
             };
             match created {
                 Ok((file, is_dir)) => {
+                    let (dir, name) = split_rel(&rel);
+                    self.note_change(&dir, Some(name), None);
                     let h = self.handle(file, is_dir, opts);
                     self.apply_initial_attrs(&h, opts.dos_attributes, false)?;
                     return Ok((Box::new(h), OpenOutcome::Created));
@@ -490,62 +617,98 @@ impl Inner {
 
     fn rename_impl(&self, from: &VfsPath, to: &VfsPath, replace: bool) -> Result<(), VfsError> {
         self.check_writable()?;
-        let (Some(from_name), Some(to_name)) = (from.file_name(), to.file_name()) else {
+        let (Some(_), Some(to_name)) = (from.file_name(), to.file_name()) else {
             return Err(VfsError::AccessDenied);
         };
-        if to.starts_with(from) && to != from {
+        let from_rel = self.resolve(from);
+        let to_parent_rel = dir_key(&self.resolve(&to.parent().unwrap_or_default()));
+        if to_parent_rel.starts_with(&from_rel) || to.starts_with(from) && to != from {
             return Err(VfsError::InvalidParameter);
         }
-        let open_parent = |p: &VfsPath| -> Result<Dir, VfsError> {
-            let parent = p.parent().unwrap_or_default();
-            self.root.open_dir(self.resolve(&parent)).map_err(|e| {
-                match VfsError::from_io(e, "open parent") {
+        let (from_parent_rel, from_name) = split_rel(&from_rel);
+        let open_parent = |rel: &Path| -> Result<Dir, VfsError> {
+            self.root
+                .open_dir(rel)
+                .map_err(|e| match VfsError::from_io(e, "open parent") {
                     VfsError::NotFound | VfsError::PathNotFound | VfsError::NotADirectory => {
                         VfsError::PathNotFound
                     }
                     other => other,
-                }
-            })
+                })
         };
-        let from_dir = open_parent(from)?;
-        let to_dir = open_parent(to)?;
+        let from_dir = open_parent(&from_parent_rel)?;
+        let to_dir = open_parent(&to_parent_rel)?;
         let src = from_dir
             .symlink_metadata(from_name)
             .map_err(|e| VfsError::from_io(e, "rename"))?;
+        // The entry the new name lands on: exact spelling, else (case-insensitive) another.
+        let existing = if to_dir.symlink_metadata(to_name).is_ok() {
+            Some(to_name.to_owned())
+        } else if self.opts.case_insensitive {
+            self.ci_find(&to_parent_rel, to_name)
+        } else {
+            None
+        };
         let map_rename = |e: Errno| match e {
             Errno::XDEV => VfsError::CrossDevice,
             e => VfsError::from_io(e.into(), "rename"),
         };
-        if !replace {
-            return match rustix::fs::renameat_with(
-                &from_dir,
-                from_name,
-                &to_dir,
-                to_name,
-                RenameFlags::NOREPLACE,
-            ) {
-                Ok(()) => Ok(()),
-                // A filesystem without RENAME_NOREPLACE: check, then rename (racy, rare).
-                Err(Errno::INVAL | Errno::NOSYS) => {
-                    if to_dir.symlink_metadata(to_name).is_ok() {
+        let mut landed_on = to_name.to_owned();
+        match existing {
+            Some(name) => {
+                let dst = to_dir
+                    .symlink_metadata(&name)
+                    .map_err(|e| VfsError::from_io(e, "rename"))?;
+                let same = dst.dev() == src.dev() && dst.ino() == src.ino();
+                if same && name == to_name {
+                    // Onto itself (or another link of itself): nothing to do.
+                    return if replace {
+                        Ok(())
+                    } else {
+                        Err(VfsError::Exists)
+                    };
+                }
+                if same {
+                    // Only the case changes: the new spelling does not exist exactly.
+                    noreplace_rename(&from_dir, from_name, &to_dir, to_name).map_err(map_rename)?;
+                } else {
+                    if !replace {
                         return Err(VfsError::Exists);
                     }
-                    rustix::fs::renameat(&from_dir, from_name, &to_dir, to_name).map_err(map_rename)
+                    if dst.is_dir() || src.is_dir() {
+                        // Windows never replaces a directory, nor a file by a directory.
+                        return Err(VfsError::AccessDenied);
+                    }
+                    rustix::fs::renameat(&from_dir, from_name, &to_dir, &name)
+                        .map_err(map_rename)?;
+                    landed_on = name.clone();
+                    if name != to_name {
+                        // Then take the client's spelling; on failure the old one stays.
+                        if noreplace_rename(&to_dir, &name, &to_dir, to_name).is_ok() {
+                            landed_on = to_name.to_owned();
+                        }
+                    }
+                    self.note_change(&to_parent_rel, None, Some(&name));
                 }
-                Err(e) => Err(map_rename(e)),
-            };
-        }
-        if let Ok(dst) = to_dir.symlink_metadata(to_name) {
-            let same = dst.dev() == src.dev() && dst.ino() == src.ino();
-            if dst.is_dir() && !same {
-                return Err(VfsError::AccessDenied);
             }
-            if src.is_dir() && !same {
-                // POSIX cannot put a directory over a file atomically; Windows refuses too.
-                return Err(VfsError::AccessDenied);
+            None => {
+                let r = if replace {
+                    rustix::fs::renameat(&from_dir, from_name, &to_dir, to_name)
+                } else {
+                    noreplace_rename(&from_dir, from_name, &to_dir, to_name)
+                };
+                r.map_err(|e| match e {
+                    Errno::EXIST => VfsError::Exists,
+                    e => map_rename(e),
+                })?;
             }
         }
-        rustix::fs::renameat(&from_dir, from_name, &to_dir, to_name).map_err(map_rename)
+        if src.is_dir() {
+            self.forget_tree(&from_rel);
+        }
+        self.note_change(&from_parent_rel, None, Some(from_name));
+        self.note_change(&to_parent_rel, Some(&landed_on), None);
+        Ok(())
     }
 
     fn remove_file_impl(&self, path: &VfsPath) -> Result<(), VfsError> {
@@ -553,9 +716,13 @@ impl Inner {
         if path.is_root() {
             return Err(VfsError::IsADirectory);
         }
+        let rel = self.resolve(path);
         self.root
-            .remove_file(self.resolve(path))
-            .map_err(|e| self.classify_missing(path, e, "unlink"))
+            .remove_file(&rel)
+            .map_err(|e| self.classify_missing(path, e, "unlink"))?;
+        let (dir, name) = split_rel(&rel);
+        self.note_change(&dir, None, Some(name));
+        Ok(())
     }
 
     fn remove_dir_impl(&self, path: &VfsPath) -> Result<(), VfsError> {
@@ -564,6 +731,7 @@ impl Inner {
             return Err(VfsError::AccessDenied);
         }
         let rel = self.resolve(path);
+        self.forget_tree(&rel);
         self.root.remove_dir(&rel).map_err(|e| {
             if e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error()) {
                 // ENOTDIR: the target is a file, or something on the way is.
@@ -574,7 +742,10 @@ impl Inner {
             } else {
                 self.classify_missing(path, e, "rmdir")
             }
-        })
+        })?;
+        let (dir, name) = split_rel(&rel);
+        self.note_change(&dir, None, Some(name));
+        Ok(())
     }
 
     fn statfs_impl(&self) -> Result<FsStats, VfsError> {
@@ -628,7 +799,7 @@ impl Vfs for LocalFs {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            case_sensitive: true,
+            case_sensitive: !self.inner.opts.case_insensitive,
             case_preserving: true,
             persistent_dos_attributes: self.inner.xattrs,
             settable_creation_time: self.inner.xattrs,
@@ -890,5 +1061,157 @@ impl DirStream for LocalDirStream {
             .entries()
             .map_err(|e| VfsError::from_io(e, "opendir"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> VfsPath {
+        VfsPath::parse(s).unwrap()
+    }
+
+    fn tmpfs_or_tmp() -> tempfile::TempDir {
+        if Path::new("/dev/shm").is_dir() {
+            tempfile::tempdir_in("/dev/shm").unwrap()
+        } else {
+            tempfile::tempdir().unwrap()
+        }
+    }
+
+    #[test]
+    fn filling_a_directory_by_case_insensitive_misses_scans_rarely() {
+        let dir = tmpfs_or_tmp();
+        let fs = LocalFs::new(dir.path()).unwrap();
+        let start = std::time::Instant::now();
+        for i in 0..3000 {
+            let path = p(&format!("File{i}"));
+            let (_, o) = fs
+                .open(&path, &OpenOptions::read_write(CreateMode::Create))
+                .unwrap();
+            assert_eq!(o, OpenOutcome::Created);
+        }
+        let secs = start.elapsed().as_secs();
+        // One scan to start, and at most one per SETTLE period while the directory is hot.
+        let scans = fs.inner.scans();
+        assert!(scans <= 2 + secs, "{scans} scans in {secs} s");
+        // Every name is found by another spelling, from the cache.
+        for i in (0..3000).step_by(97) {
+            assert!(fs.stat(&p(&format!("FILE{i}"))).is_ok());
+        }
+        assert!(fs.inner.scans() <= 3 + secs);
+    }
+
+    #[test]
+    fn sees_names_created_behind_its_back() {
+        let dir = tmpfs_or_tmp();
+        let fs = LocalFs::new(dir.path()).unwrap();
+        assert_eq!(fs.stat(&p("readme")), Err(VfsError::NotFound));
+        // Make sure the directory's mtime moves past the scan's stamp.
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(dir.path().join("README"), b"x").unwrap();
+        assert_eq!(fs.stat(&p("readme")).unwrap().size, 1);
+        std::fs::remove_file(dir.path().join("README")).unwrap();
+        assert_eq!(fs.stat(&p("readme")), Err(VfsError::NotFound));
+        // Directory renamed behind our back: the old cached listing is not used for the new
+        // directory at that name.
+        std::fs::create_dir(dir.path().join("D")).unwrap();
+        std::fs::write(dir.path().join("D/Alpha"), b"a").unwrap();
+        assert!(fs.stat(&p(r"d\alpha")).is_ok());
+        std::fs::rename(dir.path().join("D"), dir.path().join("E")).unwrap();
+        std::fs::create_dir(dir.path().join("D")).unwrap();
+        std::fs::write(dir.path().join("D/Beta"), b"b").unwrap();
+        assert_eq!(fs.stat(&p(r"d\alpha")), Err(VfsError::NotFound));
+        assert!(fs.stat(&p(r"d\BETA")).is_ok());
+        assert!(fs.stat(&p(r"e\ALPHA")).is_ok());
+    }
+
+    #[test]
+    fn special_files_are_not_served() {
+        let dir = tmpfs_or_tmp();
+        let fifo = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !status.is_ok_and(|s| s.success()) {
+            return; // no mkfifo here: nothing to test
+        }
+        let fs = LocalFs::new(dir.path()).unwrap();
+        // Would block forever without O_NONBLOCK; must be refused, not served.
+        assert_eq!(
+            fs.open(&p("fifo"), &OpenOptions::read()).err(),
+            Some(VfsError::NotSupported)
+        );
+        let (h, _) = fs.open(&VfsPath::root(), &OpenOptions::read()).unwrap();
+        let mut s = h.read_dir().unwrap();
+        assert!(s.next_entry().is_none(), "FIFO hidden from listings");
+    }
+
+    #[test]
+    fn read_only_share_refuses_changes() {
+        let dir = tmpfs_or_tmp();
+        std::fs::write(dir.path().join("f"), b"data").unwrap();
+        let fs = LocalFs::with_options(
+            dir.path(),
+            LocalFsOptions {
+                read_only: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let (h, o) = fs.open(&p("F"), &OpenOptions::read()).unwrap();
+        assert_eq!(o, OpenOutcome::Opened);
+        let mut buf = [0u8; 4];
+        assert_eq!(h.read_at(&mut buf, 0).unwrap(), 4);
+        for mode in [
+            CreateMode::Create,
+            CreateMode::Overwrite,
+            CreateMode::OverwriteIf,
+            CreateMode::Supersede,
+        ] {
+            let mut o = OpenOptions::read();
+            o.create = mode;
+            assert_eq!(fs.open(&p("f"), &o).err(), Some(VfsError::ReadOnly));
+        }
+        assert_eq!(
+            fs.open(&p("f"), &OpenOptions::read_write(CreateMode::Open))
+                .err(),
+            Some(VfsError::ReadOnly)
+        );
+        let mut o = OpenOptions::read();
+        o.create = CreateMode::OpenIf;
+        assert_eq!(fs.open(&p("new"), &o).err(), Some(VfsError::ReadOnly));
+        assert_eq!(fs.remove_file(&p("f")), Err(VfsError::ReadOnly));
+        assert_eq!(fs.rename(&p("f"), &p("g"), true), Err(VfsError::ReadOnly));
+        assert_eq!(h.set_dos_attributes(dos::HIDDEN), Err(VfsError::ReadOnly));
+        assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"data");
+    }
+
+    #[test]
+    fn xattrs_detected_where_supported() {
+        let dir = tmpfs_or_tmp();
+        let fs = LocalFs::new(dir.path()).unwrap();
+        let probe = File::open(dir.path()).unwrap();
+        let supported =
+            rustix::fs::fsetxattr(&probe, "user.lanshare.probe", b"1", XattrFlags::empty()).is_ok();
+        assert_eq!(fs.capabilities().persistent_dos_attributes, supported);
+        if supported {
+            std::fs::write(dir.path().join("f"), b"").unwrap();
+            let (h, _) = fs
+                .open(&p("f"), &OpenOptions::read_write(CreateMode::Open))
+                .unwrap();
+            h.set_dos_attributes(dos::HIDDEN | dos::SYSTEM).unwrap();
+            drop(h);
+            // A fresh LocalFs (a server restart) still sees them.
+            let fs2 = LocalFs::new(dir.path()).unwrap();
+            assert_eq!(
+                fs2.stat(&p("f")).unwrap().dos_attributes,
+                dos::HIDDEN | dos::SYSTEM
+            );
+            // Junk in the xattr (a local user's doing) is ignored, not trusted.
+            let f = File::open(dir.path().join("f")).unwrap();
+            rustix::fs::fsetxattr(&f, XATTR_NAME, b"junk", XattrFlags::empty()).unwrap();
+            assert_eq!(fs2.stat(&p("f")).unwrap().dos_attributes, dos::ARCHIVE);
+        }
     }
 }

@@ -9,6 +9,7 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
+use crate::case::fold;
 use crate::types::dos;
 use crate::{
     Capabilities, CreateMode, DirEntry, DirMode, DirStream, FsStats, Metadata, OpenOptions,
@@ -33,11 +34,56 @@ struct Shared {
 struct State {
     nodes: HashMap<u64, Node>,
     next_ino: u64,
+    /// Case-insensitive, case-preserving lookup.
+    ci: bool,
 }
 
 enum Kind {
     File(Vec<u8>),
-    Dir(BTreeMap<String, u64>),
+    Dir(MemDir),
+}
+
+/// A directory: entries by exact name (sorted, for streaming listings) and by folded name
+/// (for case-insensitive lookup without a scan).
+#[derive(Default)]
+struct MemDir {
+    entries: BTreeMap<String, u64>,
+    /// folded → spellings present, sorted.
+    folded: HashMap<String, Vec<String>>,
+}
+
+impl MemDir {
+    /// Exact name first, then (if `ci`) the smallest spelling that folds equal.
+    fn find(&self, name: &str, ci: bool) -> Option<(String, u64)> {
+        if let Some(&ino) = self.entries.get(name) {
+            return Some((name.to_owned(), ino));
+        }
+        if !ci {
+            return None;
+        }
+        let real = self.folded.get(&fold(name))?.first()?;
+        Some((real.clone(), *self.entries.get(real)?))
+    }
+
+    fn insert(&mut self, name: &str, ino: u64) {
+        self.entries.insert(name.to_owned(), ino);
+        let spellings = self.folded.entry(fold(name)).or_default();
+        if let Err(at) = spellings.binary_search_by(|n| n.as_str().cmp(name)) {
+            spellings.insert(at, name.to_owned());
+        }
+    }
+
+    fn remove(&mut self, name: &str) -> Option<u64> {
+        let ino = self.entries.remove(name)?;
+        let k = fold(name);
+        if let Some(spellings) = self.folded.get_mut(&k) {
+            spellings.retain(|n| n != name);
+            if spellings.is_empty() {
+                self.folded.remove(&k);
+            }
+        }
+        Some(ino)
+    }
 }
 
 struct Node {
@@ -121,14 +167,14 @@ impl State {
         self.nodes.get_mut(&ino).ok_or(VfsError::NotFound)
     }
 
-    fn entries(&self, dir: u64) -> Result<&BTreeMap<String, u64>, VfsError> {
+    fn entries(&self, dir: u64) -> Result<&MemDir, VfsError> {
         match &self.node(dir)?.kind {
             Kind::Dir(e) => Ok(e),
             Kind::File(_) => Err(VfsError::NotADirectory),
         }
     }
 
-    fn entries_mut(&mut self, dir: u64) -> Result<&mut BTreeMap<String, u64>, VfsError> {
+    fn entries_mut(&mut self, dir: u64) -> Result<&mut MemDir, VfsError> {
         match &mut self.node_mut(dir)?.kind {
             Kind::Dir(e) => Ok(e),
             Kind::File(_) => Err(VfsError::NotADirectory),
@@ -142,8 +188,8 @@ impl State {
         let comps = path.components();
         let middle = comps.split_last().map(|(_, m)| m).unwrap_or(&[]);
         for c in middle {
-            cur = match self.entries(cur).ok().and_then(|e| e.get(c)) {
-                Some(&ino) if self.node(ino).is_ok_and(Node::is_dir) => ino,
+            cur = match self.entries(cur).ok().and_then(|e| e.find(c, self.ci)) {
+                Some((_, ino)) if self.node(ino).is_ok_and(Node::is_dir) => ino,
                 _ => return Err(VfsError::PathNotFound),
             };
         }
@@ -155,10 +201,14 @@ impl State {
             return Ok(ROOT_INO);
         };
         let parent = self.parent_of(path)?;
-        self.entries(parent)?
-            .get(name)
-            .copied()
+        self.find_in(parent, name)?
+            .map(|(_, ino)| ino)
             .ok_or(VfsError::NotFound)
+    }
+
+    /// The real name and inode of `name` in `dir`.
+    fn find_in(&self, dir: u64, name: &str) -> Result<Option<(String, u64)>, VfsError> {
+        Ok(self.entries(dir)?.find(name, self.ci))
     }
 
     fn touch_dir(&mut self, dir: u64) {
@@ -171,11 +221,10 @@ impl State {
 
     fn insert(&mut self, parent: u64, name: &str, kind: Kind) -> Result<u64, VfsError> {
         let ino = self.next_ino;
-        let entries = self.entries_mut(parent)?;
-        if entries.contains_key(name) {
+        if self.find_in(parent, name)?.is_some() {
             return Err(VfsError::Exists);
         }
-        entries.insert(name.to_owned(), ino);
+        self.entries_mut(parent)?.insert(name, ino);
         self.next_ino += 1;
         self.nodes.insert(ino, Node::new(kind));
         self.touch_dir(parent);
@@ -200,20 +249,32 @@ impl Default for MemFs {
 }
 
 impl MemFs {
-    /// An empty share; files are capped at 1 GiB.
+    /// An empty, case-insensitive (case-preserving) share; files are capped at 1 GiB.
     pub fn new() -> MemFs {
-        Self::with_max_file_size(DEFAULT_MAX_FILE_SIZE)
+        Self::with_options(true, DEFAULT_MAX_FILE_SIZE)
+    }
+
+    /// An empty case-sensitive share.
+    pub fn case_sensitive() -> MemFs {
+        Self::with_options(false, DEFAULT_MAX_FILE_SIZE)
     }
 
     /// An empty share whose files may not grow past `max` bytes ([`VfsError::NoSpace`]).
     pub fn with_max_file_size(max: u64) -> MemFs {
+        Self::with_options(true, max)
+    }
+
+    /// Both knobs.
+    pub fn with_options(case_insensitive: bool, max_file_size: u64) -> MemFs {
+        let max = max_file_size;
         let mut nodes = HashMap::new();
-        nodes.insert(ROOT_INO, Node::new(Kind::Dir(BTreeMap::new())));
+        nodes.insert(ROOT_INO, Node::new(Kind::Dir(MemDir::default())));
         MemFs {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     nodes,
                     next_ino: ROOT_INO + 1,
+                    ci: case_insensitive,
                 }),
                 dev: 0x6d656d,
                 max_file_size: max,
@@ -249,7 +310,7 @@ impl Vfs for MemFs {
             Some(st.parent_of(path)?)
         };
         let existing = match (parent, path.file_name()) {
-            (Some(p), Some(name)) => st.entries(p)?.get(name).copied(),
+            (Some(p), Some(name)) => st.find_in(p, name)?.map(|(_, ino)| ino),
             _ => Some(ROOT_INO),
         };
         let (ino, outcome) = match existing {
@@ -293,7 +354,7 @@ impl Vfs for MemFs {
                     return Err(VfsError::AccessDenied);
                 };
                 let kind = if opts.directory == DirMode::DirOnly {
-                    Kind::Dir(BTreeMap::new())
+                    Kind::Dir(MemDir::default())
                 } else {
                     Kind::File(Vec::new())
                 };
@@ -335,31 +396,31 @@ impl Vfs for MemFs {
         let mut st = self.shared.lock();
         let from_dir = st.parent_of(from)?;
         let to_dir = st.parent_of(to)?;
-        let src = st
-            .entries(from_dir)?
-            .get(from_name)
-            .copied()
-            .ok_or(VfsError::NotFound)?;
-        if let Some(&dst) = st.entries(to_dir)?.get(to_name) {
+        let (from_real, src) = st.find_in(from_dir, from_name)?.ok_or(VfsError::NotFound)?;
+        if let Some((dst_real, dst)) = st.find_in(to_dir, to_name)? {
             if dst == src {
-                // The same object under the same name (or another link of it): nothing to do.
-                return if replace {
-                    Ok(())
-                } else {
-                    Err(VfsError::Exists)
-                };
+                if from_dir == to_dir && from_real == to_name {
+                    // Onto itself.
+                    return if replace {
+                        Ok(())
+                    } else {
+                        Err(VfsError::Exists)
+                    };
+                }
+                // A change of case only: falls through to a plain move below.
+            } else {
+                if !replace {
+                    return Err(VfsError::Exists);
+                }
+                if st.node(dst)?.is_dir() || st.node(src)?.is_dir() {
+                    return Err(VfsError::AccessDenied);
+                }
+                st.entries_mut(to_dir)?.remove(&dst_real);
+                st.unlink_node(dst);
             }
-            if !replace {
-                return Err(VfsError::Exists);
-            }
-            if st.node(dst)?.is_dir() || st.node(src)?.is_dir() {
-                return Err(VfsError::AccessDenied);
-            }
-            st.entries_mut(to_dir)?.remove(to_name);
-            st.unlink_node(dst);
         }
-        st.entries_mut(from_dir)?.remove(from_name);
-        st.entries_mut(to_dir)?.insert(to_name.to_owned(), src);
+        st.entries_mut(from_dir)?.remove(&from_real);
+        st.entries_mut(to_dir)?.insert(to_name, src);
         st.touch_dir(from_dir);
         st.touch_dir(to_dir);
         if let Ok(n) = st.node_mut(src) {
@@ -374,11 +435,11 @@ impl Vfs for MemFs {
         };
         let mut st = self.shared.lock();
         let parent = st.parent_of(path)?;
-        let ino = st.lookup(path)?;
+        let (real, ino) = st.find_in(parent, name)?.ok_or(VfsError::NotFound)?;
         if st.node(ino)?.is_dir() {
             return Err(VfsError::IsADirectory);
         }
-        st.entries_mut(parent)?.remove(name);
+        st.entries_mut(parent)?.remove(&real);
         st.unlink_node(ino);
         st.touch_dir(parent);
         Ok(())
@@ -390,13 +451,13 @@ impl Vfs for MemFs {
         };
         let mut st = self.shared.lock();
         let parent = st.parent_of(path)?;
-        let ino = st.lookup(path)?;
+        let (real, ino) = st.find_in(parent, name)?.ok_or(VfsError::NotFound)?;
         match &st.node(ino)?.kind {
             Kind::File(_) => return Err(VfsError::NotADirectory),
-            Kind::Dir(e) if !e.is_empty() => return Err(VfsError::NotEmpty),
+            Kind::Dir(e) if !e.entries.is_empty() => return Err(VfsError::NotEmpty),
             Kind::Dir(_) => {}
         }
-        st.entries_mut(parent)?.remove(name);
+        st.entries_mut(parent)?.remove(&real);
         st.unlink_node(ino);
         st.touch_dir(parent);
         Ok(())
@@ -428,7 +489,7 @@ impl Vfs for MemFs {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            case_sensitive: true,
+            case_sensitive: !self.shared.lock().ci,
             case_preserving: true,
             persistent_dos_attributes: true,
             settable_creation_time: true,
@@ -623,7 +684,10 @@ impl DirStream for MemDirStream {
             Some(a) => Bound::Excluded(a.as_str()),
             None => Bound::Unbounded,
         };
-        let (name, &ino) = entries.range::<str, _>((lower, Bound::Unbounded)).next()?;
+        let (name, &ino) = entries
+            .entries
+            .range::<str, _>((lower, Bound::Unbounded))
+            .next()?;
         let name = name.clone();
         let metadata = match st.node(ino) {
             Ok(n) => n.metadata(ino, self.shared.dev),
