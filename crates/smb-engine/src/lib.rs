@@ -26,6 +26,8 @@ mod handlers;
 mod open;
 pub mod server;
 mod session;
+#[cfg(test)]
+mod tests;
 
 pub use config::{AnonymousPolicy, EngineConfig, ShareConfig, SigningPolicy};
 pub use error::EngineError;
