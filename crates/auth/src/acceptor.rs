@@ -11,11 +11,13 @@
 //! With raw NTLMSSP the same NTLM messages travel without any wrapping.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::ntlm::{self, Direction, flags};
 use crate::spnego::{self, NegState, SpnegoError};
+use crate::throttle::LogonThrottle;
 use crate::userdb::{UserDb, fold_name};
 
 /// Largest security token we look at. SMB2 SESSION_SETUP buffers are bounded by the same
@@ -101,6 +103,7 @@ impl fmt::Debug for Step {
 
 /// Why an exchange failed. After any error the acceptor is finished: further steps fail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AuthError {
     /// Wrong password, unknown user without guest mapping, or a similar refusal.
     #[error("logon failure: {reason}")]
@@ -124,6 +127,10 @@ pub enum AuthError {
     /// A token arrived after the exchange had finished or failed.
     #[error("authentication exchange already finished")]
     Finished,
+    /// Too many failed logons from this address or for this account ([`LogonThrottle`]);
+    /// refused without looking at the password.
+    #[error("too many failed logons; retry in {} s", retry_after.as_secs())]
+    LockedOut { retry_after: Duration },
 }
 
 impl AuthError {
@@ -136,7 +143,9 @@ impl AuthError {
         const STATUS_INVALID_PARAMETER: u32 = 0xC000_000D;
         const STATUS_NOT_SUPPORTED: u32 = 0xC000_00BB;
         const STATUS_ACCESS_DENIED: u32 = 0xC000_0022;
+        const STATUS_ACCOUNT_LOCKED_OUT: u32 = 0xC000_0234;
         match self {
+            AuthError::LockedOut { .. } => STATUS_ACCOUNT_LOCKED_OUT,
             AuthError::AccountDisabled { .. } => STATUS_ACCOUNT_DISABLED,
             AuthError::Malformed(_) | AuthError::Finished => STATUS_INVALID_PARAMETER,
             AuthError::MechNotSupported => STATUS_NOT_SUPPORTED,
@@ -221,6 +230,7 @@ pub struct Acceptor {
     filetime_now: u64,
     state: State,
     client: Option<ClientNames>,
+    throttle: Option<(Arc<LogonThrottle>, IpAddr)>,
 }
 
 /// Names the client gave in AUTHENTICATE, kept for logs, throttling and session listings.
@@ -262,6 +272,7 @@ impl Acceptor {
             filetime_now: filetime_now(),
             state: State::Initial { hint_sent: false },
             client: None,
+            throttle: None,
         }
     }
 
@@ -270,6 +281,14 @@ impl Acceptor {
     pub fn with_challenge(mut self, challenge: [u8; 8], filetime_now: u64) -> Acceptor {
         self.challenge = challenge;
         self.filetime_now = filetime_now;
+        self
+    }
+
+    /// Consults and feeds `throttle` for logons from `client`: a locked-out address or account
+    /// gets [`AuthError::LockedOut`]; wrong passwords and unknown users count as failures.
+    #[must_use]
+    pub fn with_throttle(mut self, throttle: Arc<LogonThrottle>, client: IpAddr) -> Acceptor {
+        self.throttle = Some((throttle, client));
         self
     }
 
@@ -526,6 +545,41 @@ impl Acceptor {
                 reason: "empty user name with a response".into(),
             });
         }
+        if let Some((throttle, ip)) = &self.throttle {
+            throttle
+                .check(*ip, Some(&auth.user), Instant::now())
+                .map_err(|t| AuthError::LockedOut {
+                    retry_after: t.retry_after,
+                })?;
+        }
+        let record = self.db.lookup(&auth.user);
+        let account = record.as_ref().map(|r| r.name.clone());
+        let result = self.verify_user(ctx, token, &auth, flags, record);
+        if let Some((throttle, ip)) = &self.throttle {
+            match &result {
+                Ok(Outcome {
+                    identity: Identity::User { name, .. },
+                    ..
+                }) => throttle.record_success(*ip, name),
+                Err(AuthError::LogonFailure { .. } | AuthError::MicMismatch) => {
+                    throttle.record_failure(*ip, account.as_deref(), Instant::now());
+                }
+                _ => {}
+            }
+        }
+        result
+    }
+
+    /// Checks the NTLMv2 response of a named user ([MS-NLMP] 3.2.5.1.2, 3.3.2).
+    fn verify_user(
+        &self,
+        ctx: &NtlmCtx,
+        token: &[u8],
+        auth: &ntlm::Authenticate<'_>,
+        flags: u32,
+        record: Option<crate::UserRecord>,
+    ) -> Result<Outcome, AuthError> {
+        let policy = &*self.policy;
         // No NT response (LM only) or a 24-byte one is LM / NTLMv1 / NTLM2-session.
         if auth.nt_response.is_empty() || auth.nt_response.len() == 24 {
             return Err(AuthError::NtlmV1Refused);
@@ -550,7 +604,7 @@ impl Acceptor {
         };
         // An account named "guest" in the database is an ordinary account; only when there is
         // none does "guest" mean the guest logon.
-        let Some(record) = self.db.lookup(&auth.user) else {
+        let Some(record) = record else {
             return guest();
         };
 

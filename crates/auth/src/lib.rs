@@ -13,6 +13,7 @@
 //! - `acceptor` – [`Acceptor`], [`Step`], [`Identity`], [`AuthPolicy`], [`AuthError`].
 //! - `spnego`   – NegTokenInit / NegTokenResp ([MS-SPNG], RFC 4178) and [`negotiate_hint`].
 //! - `ntlm`     – NTLMSSP messages and NTLMv2 crypto ([MS-NLMP]).
+//! - `throttle` – [`LogonThrottle`], failed-logon limits per address and account.
 //! - `der`      – the small bounded DER reader/writer under `spnego`.
 //! - `userdb`   – [`UserRecord`], [`UserDb`], [`MemoryUserDb`], [`nt_hash`].
 //! - `userfile` – [`UserFile`], the `name:NT-HASH[:flags]` text file.
@@ -26,6 +27,7 @@ mod acceptor;
 mod der;
 mod ntlm;
 mod spnego;
+mod throttle;
 mod userdb;
 mod userfile;
 mod watched;
@@ -34,6 +36,7 @@ pub use acceptor::{
     Acceptor, AuthError, AuthPolicy, ClientNames, Identity, MAX_TOKEN_LEN, Step, fuzz_step,
 };
 pub use spnego::negotiate_hint;
+pub use throttle::{LogonThrottle, ThrottleConfig, Throttled};
 pub use userdb::{MemoryUserDb, UserDb, UserRecord, nt_hash};
 pub use userfile::{MAX_NAME_CHARS, UserFile, UserFileError, validate_user_name};
 pub use watched::WatchedUserFile;

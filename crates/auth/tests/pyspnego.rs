@@ -420,3 +420,37 @@ fn tampered_mic_fields_are_mic_mismatch() {
     let mut a = advanced(&out.tokens[..1]);
     assert_eq!(a.step(&bad), Err(AuthError::MicMismatch));
 }
+
+#[test]
+fn throttle_locks_out_guessers_and_forgets_after_success() {
+    use lanshare_auth::{LogonThrottle, ThrottleConfig};
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::Duration;
+
+    let throttle = Arc::new(LogonThrottle::new(ThrottleConfig {
+        ip_max_failures: 3,
+        user_max_failures: 2,
+        window: Duration::from_secs(600),
+        lockout: Duration::from_secs(600),
+        max_tracked_addresses: 16,
+    }));
+    let a = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let b = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+    let with = |ip| default_acceptor().with_throttle(Arc::clone(&throttle), ip);
+
+    // One failure, then a success: the slate is clean again.
+    assert!(run("ntlm", "alice", "nope", &[], with(a)).is_err());
+    run("ntlm", "alice", "Secret-123", &[], with(a)).unwrap();
+    // Two wrong passwords lock the account, from any address, even with the right password.
+    assert!(run("ntlm", "alice", "nope", &[], with(a)).is_err());
+    assert!(run("negotiate", "alice", "nope", &[], with(b)).is_err());
+    let err = run("ntlm", "alice", "Secret-123", &[], with(b)).unwrap_err();
+    assert!(matches!(err, AuthError::LockedOut { .. }), "{err:?}");
+    assert_eq!(err.nt_status(), 0xC000_0234);
+    // Unknown names count against the address only: failures 2 and 3 of address a.
+    assert!(run("ntlm", "nobody", "x", &[], with(a)).is_err());
+    assert!(run("ntlm", "nobody-else", "x", &[], with(a)).is_err());
+    let err = run("ntlm", "someone", "x", &[], with(a)).unwrap_err();
+    assert!(matches!(err, AuthError::LockedOut { .. }), "{err:?}");
+    assert_eq!(throttle.locked_out(std::time::Instant::now()), (1, 1));
+}
