@@ -163,7 +163,7 @@ pub(crate) fn encode_resp(
 }
 
 /// The NegTokenInit2 blob for the SMB2 NEGOTIATE response security buffer ([MS-SPNG] 2.2.1,
-/// [MS-SMB2] 3.3.5.4): mechTypes = [NTLMSSP], negHints { hintName
+/// [MS-SMB2] 3.3.5.4): mechTypes = { NTLMSSP }, negHints { hintName
 /// "not_defined_in_RFC4178@please_ignore" }.
 pub fn negotiate_hint() -> Vec<u8> {
     let mech_list = der::tlv(der::TAG_SEQUENCE, &der::tlv(der::TAG_OID, OID_NTLMSSP));
