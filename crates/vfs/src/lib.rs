@@ -6,8 +6,8 @@
 //! blocking storage trait ([`Vfs`], [`VfsHandle`], [`DirStream`]) and two back-ends:
 //! [`LocalFs`], a local directory in which every path is resolved beneath the share root by the
 //! kernel (cap-std: `openat2(RESOLVE_BENEATH)` or its own checked walk), and [`MemFs`], an
-//! in-memory tree for tests. [`battery`] (feature `battery`) is the conformance suite that
-//! every back-end passes.
+//! in-memory tree for tests; an [`ObjectTable`] for state shared by all opens of a file. The
+//! `battery` module (feature `battery`) is the conformance suite that every back-end passes.
 //!
 //! What it is not: it knows nothing of SMB, NTSTATUS, HTTP or FTP (front-ends map
 //! [`VfsError`] themselves), and it does no async I/O: every call blocks, and the engine runs
@@ -20,12 +20,15 @@
 //! - `types.rs`: [`Metadata`], [`OpenOptions`], [`CreateMode`], [`DirMode`], [`OpenOutcome`],
 //!   [`SetTimes`], [`DirEntry`], [`FsStats`], [`Capabilities`], DOS attribute bits, FILETIME
 //!   conversions;
+//! - `case.rs`: [`fold_case`] and the per-directory cache behind case-insensitive lookup;
 //! - `dosattr.rs`: the xattr format that keeps DOS attributes and creation time;
 //! - `local.rs`: [`LocalFs`];
 //! - `mem.rs`: [`MemFs`];
 //! - `objtable.rs`: [`ObjectTable`] (share modes, delete-pending, open counts by file identity)
 //!   and its in-memory implementation [`MemObjectTable`];
-//! - `battery.rs`: the shared test battery and the [`vfs_battery!`] macro.
+//! - `battery.rs`: the shared test battery and the `vfs_battery!` macro;
+//! - `tests/hostile.rs`: the hostile-path suite; `tests/ci_bench.rs`: the (ignored) benchmark of
+//!   case-insensitive lookup in a 100,000-entry directory.
 #![forbid(unsafe_code)]
 
 #[cfg(any(test, feature = "battery"))]
@@ -39,6 +42,7 @@ mod objtable;
 mod path;
 mod types;
 
+pub use case::fold as fold_case;
 pub use error::VfsError;
 pub use local::{LocalFs, LocalFsOptions};
 pub use mem::MemFs;
