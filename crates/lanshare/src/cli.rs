@@ -178,9 +178,7 @@ pub fn main() -> ExitCode {
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Serve(_) => Err(CliError::Failed(
-            "serve is not wired yet: the SMB engine is still being written".into(),
-        )),
+        Command::Serve(args) => crate::serve::run(args, cli.verbose),
         Command::CheckConfig { config } => check_config(&config),
         Command::User { command } => crate::users::run(command),
     }

@@ -21,5 +21,5 @@ pub mod config;
 pub mod logging;
 pub mod names;
 pub mod quick;
-// `serve` joins once smb-engine compiles.
+pub mod serve;
 pub mod users;

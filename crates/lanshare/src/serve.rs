@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lanshare_auth::{MemoryUserDb, UserDb, UserFile};
+use lanshare_auth::{MemoryUserDb, UserDb, WatchedUserFile};
 use smb_engine::{AnonymousPolicy, EngineConfig, Server, ShareConfig, SigningPolicy};
 use smb_wire::Dialect;
 use tokio::net::TcpListener;
@@ -121,8 +121,7 @@ pub fn dialect(p: Protocol) -> Dialect {
 
 fn load_users(config: &Config) -> Result<Arc<dyn UserDb>, CliError> {
     let path = &config.server.users_file;
-    let guests_possible =
-        config.security.guest || config.security.anonymous != Anonymous::Deny;
+    let guests_possible = config.security.guest || config.security.anonymous != Anonymous::Deny;
     if !path.exists() && guests_possible {
         warn!(
             users_file = %path.display(),
@@ -130,22 +129,21 @@ fn load_users(config: &Config) -> Result<Arc<dyn UserDb>, CliError> {
         );
         return Ok(Arc::new(MemoryUserDb::new()));
     }
-    match UserFile::load(path) {
-        Ok(users) => {
-            let n = users.users().count();
-            info!(users_file = %path.display(), users = n, "users loaded");
-            if n == 0 && !guests_possible {
-                warn!("the users file has no users: nobody can connect (`lanshare user add NAME`)");
-            }
-            Ok(Arc::new(users))
-        }
-        Err(lanshare_auth::UserFileError::NotFound { .. }) => Err(CliError::Failed(format!(
+    if !path.exists() {
+        return Err(CliError::Failed(format!(
             "the users file {} does not exist; add a user with `lanshare user add NAME --users-file {}`",
             path.display(),
             path.display()
-        ))),
-        Err(e) => Err(CliError::Failed(e.to_string())),
+        )));
     }
+    // Watched: `lanshare user add|del|passwd` takes effect without a restart.
+    let users = WatchedUserFile::open(path).map_err(|e| CliError::Failed(e.to_string()))?;
+    let n = users.current().users().count();
+    info!(users_file = %path.display(), users = n, "users loaded (changes to the file apply at the next logon)");
+    if n == 0 && !guests_possible {
+        warn!("the users file has no users: nobody can connect (`lanshare user add NAME`)");
+    }
+    Ok(Arc::new(users))
 }
 
 /// Sets the soft open-files limit to the hard limit: every connection and every open file
@@ -214,11 +212,11 @@ async fn serve_async(
     let server = Server::new(engine_config, users)
         .map_err(|e| CliError::Failed(format!("cannot start the SMB server: {e}")))?;
 
+    let mut signals = Signals::install();
     // Bind everything before announcing anything, so a half-started server never prints.
     let mut listeners = Vec::with_capacity(config.server.listen.len());
     for addr in &config.server.listen {
-        let listener =
-            bind(*addr).map_err(|e| CliError::Failed(bind_error_message(*addr, &e)))?;
+        let listener = bind(*addr).map_err(|e| CliError::Failed(bind_error_message(*addr, &e)))?;
         let local = listener
             .local_addr()
             .map_err(|e| CliError::Failed(format!("cannot read the bound address: {e}")))?;
@@ -236,7 +234,7 @@ async fn serve_async(
     }
 
     tokio::select! {
-        sig = shutdown_signal() => {
+        sig = signals.recv() => {
             info!(signal = sig, "shutting down: no new connections; open ones get {}s", DRAIN_TIMEOUT.as_secs());
             server.shutdown();
         }
@@ -263,7 +261,7 @@ async fn serve_async(
             connections = server.connection_count(),
             "connections still open after {}s; exiting anyway", DRAIN_TIMEOUT.as_secs()
         ),
-        sig = shutdown_signal() => warn!(signal = sig, "second signal: exiting now"),
+        sig = signals.recv() => warn!(signal = sig, "second signal: exiting now"),
     }
     Ok(())
 }
@@ -293,22 +291,42 @@ fn announce(config: &Config, plan: Option<&QuickPlan>, listeners: &[(SocketAddr,
     let _ = out.flush();
 }
 
-/// Resolves on SIGINT or SIGTERM; returns the signal's name. If the handlers cannot be
-/// installed, only Ctrl-C is watched (and the failure is logged).
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        },
-        (Err(e), _) | (_, Err(e)) => {
-            warn!(error = %e, "cannot install signal handlers; only Ctrl-C stops the server");
-            let _ = tokio::signal::ctrl_c().await;
-            "SIGINT"
+/// SIGINT and SIGTERM, installed before the listening lines are printed: whoever reads them
+/// may signal at once, and an uninstalled handler would mean the default action (death).
+struct Signals {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let get = |kind: SignalKind, name: &str| {
+            signal(kind)
+                .map_err(|e| warn!(error = %e, "cannot handle {name}; it will kill the server"))
+                .ok()
+        };
+        Signals {
+            int: get(SignalKind::interrupt(), "SIGINT"),
+            term: get(SignalKind::terminate(), "SIGTERM"),
+        }
+    }
+
+    /// Resolves at the next SIGINT or SIGTERM with the signal's name.
+    async fn recv(&mut self) -> &'static str {
+        async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    if s.recv().await.is_none() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            _ = next(&mut self.int) => "SIGINT",
+            _ = next(&mut self.term) => "SIGTERM",
         }
     }
 }
@@ -367,7 +385,10 @@ mod tests {
         assert!(m.contains("--listen 0.0.0.0:4445"), "{m}");
         let busy = std::io::Error::from(std::io::ErrorKind::AddrInUse);
         let m = bind_error_message(a445, &busy);
-        assert!(m.contains("smbd") && m.contains("ss -ltnp 'sport = :445'"), "{m}");
+        assert!(
+            m.contains("smbd") && m.contains("ss -ltnp 'sport = :445'"),
+            "{m}"
+        );
         let a = "127.0.0.1:4445".parse().unwrap();
         assert!(bind_error_message(a, &busy).contains("sport = :4445"));
     }
