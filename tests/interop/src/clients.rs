@@ -91,3 +91,100 @@ pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+/// `py/hold.py`: one authenticated, signed smbprotocol session kept open and driven line by
+/// line, so a test can check that an existing client keeps being served.
+pub struct Holder {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Holder {
+    /// Connects with `dialect` ("2.0.2", "3.0.2" or "3.1.1") and waits for it to be ready.
+    pub fn start(server: &TestServer, dialect: &str) -> Result<Holder, Error> {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        use std::process::Stdio;
+
+        let py = process::require_smbprotocol()?;
+        let mut child = Command::new(py)
+            .arg(process::crate_dir().join("py").join("hold.py"))
+            .args(["--host", &server.host()])
+            .args(["--port", &server.port().to_string()])
+            .args(["--user", server.user()])
+            .args(["--password", server.password()])
+            .args(["--share", server.share()])
+            .args(["--dialect", dialect])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| Error::io("starting py/hold.py", e))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            if let Some(out) = stdout {
+                for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let mut h = Holder {
+            child,
+            stdin,
+            lines,
+            log: Vec::new(),
+        };
+        let first = h.next_line(Duration::from_secs(60))?;
+        if first == "READY" {
+            Ok(h)
+        } else {
+            Err(Error::Setup(format!("hold.py did not get ready: {first}")))
+        }
+    }
+
+    fn next_line(&mut self, wait: Duration) -> Result<String, Error> {
+        let line = self.lines.recv_timeout(wait).map_err(|e| {
+            Error::Setup(format!(
+                "hold.py said nothing in {wait:?} ({e}); before: {:?}",
+                self.log
+            ))
+        })?;
+        self.log.push(line.clone());
+        Ok(line)
+    }
+
+    /// Sends one command line ("echo" or "badsig") and returns the answer line.
+    pub fn command(&mut self, cmd: &str) -> Result<String, Error> {
+        use std::io::Write;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| Error::Setup("hold.py's stdin is closed".into()))?;
+        writeln!(stdin, "{cmd}")
+            .and_then(|_| stdin.flush())
+            .map_err(|e| Error::io("writing to hold.py (it exited?)", e))?;
+        self.next_line(Duration::from_secs(30))
+    }
+
+    /// An ECHO on the held session must be answered.
+    pub fn echo_ok(&mut self) -> Result<(), Error> {
+        match self.command("echo")? {
+            l if l == "OK" => Ok(()),
+            other => Err(Error::Setup(format!("held session's ECHO failed: {other}"))),
+        }
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = process::wait_deadline(&mut self.child, Duration::from_secs(10));
+    }
+}

@@ -156,7 +156,7 @@ pub fn negotiate(dialects: &[u16], message_id: u64) -> Vec<u8> {
         m.extend_from_slice(&d.to_le_bytes());
     }
     if dialects.contains(&DIALECT_311) {
-        while m.len() % 8 != 0 {
+        while !m.len().is_multiple_of(8) {
             m.push(0);
         }
         let offset = m.len() as u32; // offsets count from the start of the SMB2 header

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""A long-lived, authenticated, signed SMB client driven over stdin, for tests/hostile.rs.
+
+It connects (3.1.1 unless --dialect says otherwise), authenticates, connects the tree, prints
+"READY", then for each stdin line "echo" sends a signed ECHO and prints "OK" (or "FAIL ...").
+A line "badsig" sends one ECHO whose signature is corrupted and prints what the server did:
+"REJECTED 0x<status>", "CLOSED", "TIMEOUT" (no answer) or "ACCEPTED" (a bug).
+End of input: tree disconnect, logoff, and exit 0. While hostile traffic hits the server on
+other connections, every ECHO on this one must still be answered.
+"""
+
+import argparse
+import sys
+import uuid
+
+try:
+    from smbprotocol.connection import Connection, Dialects
+    from smbprotocol.exceptions import SMBConnectionClosed, SMBException, SMBResponseException
+    from smbprotocol.session import Session
+    from smbprotocol.tree import TreeConnect
+except ImportError as e:
+    print(f"FAIL smbprotocol is not importable ({e}): python3 -m pip install smbprotocol pyspnego", flush=True)
+    sys.exit(2)
+
+# Corrupts the signature of the next request sent (response=False); verification of the
+# server's responses (response=True) is left alone.
+corrupt_next = [False]
+_orig_generate = Connection._generate_signature
+
+
+def _generate(self, b_header, signing_key, message_id, response, command):
+    sig = _orig_generate(self, b_header, signing_key, message_id, response, command)
+    if corrupt_next[0] and not response:
+        corrupt_next[0] = False
+        sig = bytes(b ^ 0x5A for b in sig)
+    return sig
+
+
+Connection._generate_signature = _generate
+
+DIALECTS = {"2.0.2": Dialects.SMB_2_0_2, "3.0.2": Dialects.SMB_3_0_2, "3.1.1": Dialects.SMB_3_1_1}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--user", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--share", required=True)
+    p.add_argument("--dialect", choices=sorted(DIALECTS), default="3.1.1")
+    a = p.parse_args()
+
+    conn = Connection(uuid.uuid4(), a.host, a.port, require_signing=True)
+    conn.connect(dialect=DIALECTS[a.dialect], timeout=30)
+    try:
+        session = Session(conn, a.user, a.password, require_encryption=False)
+        session.connect()
+        tree = TreeConnect(session, rf"\\{a.host}\{a.share}")
+        tree.connect()
+        print("READY", flush=True)
+        for line in sys.stdin:
+            cmd = line.strip()
+            if cmd == "echo":
+                try:
+                    conn.echo(sid=session.session_id, timeout=10)
+                    print("OK", flush=True)
+                except Exception as e:  # noqa: BLE001 - reported to the driving test
+                    print(f"FAIL {type(e).__name__}: {e}", flush=True)
+            elif cmd == "badsig":
+                corrupt_next[0] = True
+                try:
+                    conn.echo(sid=session.session_id, timeout=10)
+                    print("ACCEPTED", flush=True)
+                except SMBResponseException as e:
+                    print(f"REJECTED {e.status:#010x}", flush=True)
+                except SMBConnectionClosed:
+                    print("CLOSED", flush=True)
+                    return
+                except SMBException as e:
+                    closed = "closed" in str(e).lower() or "not running" in str(e).lower()
+                    print("CLOSED" if closed else f"TIMEOUT {e}", flush=True)
+                    return
+        tree.disconnect()
+        session.disconnect()
+    finally:
+        conn.disconnect(True)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:  # noqa: BLE001
+        print(f"FAIL {type(e).__name__}: {e}", flush=True)
+        sys.exit(1)
