@@ -65,6 +65,10 @@ pub struct EngineConfig {
     pub frame_read_timeout: Duration,
     /// `limits.max_credits`: credits granted to one connection never exceed this.
     pub max_credits: u16,
+    /// `limits.max_async_per_connection` (Windows' AsynchronousCredits): pending async
+    /// operations (change notify, blocking locks) one connection may have; beyond it a new
+    /// one gets STATUS_INSUFFICIENT_RESOURCES. 0 = unlimited.
+    pub max_async_per_connection: u32,
 }
 
 impl EngineConfig {
@@ -83,6 +87,7 @@ impl EngineConfig {
             handshake_timeout: Duration::from_secs(30),
             frame_read_timeout: Duration::from_secs(30),
             max_credits: 8192,
+            max_async_per_connection: 512,
         }
     }
 

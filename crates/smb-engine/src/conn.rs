@@ -17,11 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smb_wire::header::{Header, HeaderId};
-use smb_wire::{Command, Dialect, FileId, HeaderFlags, NtStatus, SessionId, TreeId};
+use smb_wire::{AsyncId, Command, Dialect, FileId, HeaderFlags, NtStatus, SessionId, TreeId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -60,6 +60,31 @@ pub(crate) struct Connection {
     /// Sessions set up on this connection, closed with it.
     pub sessions: Mutex<HashMap<u64, Arc<Session>>>,
     tx: mpsc::Sender<Vec<Vec<u8>>>,
+    /// Requests answered with an interim STATUS_PENDING, by AsyncId ([MS-SMB2] 3.3.4.2).
+    pending: Mutex<HashMap<u64, PendingOp>>,
+}
+
+/// An operation that went async: how to find it (CANCEL by AsyncId or MessageId, CLOSE by
+/// FileId, LOGOFF by session) and how to end it early.
+pub(crate) struct PendingOp {
+    pub message_id: u64,
+    pub session_id: u64,
+    pub file_id: Option<FileId>,
+    finish: Option<oneshot::Sender<NtStatus>>,
+}
+
+static NEXT_ASYNC_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Removes the pending entry however the operation ends.
+pub(crate) struct PendingGuard {
+    conn: Arc<Connection>,
+    async_id: u64,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        lock(&self.conn.pending).remove(&self.async_id);
+    }
 }
 
 /// The context carried from one PDU of a related compound to the next ([MS-SMB2] 3.3.5.2.7.2).
@@ -92,6 +117,8 @@ pub(crate) struct Ctx<'a> {
     pub preauth_hook: PreauthHook,
     /// A FileId this response makes current for the rest of a related compound (CREATE).
     pub new_file_id: Option<FileId>,
+    /// Set once the request went async: the final response carries this AsyncId.
+    pub async_id: Option<u64>,
 }
 
 pub(crate) enum PreauthHook {
@@ -129,6 +156,61 @@ impl Ctx<'_> {
             .as_ref()
             .ok_or(ProtoError::Status(NtStatus::NETWORK_NAME_DELETED))
     }
+
+    /// Answer this request with an interim STATUS_PENDING now and finish it later
+    /// ([MS-SMB2] 3.3.4.2). The receiver yields the status that ends it early (CANCEL →
+    /// STATUS_CANCELLED, CLOSE/LOGOFF → the cleanup status); the guard unregisters it.
+    ///
+    /// Pending operations count against `max_async_per_connection`, never against the
+    /// credits a client needs for its reads and writes.
+    pub async fn go_async(
+        &mut self,
+        file_id: Option<FileId>,
+    ) -> ProtoResult<(oneshot::Receiver<NtStatus>, PendingGuard)> {
+        let conn = self.conn.clone();
+        let async_id = NEXT_ASYNC_ID.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut pending = lock(&conn.pending);
+            let limit = conn.server.config.max_async_per_connection;
+            if limit != 0 && pending.len() >= limit as usize {
+                tracing::warn!(conn = conn.id, peer = %conn.peer, limit,
+                    "async request refused: limits.max_async_per_connection reached");
+                return Err(NtStatus::INSUFFICIENT_RESOURCES.into());
+            }
+            let op = PendingOp {
+                message_id: self.hdr.message_id,
+                session_id: self.resp_session_id,
+                file_id,
+                finish: Some(tx),
+            };
+            pending.insert(async_id, op);
+        }
+        let guard = PendingGuard {
+            conn: conn.clone(),
+            async_id,
+        };
+        let granted = lock(&conn.credits).grant(self.hdr.credit.max(1));
+        let mut interim = vec![0u8; Header::SIZE];
+        let _ = smb_wire::msg::error::ErrorResponse::EMPTY.encode(&mut interim);
+        Header {
+            credit_charge: self.hdr.credit_charge,
+            status: NtStatus::PENDING,
+            command: self.hdr.command,
+            credit: granted,
+            flags: HeaderFlags(HeaderFlags::SERVER_TO_REDIR.0 | HeaderFlags::ASYNC_COMMAND.0),
+            next_command: 0,
+            message_id: self.hdr.message_id,
+            id: HeaderId::Async(AsyncId(async_id)),
+            session_id: SessionId(self.resp_session_id),
+            signature: [0; 16],
+        }
+        .write(&mut interim[..Header::SIZE]);
+        // Interim responses are never signed ([MS-SMB2] 3.3.4.1.1).
+        conn.send(vec![interim]).await.map_err(ProtoError::Drop)?;
+        self.async_id = Some(async_id);
+        Ok((rx, guard))
+    }
 }
 
 /// A response PDU ready for padding and signing.
@@ -162,6 +244,7 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
         credits: Mutex::new(CreditWindow::new(server.config.max_credits)),
         sessions: Mutex::new(HashMap::new()),
         tx,
+        pending: Mutex::new(HashMap::new()),
     });
     let _cleanup = Cleanup(conn.clone());
     debug!(conn = conn.id, %peer, "connection accepted");
@@ -331,6 +414,18 @@ async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<Vec<u8>>>) {
 }
 
 impl Connection {
+    /// End pending operations that match, with `status` (CANCEL, CLOSE, LOGOFF, disconnect).
+    pub fn finish_pending(&self, status: NtStatus, matches: impl Fn(u64, &PendingOp) -> bool) {
+        let mut pending = lock(&self.pending);
+        for (id, op) in pending.iter_mut() {
+            if matches(*id, op)
+                && let Some(tx) = op.finish.take()
+            {
+                let _ = tx.send(status);
+            }
+        }
+    }
+
     pub fn has_valid_session(&self) -> bool {
         lock(&self.sessions).values().any(|s| s.auth().is_some())
     }
@@ -451,6 +546,7 @@ impl Connection {
             force_sign: None,
             preauth_hook: PreauthHook::None,
             new_file_id: None,
+            async_id: None,
         };
 
         let mut sign: Option<(SigningAlgo, [u8; 16])> = None;
@@ -479,23 +575,36 @@ impl Connection {
         }
 
         // Credits: grant what was asked (at least one), within limits.credits.
-        let granted = lock(&self.credits).grant(hdr.credit.max(1));
+        // Credits were granted with the interim response of an async operation; the final one
+        // grants none ([MS-SMB2] 3.3.4.2).
+        let granted = if ctx.async_id.is_some() {
+            0
+        } else {
+            lock(&self.credits).grant(hdr.credit.max(1))
+        };
         let resp_hdr = Header {
             credit_charge: hdr.credit_charge,
             status,
             command: cmd,
             credit: granted,
             flags: HeaderFlags(
-                HeaderFlags::SERVER_TO_REDIR.0 | (hdr.flags.0 & HeaderFlags::RELATED_OPERATIONS.0),
+                HeaderFlags::SERVER_TO_REDIR.0
+                    | (hdr.flags.0 & HeaderFlags::RELATED_OPERATIONS.0)
+                    | if ctx.async_id.is_some() {
+                        HeaderFlags::ASYNC_COMMAND.0
+                    } else {
+                        0
+                    },
             ),
             next_command: 0,
             message_id: hdr.message_id,
-            id: match hdr.id {
-                HeaderId::Sync { process_id, .. } => HeaderId::Sync {
+            id: match (ctx.async_id, hdr.id) {
+                (Some(a), _) => HeaderId::Async(AsyncId(a)),
+                (None, HeaderId::Sync { process_id, .. }) => HeaderId::Sync {
                     process_id,
                     tree_id: TreeId(ctx.resp_tree_id),
                 },
-                HeaderId::Async(a) => HeaderId::Async(a),
+                (None, HeaderId::Async(a)) => HeaderId::Async(a),
             },
             session_id: SessionId(ctx.resp_session_id),
             signature: [0; 16],
@@ -516,6 +625,15 @@ impl Connection {
         related.status = status.is_error().then_some(status);
         if ctx.force_sign.is_some() {
             sign = ctx.force_sign;
+        }
+        if sign.is_none() && hdr.flags.contains(HeaderFlags::SIGNED) && status.is_error() {
+            // An error decided before the session's key was known (unknown session, failed
+            // logon) cannot be signed. Keep SMB2_FLAGS_SIGNED with an all-zero signature, as
+            // Windows and Samba do: a client that insists on signed responses then accepts
+            // the status instead of reporting STATUS_ACCESS_DENIED.
+            let flags = u32::from_le_bytes([ctx.out[16], ctx.out[17], ctx.out[18], ctx.out[19]])
+                | HeaderFlags::SIGNED.0;
+            ctx.out[16..20].copy_from_slice(&flags.to_le_bytes());
         }
         Ok(Some(Response { pdu: ctx.out, sign }))
     }
@@ -596,6 +714,7 @@ pub(crate) mod testing {
             sessions: Mutex::new(HashMap::new()),
             server,
             tx,
+            pending: Mutex::new(HashMap::new()),
         });
         (conn, rx)
     }

@@ -49,6 +49,7 @@ impl CreditWindow {
         self.width - used
     }
 
+    #[cfg(test)]
     pub fn window(&self) -> (u64, u64) {
         (self.low, self.low + self.width)
     }

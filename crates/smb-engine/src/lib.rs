@@ -20,7 +20,6 @@ mod conn;
 mod credits;
 mod crypto;
 mod error;
-#[cfg(any())]
 mod fileinfo;
 mod handlers;
 mod open;

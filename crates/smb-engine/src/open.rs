@@ -16,33 +16,11 @@ pub(crate) struct Open {
     /// Open.GrantedAccess.
     pub access: u32,
     pub delete_on_close: AtomicBool,
-    closed: AtomicBool,
+    /// Set by the first close; later closes (logoff racing CLOSE) do nothing.
+    pub closed: AtomicBool,
 }
 
 impl Open {
-    pub fn new(
-        file_id: FileId,
-        tree_id: u32,
-        path: VfsPath,
-        handle: Arc<dyn VfsHandle>,
-        vfs: Arc<dyn Vfs>,
-        is_dir: bool,
-        access: u32,
-        delete_on_close: bool,
-    ) -> Self {
-        Open {
-            file_id,
-            tree_id,
-            path,
-            handle,
-            vfs,
-            is_dir,
-            access,
-            delete_on_close: AtomicBool::new(delete_on_close),
-            closed: AtomicBool::new(false),
-        }
-    }
-
     /// Release the open once; delete-on-close removes the object now.
     ///
     /// Blocking (a filesystem call): callers on the async side wrap it in spawn_blocking.

@@ -38,10 +38,16 @@ pub(crate) struct ServerState {
 }
 
 impl ServerState {
-    /// Session ids are never reused during a server's life; the high bits start random so
-    /// that ids from before a restart are not mistaken for current ones.
+    /// Session ids start at a random point, so that ids from before a restart are not
+    /// mistaken for current ones, and stay below 2^32: Windows hands out 32-bit-sized ids
+    /// and some clients (smbtorture's session-id test) keep them in 32-bit variables.
     pub fn new_session_id(&self) -> u64 {
-        self.next_session_id.fetch_add(1, Ordering::Relaxed)
+        loop {
+            let id = self.next_session_id.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF;
+            if id != 0 && self.sessions.get(id).is_none() {
+                return id;
+            }
+        }
     }
 
     /// Share lookup is case-insensitive, as Windows does ([MS-SMB2] 3.3.5.7).
@@ -104,7 +110,7 @@ impl Server {
             dns_computer: config.server_name.to_lowercase(),
         });
         let (shutdown_tx, shutdown) = watch::channel(false);
-        let first_id = (u64::from(rand::random::<u16>()) << 32) | 1;
+        let first_id = u64::from(rand::random::<u32>() >> 4) + 1;
         Ok(Server {
             state: Arc::new(ServerState {
                 config,

@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use lanshare_auth::{Acceptor, Identity};
 
+use smb_wire::FileId;
+
 use crate::crypto::{PreauthHash, SigningAlgo};
 use crate::open::Open;
 use crate::server::Share;
@@ -46,14 +48,15 @@ pub(crate) enum SessionState {
     InProgress {
         acceptor: Box<Acceptor>,
         preauth: PreauthHash,
+        /// During re-authentication the session stays usable with its previous state
+        /// ([MS-SMB2] 3.3.5.5.2), and keeps its keys.
+        previous: Option<Arc<SessionAuth>>,
     },
     Valid(Arc<SessionAuth>),
 }
 
 pub(crate) struct Session {
     pub id: u64,
-    /// The connection that set the session up (no multichannel yet).
-    pub conn_id: u64,
     pub state: Mutex<SessionState>,
     pub trees: Mutex<HashMap<u32, Arc<Tree>>>,
     next_tree_id: AtomicU32,
@@ -65,13 +68,13 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub fn new(id: u64, conn_id: u64, acceptor: Acceptor, preauth: PreauthHash) -> Self {
+    pub fn new(id: u64, acceptor: Acceptor, preauth: PreauthHash) -> Self {
         Session {
             id,
-            conn_id,
             state: Mutex::new(SessionState::InProgress {
                 acceptor: Box::new(acceptor),
                 preauth,
+                previous: None,
             }),
             trees: Mutex::new(HashMap::new()),
             next_tree_id: AtomicU32::new(1),
@@ -93,7 +96,7 @@ impl Session {
         }
         match &*lock(&self.state) {
             SessionState::Valid(a) => Some(a.clone()),
-            SessionState::InProgress { .. } => None,
+            SessionState::InProgress { previous, .. } => previous.clone(),
         }
     }
 
@@ -121,7 +124,7 @@ impl Session {
     }
 
     /// Close every open of this session (logoff, disconnect); or of one tree.
-    pub fn close_opens(&self, tree_id: Option<u32>) {
+    pub fn close_opens(&self, tree_id: Option<u32>) -> Vec<FileId> {
         let victims: Vec<Arc<Open>> = {
             let mut opens = lock(&self.opens);
             let ids: Vec<u64> = opens
@@ -131,9 +134,13 @@ impl Session {
                 .collect();
             ids.into_iter().filter_map(|k| opens.remove(&k)).collect()
         };
-        for open in victims {
-            open.close();
-        }
+        victims
+            .into_iter()
+            .map(|open| {
+                open.close();
+                open.file_id
+            })
+            .collect()
     }
 }
 

@@ -18,6 +18,7 @@
 //! File I/O is blocking on Linux: it runs on tokio's blocking pool with positioned I/O.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use lanshare_vfs::{CreateMode, DirMode, Metadata, OpenOptions, VfsPath, to_filetime};
 use smb_wire::msg::close::{CloseRequest, CloseResponse};
@@ -147,16 +148,17 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         persistent: volatile,
         volatile,
     };
-    let open = Arc::new(Open::new(
+    let open = Arc::new(Open {
         file_id,
-        tree.id,
+        tree_id: tree.id,
         path,
-        Arc::from(handle),
+        handle: Arc::from(handle),
         vfs,
-        meta.is_dir,
+        is_dir: meta.is_dir,
         access,
-        delete_on_close,
-    ));
+        delete_on_close: AtomicBool::new(delete_on_close),
+        closed: AtomicBool::new(false),
+    });
     lock(&session.opens).insert(volatile, open);
     ctx.new_file_id = Some(file_id);
 
@@ -179,11 +181,11 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         file_id,
         contexts: Vec::new(),
     }
-    .encode(&mut ctx.out);
+    .encode(&mut ctx.out)?;
     Ok(NtStatus::SUCCESS)
 }
 
-fn find_open(ctx: &Ctx<'_>, id: FileId) -> ProtoResult<Arc<Open>> {
+pub(crate) fn find_open(ctx: &Ctx<'_>, id: FileId) -> ProtoResult<Arc<Open>> {
     let id = ctx.file_id(id)?;
     let session = ctx.session()?;
     let open = lock(&session.opens).get(&id.volatile).cloned();
@@ -198,7 +200,11 @@ pub(crate) async fn close(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let req = CloseRequest::parse(ctx.pdu)?;
     let open = find_open(ctx, req.file_id)?;
     lock(&ctx.session()?.opens).remove(&open.file_id.volatile);
-    let postquery = req.flags & CloseRequest::FLAG_POSTQUERY_ATTRIB != 0;
+    // A watch on this handle ends with it ([MS-SMB2] 3.3.5.10).
+    ctx.conn.finish_pending(NtStatus::NOTIFY_CLEANUP, |_, op| {
+        op.file_id == Some(open.file_id)
+    });
+    let postquery = req.postquery_attrib();
     let o = open.clone();
     let meta = blocking(move || {
         let meta = if postquery {
@@ -224,7 +230,7 @@ pub(crate) async fn close(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         resp.end_of_file = m.size;
         resp.file_attributes = FileAttributes(attributes(&m));
     }
-    resp.encode(&mut ctx.out);
+    resp.encode(&mut ctx.out)?;
     Ok(NtStatus::SUCCESS)
 }
 
@@ -239,7 +245,7 @@ pub(crate) async fn flush(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     blocking(move || o.handle.sync())
         .await?
         .map_err(|e| ProtoError::Status(vfs_status(&e)))?;
-    FlushResponse::default().encode(&mut ctx.out);
+    FlushResponse.encode(&mut ctx.out)?;
     Ok(NtStatus::SUCCESS)
 }
 
@@ -322,7 +328,7 @@ pub(crate) async fn write(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         count: n as u32,
         remaining: 0,
     }
-    .encode(&mut ctx.out);
+    .encode(&mut ctx.out)?;
     Ok(NtStatus::SUCCESS)
 }
 
@@ -350,6 +356,6 @@ pub(crate) async fn query_info(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     if buf.len() > max {
         return Err(NtStatus::INFO_LENGTH_MISMATCH.into());
     }
-    QueryInfoResponse { buffer: &buf }.encode(&mut ctx.out);
+    QueryInfoResponse { buffer: &buf }.encode(&mut ctx.out)?;
     Ok(NtStatus::SUCCESS)
 }

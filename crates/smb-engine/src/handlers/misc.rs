@@ -17,6 +17,9 @@ pub(crate) async fn logoff(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     ctx.conn.server.sessions.remove(session.id);
     session.close_opens(None);
     lock(&session.trees).clear();
+    ctx.conn.finish_pending(NtStatus::NOTIFY_CLEANUP, |_, op| {
+        op.session_id == session.id
+    });
     tracing::debug!(session = format_args!("{:#x}", session.id), "logoff");
     LogoffResponse.encode(&mut ctx.out)?;
     Ok(NtStatus::SUCCESS)
@@ -28,8 +31,19 @@ pub(crate) async fn echo(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     Ok(NtStatus::SUCCESS)
 }
 
-/// 3.3.5.16: no response is ever sent for CANCEL. Nothing runs asynchronously yet, so there
-/// is nothing to cancel; the request it names completes normally.
-pub(crate) async fn cancel(_ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
+/// 3.3.5.16: no response is ever sent for CANCEL. An async CANCEL names the AsyncId, a sync
+/// one the MessageId of what it cancels; that request then completes with STATUS_CANCELLED.
+/// Only the session that started an operation may cancel it.
+pub(crate) async fn cancel(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
+    let hdr = ctx.hdr;
+    let session = hdr.session_id.0;
+    match hdr.async_id() {
+        Some(a) => ctx.conn.finish_pending(NtStatus::CANCELLED, |id, op| {
+            id == a.0 && op.session_id == session
+        }),
+        None => ctx.conn.finish_pending(NtStatus::CANCELLED, |_, op| {
+            op.message_id == hdr.message_id && op.session_id == session
+        }),
+    }
     Ok(NtStatus::SUCCESS)
 }

@@ -4,11 +4,11 @@
 //! return the status for the header, or an error: a status to answer with, or a reason to drop
 //! the connection. They never see another request's state except through `Ctx`.
 
-#[cfg(any())] // waits for the CREATE/READ/WRITE codecs
 pub(crate) mod file;
 pub(crate) mod ioctl;
 pub(crate) mod misc;
 pub(crate) mod negotiate;
+pub(crate) mod notify;
 pub(crate) mod session_setup;
 pub(crate) mod tree;
 
@@ -27,14 +27,17 @@ pub(crate) async fn dispatch(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         Command::ECHO => misc::echo(ctx).await,
         Command::CANCEL => misc::cancel(ctx).await,
         Command::IOCTL => ioctl::handle(ctx).await,
-        #[cfg(any())]
         Command::CREATE => file::create(ctx).await,
+        Command::CLOSE => file::close(ctx).await,
+        Command::READ => file::read(ctx).await,
+        Command::WRITE => file::write(ctx).await,
+        Command::FLUSH => file::flush(ctx).await,
+        Command::QUERY_INFO => file::query_info(ctx).await,
+        Command::CHANGE_NOTIFY => notify::change_notify(ctx).await,
         // Not yet implemented: an honest status, the connection stays up.
-        Command::QUERY_DIRECTORY
-        | Command::SET_INFO
-        | Command::LOCK
-        | Command::CHANGE_NOTIFY
-        | Command::OPLOCK_BREAK => Err(NtStatus::NOT_SUPPORTED.into()),
+        Command::QUERY_DIRECTORY | Command::SET_INFO | Command::LOCK | Command::OPLOCK_BREAK => {
+            Err(NtStatus::NOT_SUPPORTED.into())
+        }
         // [MS-SMB2] 3.3.5.2: an unknown command is STATUS_INVALID_PARAMETER.
         _ => Err(NtStatus::INVALID_PARAMETER.into()),
     }

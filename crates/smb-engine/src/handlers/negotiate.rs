@@ -93,12 +93,8 @@ pub(crate) fn smb1_negotiate(conn: &Arc<Connection>, frame: &[u8]) -> Result<Vec
     }
     let dialects = smb_wire::smb1::parse_negotiate(frame)
         .map_err(|e| format!("malformed SMB1 negotiate: {e}"))?;
-    let wildcard = dialects
-        .iter()
-        .any(|d| d.as_ref() == b"SMB 2.???".as_slice());
-    let smb202 = dialects
-        .iter()
-        .any(|d| d.as_ref() == b"SMB 2.002".as_slice());
+    let wildcard = dialects.iter().any(|d| *d == b"SMB 2.???".as_slice());
+    let smb202 = dialects.iter().any(|d| *d == b"SMB 2.002".as_slice());
     let dialect = if wildcard && conn.server.config.max_dialect.0 > Dialect::SMB2_0_2.0 {
         Dialect::WILDCARD
     } else if (wildcard || smb202) && in_range(conn, Dialect::SMB2_0_2) {

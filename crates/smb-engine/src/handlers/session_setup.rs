@@ -27,6 +27,10 @@ use crate::session::{Session, SessionAuth, SessionState, lock};
 pub(crate) fn auth_error_status(e: &AuthError) -> NtStatus {
     match e {
         AuthError::AccountDisabled { .. } => NtStatus::ACCOUNT_DISABLED,
+        AuthError::LockedOut { .. } => NtStatus::ACCOUNT_LOCKED_OUT,
+        // A token that does not parse ([MS-SPNG]/[MS-NLMP] framing) is a protocol error, as
+        // Windows reports it; Samba's bug 14932 test checks for it.
+        AuthError::Malformed(_) | AuthError::Finished => NtStatus::INVALID_PARAMETER,
         // Everything else looks the same to the client, so a guesser learns nothing about
         // which part was wrong; the log says it precisely.
         _ => NtStatus::LOGON_FAILURE,
@@ -50,7 +54,7 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let session = if sid == 0 {
         let id = server.new_session_id();
         let acceptor = Acceptor::new(server.users.clone(), server.auth_policy.clone());
-        let s = Arc::new(Session::new(id, conn.id, acceptor, conn_preauth));
+        let s = Arc::new(Session::new(id, acceptor, conn_preauth));
         lock(&conn.sessions).insert(id, s.clone());
         server.sessions.insert(s.clone());
         ctx.resp_session_id = id;
@@ -60,30 +64,47 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             return Err(NtStatus::USER_SESSION_DELETED.into());
         };
         let mut st = lock(&s.state);
-        if let SessionState::Valid(_) = &*st {
-            // Re-authentication (3.3.5.5.2): a fresh exchange on the same session.
+        if let SessionState::Valid(prev) = &*st {
+            // Re-authentication (3.3.5.5.2): a fresh exchange on the same session, which stays
+            // usable meanwhile.
             let acceptor = Acceptor::new(server.users.clone(), server.auth_policy.clone());
+            let previous = Some(prev.clone());
             *st = SessionState::InProgress {
                 acceptor: Box::new(acceptor),
                 preauth: conn_preauth,
+                previous,
             };
         }
         drop(st);
         s
     };
 
-    let (step, preauth) = {
+    let (step, preauth, previous) = {
         let mut st = lock(&session.state);
         match &mut *st {
-            SessionState::InProgress { acceptor, preauth } => {
+            SessionState::InProgress {
+                acceptor,
+                preauth,
+                previous,
+            } => {
                 if is_311 {
                     preauth.update(ctx.pdu);
                 }
-                (acceptor.step(req.security_buffer), *preauth)
+                (
+                    acceptor.step(req.security_buffer),
+                    *preauth,
+                    previous.clone(),
+                )
             }
             SessionState::Valid(_) => return Err(NtStatus::INTERNAL_ERROR.into()),
         }
     };
+    // A re-authentication's responses are signed with the keys the session already has.
+    if let Some(prev) = &previous
+        && ctx.hdr.flags.contains(smb_wire::HeaderFlags::SIGNED)
+    {
+        ctx.force_sign = prev.signing;
+    }
 
     match step {
         Ok(Step::Continue(token)) => {
@@ -123,11 +144,20 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
                 Identity::Anonymous => SessionFlags::IS_NULL.0,
                 Identity::User { .. } => 0,
             };
-            let auth = Arc::new(SessionAuth {
-                identity,
-                signing,
-                signing_required,
-            });
+            let auth = match &previous {
+                // Re-authentication keeps the session's keys ([MS-SMB2] 3.3.5.5.3 derives
+                // them only for a new session); the identity is refreshed.
+                Some(prev) => Arc::new(SessionAuth {
+                    identity,
+                    signing: prev.signing,
+                    signing_required: prev.signing_required,
+                }),
+                None => Arc::new(SessionAuth {
+                    identity,
+                    signing,
+                    signing_required,
+                }),
+            };
             info!(
                 peer = %conn.peer, session = format_args!("{:#x}", session.id), user = auth.user_name(),
                 ?dialect, signing = ?auth.signing.map(|s| s.0), signing_required, "session established"
@@ -152,9 +182,14 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             Ok(NtStatus::SUCCESS)
         }
         Err(e) => {
+            // A failed logon, or a failed re-authentication, ends the session.
+            session.expire();
             lock(&conn.sessions).remove(&session.id);
             server.sessions.remove(session.id);
             session.close_opens(None);
+            conn.finish_pending(NtStatus::NOTIFY_CLEANUP, |_, op| {
+                op.session_id == session.id
+            });
             let status = auth_error_status(&e);
             warn!(peer = %conn.peer, reason = %e, %status, "logon refused");
             Err(status.into())

@@ -80,7 +80,10 @@ pub(crate) async fn disconnect(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let session = ctx.session()?.clone();
     let tree = ctx.tree()?.clone();
     lock(&session.trees).remove(&tree.id);
-    session.close_opens(Some(tree.id));
+    let closed = session.close_opens(Some(tree.id));
+    ctx.conn.finish_pending(NtStatus::NOTIFY_CLEANUP, |_, op| {
+        op.file_id.is_some_and(|f| closed.contains(&f))
+    });
     TreeDisconnectResponse.encode(&mut ctx.out)?;
     Ok(NtStatus::SUCCESS)
 }
