@@ -18,7 +18,7 @@
 //!   [`status`]: [`NtStatus`]; [`fsctl`]: [`CtlCode`] and FSCTL payloads.
 //! - [`netbios`]: the 4-byte frame header; [`header`]: the SMB2 header; [`compound`]:
 //!   splitting a frame into PDUs and recognising transform/SMB1 frames; [`smb1`]: the SMB1
-//!   multi-protocol NEGOTIATE.
+//!   multi-protocol NEGOTIATE; [`transform`]: the encryption (and compression) transform headers.
 //! - [`msg`]: one module per command (`XxxRequest::parse(pdu)`, `XxxResponse::encode(pdu)`,
 //!   and the reverse directions for tests and clients).
 //! - [`error`]: the one error type, [`WireError`].
@@ -38,6 +38,7 @@ pub mod msg;
 pub mod netbios;
 pub mod smb1;
 pub mod status;
+pub mod transform;
 pub mod types;
 pub mod utf16;
 

@@ -74,10 +74,21 @@ impl<'a> IoctlRequest<'a> {
         w.u32(self.max_output_response);
         w.u32(self.flags.0);
         w.u32(0);
-        let in_off = off32(w.pos(), base, "InputOffset")?;
+        // Like smbclient: an empty input has offset 0, an empty output repeats InputOffset,
+        // and a request with no buffers still carries the one byte StructureSize 57 counts.
+        let in_off = if self.input.is_empty() {
+            0
+        } else {
+            off32(w.pos(), base, "InputOffset")?
+        };
         w.patch_u32(in_off_at, in_off);
         w.bytes(self.input);
-        if !self.output.is_empty() {
+        if self.output.is_empty() {
+            w.patch_u32(out_off_at, in_off);
+            if self.input.is_empty() {
+                w.u8(0);
+            }
+        } else {
             w.align(8);
             let out_off = off32(w.pos(), base, "OutputOffset")?;
             w.patch_u32(out_off_at, out_off);
