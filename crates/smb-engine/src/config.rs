@@ -30,7 +30,7 @@ pub enum AnonymousPolicy {
 }
 
 /// One `[[share]]`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShareConfig {
     /// The name clients use, case-insensitively (`\\server\NAME`).
     pub name: String,
@@ -41,6 +41,9 @@ pub struct ShareConfig {
     pub guest_ok: bool,
     /// Listed by NetrShareEnum; hidden shares are still reachable by name.
     pub browseable: bool,
+    /// `share.max_users` (`net share /users:N`): concurrent tree connects to this share;
+    /// the next one gets STATUS_REQUEST_NOT_ACCEPTED. 0 = unlimited.
+    pub max_users: u32,
 }
 
 /// Everything the SMB engine needs to run.
@@ -69,6 +72,49 @@ pub struct EngineConfig {
     /// operations (change notify, blocking locks) one connection may have; beyond it a new
     /// one gets STATUS_INSUFFICIENT_RESOURCES. 0 = unlimited.
     pub max_async_per_connection: u32,
+    /// The limits that `reload` can change while clients stay connected.
+    pub limits: Limits,
+    /// `limits.max_inflight` (the MaxWorkItems idea): requests being processed server-wide.
+    /// At the limit the server stops reading from sockets (back-pressure) instead of failing
+    /// requests. 0 = sized from memory at start.
+    pub max_inflight: u32,
+    /// TCP keepalive probes, so dead peers are reaped and never fill a limit.
+    pub tcp_keepalive: bool,
+}
+
+/// Limits that apply to newcomers and can change at run time (`lanshare reload`). Lowering one
+/// below the current count refuses newcomers; it never disconnects anyone. 0 = unlimited.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// `limits.max_sessions` (the `Users` knob of a Windows workstation, which stops at
+    /// 5/10/20): the next SESSION_SETUP gets STATUS_REQUEST_NOT_ACCEPTED, the status behind
+    /// "No more connections can be made to this remote computer…".
+    pub max_sessions: u32,
+    /// `limits.max_connections`: TCP connections; a refused one is closed after a log line.
+    pub max_connections: u32,
+    /// `limits.max_connections_per_ip`.
+    pub max_connections_per_ip: u32,
+    /// `limits.max_open_files`: server-wide; CREATE gets STATUS_TOO_MANY_OPENED_FILES.
+    pub max_open_files: u32,
+    /// `limits.max_open_files_per_session`.
+    pub max_open_files_per_session: u32,
+    /// `limits.idle_timeout` (the `autodisconnect` knob): a connection with no request and no
+    /// open file for this long is closed. Zero = never.
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_sessions: 0,
+            max_connections: 0,
+            max_connections_per_ip: 0,
+            max_open_files: 0,
+            max_open_files_per_session: 0,
+            // Windows' autodisconnect default.
+            idle_timeout: Duration::from_secs(15 * 60),
+        }
+    }
 }
 
 impl EngineConfig {
@@ -88,6 +134,9 @@ impl EngineConfig {
             frame_read_timeout: Duration::from_secs(30),
             max_credits: 8192,
             max_async_per_connection: 512,
+            limits: Limits::default(),
+            max_inflight: 0,
+            tcp_keepalive: true,
         }
     }
 
@@ -106,6 +155,7 @@ impl ShareConfig {
             read_only: false,
             guest_ok: false,
             browseable: true,
+            max_users: 0,
         }
     }
 }

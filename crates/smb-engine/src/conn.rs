@@ -62,6 +62,8 @@ pub(crate) struct Connection {
     tx: mpsc::Sender<Vec<Vec<u8>>>,
     /// Requests answered with an interim STATUS_PENDING, by AsyncId ([MS-SMB2] 3.3.4.2).
     pending: Mutex<HashMap<u64, PendingOp>>,
+    /// Server-clock seconds of the last frame received (idle timeout).
+    last_active: AtomicU64,
 }
 
 /// An operation that went async: how to find it (CANCEL by AsyncId or MessageId, CLOSE by
@@ -174,6 +176,9 @@ impl Ctx<'_> {
             let mut pending = lock(&conn.pending);
             let limit = conn.server.config.max_async_per_connection;
             if limit != 0 && pending.len() >= limit as usize {
+                conn.server
+                    .counters
+                    .refuse(crate::server::Refusal::MaxAsyncPerConnection);
                 tracing::warn!(conn = conn.id, peer = %conn.peer, limit,
                     "async request refused: limits.max_async_per_connection reached");
                 return Err(NtStatus::INSUFFICIENT_RESOURCES.into());
@@ -245,13 +250,14 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
         sessions: Mutex::new(HashMap::new()),
         tx,
         pending: Mutex::new(HashMap::new()),
+        last_active: AtomicU64::new(server.now_secs()),
     });
     let _cleanup = Cleanup(conn.clone());
     debug!(conn = conn.id, %peer, "connection accepted");
 
     // Frames are read by their own task so that reading is never cancelled half-way through
     // a frame by the select below (read_exact is not cancel-safe; mpsc::recv is).
-    let (frames_tx, mut frames) = mpsc::channel::<Result<Vec<u8>, String>>(4);
+    let (frames_tx, mut frames) = mpsc::channel::<Result<Vec<u8>, FrameError>>(4);
     let reader = tokio::spawn(read_loop(
         BufReader::with_capacity(64 * 1024, rd),
         frames_tx,
@@ -263,13 +269,29 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
     let mut shutdown = server.shutdown.clone();
     let handshake = tokio::time::sleep(nonzero(server.config.handshake_timeout));
     tokio::pin!(handshake);
+    // How often idleness is checked: often enough that a short idle_timeout (tests use 2 s)
+    // is honoured within a fraction of itself, rarely enough to cost nothing.
+    let idle_timeout = server.limits().idle_timeout;
+    let tick = (idle_timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(5));
+    let mut idle_check = tokio::time::interval(tick);
+    idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let counters = &server.counters;
     let end: String = loop {
         let authenticated = conn.has_valid_session();
         tokio::select! {
             f = frames.recv() => match f {
                 Some(Ok(frame)) => {
+                    conn.touch();
+                    // limits.max_inflight: waiting here stops this connection's reads, which is
+                    // the back-pressure: TCP windows fill, clients slow down, nothing fails.
+                    let Ok(permit) = server.inflight.clone().acquire_owned().await else {
+                        break "server shutting down".into();
+                    };
                     if frame_is_ordered(&frame) {
-                        if let Err(why) = conn.process_frame(frame).await {
+                        let r = conn.process_frame(frame).await;
+                        drop(permit);
+                        if let Err(why) = r {
+                            counters.protocol_drops.fetch_add(1, Ordering::Relaxed);
                             break why;
                         }
                     } else {
@@ -281,20 +303,42 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
                             }
                         }
                         let c = conn.clone();
-                        tasks.spawn(async move { c.process_frame(frame).await });
+                        tasks.spawn(async move {
+                            let r = c.process_frame(frame).await;
+                            drop(permit);
+                            r
+                        });
                     }
                 }
-                Some(Err(why)) => break why,
+                Some(Err(FrameError::Deadline(d))) => {
+                    counters.read_deadline_drops.fetch_add(1, Ordering::Relaxed);
+                    break format!("frame not completed within {d:?} (read deadline; slow or stalled client)");
+                }
+                Some(Err(FrameError::Other(why))) => {
+                    counters.protocol_drops.fetch_add(1, Ordering::Relaxed);
+                    break why;
+                }
                 None => break "client closed the connection".into(),
             },
             Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
                 Ok(Ok(())) => {}
-                Ok(Err(why)) => break why,
+                Ok(Err(why)) => {
+                    counters.protocol_drops.fetch_add(1, Ordering::Relaxed);
+                    break why;
+                }
                 Err(e) if e.is_panic() => break "a request handler panicked (bug): connection closed".into(),
                 Err(_) => {}
             },
             _ = &mut handshake, if !authenticated => {
-                break format!("no session set up within {:?} (handshake timeout)", server.config.handshake_timeout);
+                counters.handshake_timeouts.fetch_add(1, Ordering::Relaxed);
+                break format!("no session set up within {:?} (limits.handshake_timeout)", server.config.handshake_timeout);
+            }
+            _ = idle_check.tick(), if !idle_timeout.is_zero() => {
+                let idle = conn.idle_secs();
+                if idle >= idle_timeout.as_secs() && tasks.is_empty() && conn.is_idle() {
+                    counters.idle_closed.fetch_add(1, Ordering::Relaxed);
+                    break format!("idle for {idle} s with no open files (limits.idle_timeout = {idle_timeout:?})");
+                }
             }
             _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break "server shutting down".into(),
         }
@@ -328,9 +372,16 @@ fn frame_is_ordered(frame: &[u8]) -> bool {
     cmd == Command::NEGOTIATE.0 || cmd == Command::SESSION_SETUP.0
 }
 
+/// Why reading a frame failed.
+enum FrameError {
+    /// A frame started but did not complete within the read deadline.
+    Deadline(Duration),
+    Other(String),
+}
+
 async fn read_loop(
     mut rd: BufReader<OwnedReadHalf>,
-    out: mpsc::Sender<Result<Vec<u8>, String>>,
+    out: mpsc::Sender<Result<Vec<u8>, FrameError>>,
     max: usize,
     frame_timeout: Duration,
 ) {
@@ -353,13 +404,13 @@ async fn read_frame(
     rd: &mut BufReader<OwnedReadHalf>,
     max: usize,
     timeout: Duration,
-) -> Result<Option<Vec<u8>>, String> {
+) -> Result<Option<Vec<u8>>, FrameError> {
     loop {
         let mut first = [0u8; 1];
         match rd.read(&mut first).await {
             Ok(0) => return Ok(None),
             Ok(_) => {}
-            Err(e) => return Err(format!("read error: {e}")),
+            Err(e) => return Err(FrameError::Other(format!("read error: {e}"))),
         }
         // Once a frame has started, all of it must arrive within the deadline: a client that
         // trickles bytes cannot hold a connection slot forever.
@@ -382,12 +433,8 @@ async fn read_frame(
         match tokio::time::timeout(nonzero(timeout), rest).await {
             Ok(Ok(Some(frame))) => return Ok(Some(frame)),
             Ok(Ok(None)) => continue,
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                return Err(format!(
-                    "frame not completed within {timeout:?} (read deadline)"
-                ));
-            }
+            Ok(Err(e)) => return Err(FrameError::Other(e)),
+            Err(_) => return Err(FrameError::Deadline(timeout)),
         }
     }
 }
@@ -414,6 +461,28 @@ async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<Vec<u8>>>) {
 }
 
 impl Connection {
+    /// Note activity for the idle timer.
+    fn touch(&self) {
+        self.last_active
+            .store(self.server.now_secs(), Ordering::Relaxed);
+    }
+
+    pub fn idle_secs(&self) -> u64 {
+        self.server
+            .now_secs()
+            .saturating_sub(self.last_active.load(Ordering::Relaxed))
+    }
+
+    /// No open file and no pending operation: the idle timer may close the connection.
+    /// (With durable handles, the opens would survive the disconnect; until then a connection
+    /// with an open file is never idle.)
+    fn is_idle(&self) -> bool {
+        lock(&self.pending).is_empty()
+            && lock(&self.sessions)
+                .values()
+                .all(|s| lock(&s.opens).is_empty())
+    }
+
     /// End pending operations that match, with `status` (CANCEL, CLOSE, LOGOFF, disconnect).
     pub fn finish_pending(&self, status: NtStatus, matches: impl Fn(u64, &PendingOp) -> bool) {
         let mut pending = lock(&self.pending);
@@ -667,6 +736,9 @@ impl Connection {
         let Some(auth) = session.auth() else {
             return Err(NtStatus::USER_SESSION_DELETED.into());
         };
+        session
+            .last_active
+            .store(self.server.now_secs(), Ordering::Relaxed);
         let signed = ctx.hdr.flags.contains(HeaderFlags::SIGNED);
         if let Some((algo, key)) = auth.signing {
             if signed {
@@ -715,6 +787,7 @@ pub(crate) mod testing {
             server,
             tx,
             pending: Mutex::new(HashMap::new()),
+            last_active: AtomicU64::new(0),
         });
         (conn, rx)
     }

@@ -25,10 +25,13 @@ mod handlers;
 mod open;
 pub mod server;
 mod session;
+pub mod status;
 #[cfg(test)]
 mod tests;
 
+pub use config::Limits;
 pub use config::{AnonymousPolicy, EngineConfig, ShareConfig, SigningPolicy};
 pub use error::EngineError;
-pub use server::Server;
+pub use server::{Refusal, Server};
 pub use smb_wire::Dialect;
+pub use status::{LimitStatus, OpenFileInfo, ServerStatus, SessionInfo, ShareStatus};

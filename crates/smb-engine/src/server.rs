@@ -1,20 +1,22 @@
-//! The listener side: server-wide state, the accept loop and graceful shutdown.
+//! The listener side: server-wide state, admission (connection limits), the accept loop,
+//! live reconfiguration and graceful shutdown.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use lanshare_auth::{AuthPolicy, UserDb};
 use lanshare_vfs::{LocalFs, Vfs};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
 use tracing::{info, warn};
 
-use crate::config::{EngineConfig, ShareConfig};
+use crate::config::{EngineConfig, Limits, ShareConfig};
 use crate::conn;
 use crate::error::EngineError;
-use crate::session::SessionTable;
+use crate::session::{SessionTable, lock};
 
 /// One configured share with its storage back-end opened.
 pub(crate) struct Share {
@@ -22,19 +24,115 @@ pub(crate) struct Share {
     /// `None` for IPC$.
     pub vfs: Option<Arc<dyn Vfs>>,
     pub is_ipc: bool,
+    /// Tree connects to this share right now (for `max_users`); kept by `Tree`'s drop.
+    pub users: AtomicU32,
+}
+
+impl Share {
+    fn open(config: ShareConfig) -> Result<Share, EngineError> {
+        let vfs = LocalFs::new(&config.path).map_err(|source| EngineError::ShareRoot {
+            share: config.name.clone(),
+            path: config.path.clone(),
+            source,
+        })?;
+        Ok(Share {
+            config,
+            vfs: Some(Arc::new(vfs)),
+            is_ipc: false,
+            users: AtomicU32::new(0),
+        })
+    }
+}
+
+/// What `reload` can change: the shares and the limits.
+pub(crate) struct Live {
+    pub shares: Vec<Arc<Share>>,
+    pub limits: Limits,
+}
+
+/// Why a newcomer was turned away, counted for `status` and named in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    MaxConnections,
+    MaxConnectionsPerIp,
+    MaxSessions,
+    MaxUsers,
+    MaxOpenFiles,
+    MaxOpenFilesPerSession,
+    MaxAsyncPerConnection,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 7] = [
+        Refusal::MaxConnections,
+        Refusal::MaxConnectionsPerIp,
+        Refusal::MaxSessions,
+        Refusal::MaxUsers,
+        Refusal::MaxOpenFiles,
+        Refusal::MaxOpenFilesPerSession,
+        Refusal::MaxAsyncPerConnection,
+    ];
+
+    /// The setting's name as written in lanshare.toml.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Refusal::MaxConnections => "limits.max_connections",
+            Refusal::MaxConnectionsPerIp => "limits.max_connections_per_ip",
+            Refusal::MaxSessions => "limits.max_sessions",
+            Refusal::MaxUsers => "share.max_users",
+            Refusal::MaxOpenFiles => "limits.max_open_files",
+            Refusal::MaxOpenFilesPerSession => "limits.max_open_files_per_session",
+            Refusal::MaxAsyncPerConnection => "limits.max_async_per_connection",
+        }
+    }
+}
+
+/// Server-wide counters since start.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub refused: [AtomicU64; 7],
+    pub accepted: AtomicU64,
+    pub idle_closed: AtomicU64,
+    pub handshake_timeouts: AtomicU64,
+    pub read_deadline_drops: AtomicU64,
+    pub protocol_drops: AtomicU64,
+    pub logons: AtomicU64,
+    pub logon_failures: AtomicU64,
+    pub open_files: AtomicU64,
+}
+
+impl Counters {
+    pub fn refuse(&self, why: Refusal) {
+        let i = Refusal::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.refused[i].fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn refused(&self, why: Refusal) -> u64 {
+        let i = Refusal::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.refused[i].load(Ordering::Relaxed)
+    }
 }
 
 pub(crate) struct ServerState {
+    /// The configuration the server started with; shares and limits live in `live`.
     pub config: EngineConfig,
+    live: RwLock<Arc<Live>>,
     pub users: Arc<dyn UserDb>,
     pub auth_policy: Arc<AuthPolicy>,
-    pub shares: Vec<Arc<Share>>,
     pub ipc: Arc<Share>,
     pub sessions: SessionTable,
     next_session_id: AtomicU64,
     pub shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
     pub connections: AtomicU64,
+    per_ip: Mutex<HashMap<IpAddr, u32>>,
+    /// `max_inflight`: one permit per request being processed, server-wide.
+    pub inflight: Arc<Semaphore>,
+    pub inflight_limit: u32,
+    pub counters: Counters,
+    pub started: Instant,
+    pub started_at: SystemTime,
+    listeners: Mutex<Vec<SocketAddr>>,
 }
 
 impl ServerState {
@@ -50,15 +148,29 @@ impl ServerState {
         }
     }
 
+    pub fn live(&self) -> Arc<Live> {
+        self.live.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.live().limits.clone()
+    }
+
     /// Share lookup is case-insensitive, as Windows does ([MS-SMB2] 3.3.5.7).
     pub fn find_share(&self, name: &str) -> Option<Arc<Share>> {
         if name.eq_ignore_ascii_case("IPC$") {
             return Some(self.ipc.clone());
         }
-        self.shares
+        let live = self.live();
+        live.shares
             .iter()
             .find(|s| s.config.name.to_lowercase() == name.to_lowercase())
             .cloned()
+    }
+
+    /// Seconds since the server started: the clock for idle times (monotonic).
+    pub fn now_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
     }
 }
 
@@ -71,6 +183,32 @@ pub(crate) fn filetime_now() -> u64 {
     UNIX_EPOCH_AS_FILETIME + d.as_secs() * 10_000_000 + u64::from(d.subsec_nanos()) / 100
 }
 
+/// Requests processed at once when `max_inflight` is 0: enough for every core to stay busy
+/// with deep client pipelines, few enough that a flood of 8 MiB writes cannot exhaust memory
+/// (each in-flight request holds at most one frame).
+fn default_inflight() -> u32 {
+    4096
+}
+
+/// Holds a connection's place in the admission counts; releases it however the task ends.
+struct Admitted {
+    state: Arc<ServerState>,
+    ip: IpAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.state.connections.fetch_sub(1, Ordering::Relaxed);
+        let mut per_ip = lock(&self.state.per_ip);
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// The SMB server. Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct Server {
@@ -81,25 +219,19 @@ impl Server {
     /// Open every share root and prepare the server. Fails with a message that names the share
     /// when a root cannot be opened.
     pub fn new(config: EngineConfig, users: Arc<dyn UserDb>) -> Result<Server, EngineError> {
-        let mut shares = Vec::with_capacity(config.shares.len());
-        for sc in &config.shares {
-            let vfs = LocalFs::new(&sc.path).map_err(|source| EngineError::ShareRoot {
-                share: sc.name.clone(),
-                path: sc.path.clone(),
-                source,
-            })?;
-            shares.push(Arc::new(Share {
-                config: sc.clone(),
-                vfs: Some(Arc::new(vfs)),
-                is_ipc: false,
-            }));
-        }
+        let shares = config
+            .shares
+            .iter()
+            .cloned()
+            .map(|sc| Share::open(sc).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut ipc_cfg = ShareConfig::new("IPC$", "");
         ipc_cfg.comment = "IPC Service".into();
         let ipc = Arc::new(Share {
             config: ipc_cfg,
             vfs: None,
             is_ipc: true,
+            users: AtomicU32::new(0),
         });
         let auth_policy = Arc::new(AuthPolicy {
             allow_anonymous: config.anonymous != crate::config::AnonymousPolicy::Deny,
@@ -111,18 +243,34 @@ impl Server {
         });
         let (shutdown_tx, shutdown) = watch::channel(false);
         let first_id = u64::from(rand::random::<u32>() >> 4) + 1;
+        let inflight_limit = if config.max_inflight == 0 {
+            default_inflight()
+        } else {
+            config.max_inflight
+        };
+        let live = Live {
+            shares,
+            limits: config.limits.clone(),
+        };
         Ok(Server {
             state: Arc::new(ServerState {
+                live: RwLock::new(Arc::new(live)),
                 config,
                 users,
                 auth_policy,
-                shares,
                 ipc,
                 sessions: SessionTable::default(),
                 next_session_id: AtomicU64::new(first_id),
                 shutdown,
                 shutdown_tx,
                 connections: AtomicU64::new(0),
+                per_ip: Mutex::new(HashMap::new()),
+                inflight: Arc::new(Semaphore::new(inflight_limit as usize)),
+                inflight_limit,
+                counters: Counters::default(),
+                started: Instant::now(),
+                started_at: SystemTime::now(),
+                listeners: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -133,6 +281,7 @@ impl Server {
     pub async fn serve(&self, listener: TcpListener) -> std::io::Result<()> {
         let mut shutdown = self.state.shutdown.clone();
         let local = listener.local_addr()?;
+        lock(&self.state.listeners).push(local);
         info!(%local, "SMB listener ready");
         loop {
             let accepted = tokio::select! {
@@ -140,25 +289,69 @@ impl Server {
                 _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
             };
             match accepted {
-                Ok((stream, peer)) => self.spawn_connection(stream, peer),
+                Ok((stream, peer)) => self.admit(stream, peer),
                 // EMFILE and friends: keep serving the clients we have, retry shortly.
                 Err(e) => {
                     warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
         }
+        lock(&self.state.listeners).retain(|a| *a != local);
         info!(%local, "SMB listener stopped");
         Ok(())
     }
 
-    fn spawn_connection(&self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+    /// Admission ([MS-SMB2] has no word on it; this is the `max_connections` and
+    /// `max_connections_per_ip` policy): refused sockets are closed right after a log line
+    /// that names the limit; clients already connected are untouched.
+    fn admit(&self, stream: TcpStream, peer: SocketAddr) {
+        let state = &self.state;
+        let limits = state.limits();
+        let ip = peer.ip();
+        let total = state.connections.load(Ordering::Relaxed);
+        if limits.max_connections != 0 && total >= u64::from(limits.max_connections) {
+            state.counters.refuse(Refusal::MaxConnections);
+            warn!(%peer, current = total, limit = limits.max_connections,
+                  "connection refused: limits.max_connections reached");
+            return;
+        }
+        {
+            let mut per_ip = lock(&state.per_ip);
+            let n = per_ip.entry(ip).or_insert(0);
+            if limits.max_connections_per_ip != 0 && *n >= limits.max_connections_per_ip {
+                let current = *n;
+                if current == 0 {
+                    per_ip.remove(&ip);
+                }
+                drop(per_ip);
+                state.counters.refuse(Refusal::MaxConnectionsPerIp);
+                warn!(%peer, current, limit = limits.max_connections_per_ip,
+                      "connection refused: limits.max_connections_per_ip reached for this address");
+                return;
+            }
+            *n += 1;
+        }
+        state.connections.fetch_add(1, Ordering::Relaxed);
+        state.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        let admitted = Admitted {
+            state: state.clone(),
+            ip,
+        };
         let _ = stream.set_nodelay(true);
-        let state = self.state.clone();
+        if state.config.tcp_keepalive {
+            // Dead peers (a laptop that went to sleep) are found within about two minutes
+            // and their connection slot is freed.
+            let ka = socket2::TcpKeepalive::new()
+                .with_time(Duration::from_secs(60))
+                .with_interval(Duration::from_secs(10))
+                .with_retries(6);
+            let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
+        }
+        let state = state.clone();
         tokio::spawn(async move {
-            state.connections.fetch_add(1, Ordering::Relaxed);
-            conn::run(state.clone(), stream, peer).await;
-            state.connections.fetch_sub(1, Ordering::Relaxed);
+            let _admitted = admitted;
+            conn::run(state, stream, peer).await;
         });
     }
 
@@ -175,5 +368,66 @@ impl Server {
     /// Sessions currently established or being set up.
     pub fn session_count(&self) -> usize {
         self.state.sessions.len()
+    }
+
+    /// Apply a new configuration's shares and limits without dropping anyone
+    /// (`lanshare reload`, SIGHUP). Shares whose path is unchanged keep their state and caches;
+    /// removed shares stay reachable for trees already connected to them, but take no new
+    /// tree connects. Settings that need a restart (name, listeners, signing, dialects) are
+    /// reported, not applied.
+    pub fn reload(&self, new: EngineConfig) -> Result<Vec<String>, EngineError> {
+        let state = &self.state;
+        let old = state.live();
+        let mut shares = Vec::with_capacity(new.shares.len());
+        for sc in &new.shares {
+            let kept = old
+                .shares
+                .iter()
+                .find(|s| s.config.name.eq_ignore_ascii_case(&sc.name) && s.config.path == sc.path);
+            match kept {
+                Some(s) if s.config == *sc => shares.push(s.clone()),
+                Some(s) => {
+                    // Same storage, new settings: a fresh Share would lose the user count, so
+                    // carry it over.
+                    let share = Share {
+                        config: sc.clone(),
+                        vfs: s.vfs.clone(),
+                        is_ipc: false,
+                        users: AtomicU32::new(s.users.load(Ordering::Relaxed)),
+                    };
+                    shares.push(Arc::new(share));
+                }
+                None => shares.push(Arc::new(Share::open(sc.clone())?)),
+            }
+        }
+        let mut notes = Vec::new();
+        let c = &state.config;
+        if c.server_name != new.server_name
+            || c.signing != new.signing
+            || c.anonymous != new.anonymous
+            || c.allow_guest != new.allow_guest
+            || c.min_dialect != new.min_dialect
+            || c.max_dialect != new.max_dialect
+            || c.max_credits != new.max_credits
+        {
+            notes.push(
+                "server name, security and protocol settings take effect after a restart"
+                    .to_string(),
+            );
+        }
+        if old.limits != new.limits {
+            notes.push(format!("limits updated: {:?}", new.limits));
+        }
+        *state.live.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Live {
+            shares,
+            limits: new.limits,
+        });
+        info!(shares = new.shares.len(), "configuration reloaded");
+        Ok(notes)
+    }
+
+    /// Addresses the server is listening on.
+    pub fn listeners(&self) -> Vec<SocketAddr> {
+        lock(&self.state.listeners).clone()
     }
 }

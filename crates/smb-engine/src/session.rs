@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use lanshare_auth::{Acceptor, Identity};
 
-use smb_wire::FileId;
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use smb_wire::{Dialect, FileId};
 
 use crate::crypto::{PreauthHash, SigningAlgo};
 use crate::open::Open;
@@ -65,12 +68,29 @@ pub(crate) struct Session {
     /// Set by LOGOFF or a reconnect that replaced the session: every later request on it
     /// gets STATUS_USER_SESSION_DELETED, even on another connection.
     expired: AtomicBool,
+    /// For `lanshare sessions`.
+    pub peer: SocketAddr,
+    pub dialect: Dialect,
+    pub created: SystemTime,
+    /// Server-clock seconds (ServerState::now_secs) of the last request on this session.
+    pub last_active: AtomicU64,
 }
 
 impl Session {
-    pub fn new(id: u64, acceptor: Acceptor, preauth: PreauthHash) -> Self {
+    pub fn new(
+        id: u64,
+        acceptor: Acceptor,
+        preauth: PreauthHash,
+        peer: SocketAddr,
+        dialect: Dialect,
+        now: u64,
+    ) -> Self {
         Session {
             id,
+            peer,
+            dialect,
+            created: SystemTime::now(),
+            last_active: AtomicU64::new(now),
             state: Mutex::new(SessionState::InProgress {
                 acceptor: Box::new(acceptor),
                 preauth,
@@ -100,7 +120,17 @@ impl Session {
         }
     }
 
-    pub fn add_tree(&self, share: Arc<Share>, maximal_access: u32) -> Arc<Tree> {
+    /// Connect a tree, unless the share is at its `max_users` (then `None`).
+    pub fn add_tree(&self, share: Arc<Share>, maximal_access: u32) -> Option<Arc<Tree>> {
+        let limit = share.config.max_users;
+        let admitted = share
+            .users
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (limit == 0 || n < limit).then_some(n + 1)
+            });
+        if admitted.is_err() {
+            return None;
+        }
         // Tree ids are per session; 0 and 0xFFFFFFFF have special meaning on the wire.
         let mut id = self.next_tree_id.fetch_add(1, Ordering::Relaxed);
         if id == 0 || id == u32::MAX {
@@ -112,7 +142,7 @@ impl Session {
             maximal_access,
         });
         lock(&self.trees).insert(id, tree.clone());
-        tree
+        Some(tree)
     }
 
     pub fn tree(&self, id: u32) -> Option<Arc<Tree>> {
@@ -150,6 +180,14 @@ pub(crate) struct Tree {
     pub maximal_access: u32,
 }
 
+impl Drop for Tree {
+    /// The share's user count (`max_users`) follows the life of its trees, however they end:
+    /// TREE_DISCONNECT, LOGOFF, a dropped connection.
+    fn drop(&mut self) {
+        self.share.users.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Every session of the server, by id: PreviousSessionId reconnects and `status` need it.
 #[derive(Default)]
 pub(crate) struct SessionTable {
@@ -157,8 +195,18 @@ pub(crate) struct SessionTable {
 }
 
 impl SessionTable {
-    pub fn insert(&self, s: Arc<Session>) {
-        lock(&self.map).insert(s.id, s);
+    /// Insert unless `limit` (0 = none) sessions exist already; `Err(current count)` then.
+    pub fn insert_within(&self, s: Arc<Session>, limit: u32) -> Result<(), usize> {
+        let mut map = lock(&self.map);
+        if limit != 0 && map.len() >= limit as usize {
+            return Err(map.len());
+        }
+        map.insert(s.id, s);
+        Ok(())
+    }
+
+    pub fn all(&self) -> Vec<Arc<Session>> {
+        lock(&self.map).values().cloned().collect()
     }
     pub fn get(&self, id: u64) -> Option<Arc<Session>> {
         lock(&self.map).get(&id).cloned()

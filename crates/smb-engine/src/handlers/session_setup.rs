@@ -54,9 +54,25 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let session = if sid == 0 {
         let id = server.new_session_id();
         let acceptor = Acceptor::new(server.users.clone(), server.auth_policy.clone());
-        let s = Arc::new(Session::new(id, acceptor, conn_preauth));
+        let s = Arc::new(Session::new(
+            id,
+            acceptor,
+            conn_preauth,
+            conn.peer,
+            dialect,
+            server.now_secs(),
+        ));
+        // limits.max_sessions: checked and taken in one step under the table's lock, so that
+        // concurrent logons cannot overshoot. Sessions being set up count: a slot is held from
+        // the first SESSION_SETUP.
+        let limit = server.limits().max_sessions;
+        if let Err(current) = server.sessions.insert_within(s.clone(), limit) {
+            server.counters.refuse(crate::server::Refusal::MaxSessions);
+            warn!(peer = %conn.peer, current, limit,
+                  "session refused: limits.max_sessions reached (client sees STATUS_REQUEST_NOT_ACCEPTED)");
+            return Err(NtStatus::REQUEST_NOT_ACCEPTED.into());
+        }
         lock(&conn.sessions).insert(id, s.clone());
-        server.sessions.insert(s.clone());
         ctx.resp_session_id = id;
         s
     } else {
@@ -163,6 +179,10 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
                 ?dialect, signing = ?auth.signing.map(|s| s.0), signing_required, "session established"
             );
             *lock(&session.state) = SessionState::Valid(auth.clone());
+            server
+                .counters
+                .logons
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
             if req.previous_session_id.0 != 0 && req.previous_session_id.0 != session.id {
                 expire_previous(ctx, req.previous_session_id.0, &auth);
@@ -191,6 +211,10 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
                 op.session_id == session.id
             });
             let status = auth_error_status(&e);
+            server
+                .counters
+                .logon_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             warn!(peer = %conn.peer, reason = %e, %status, "logon refused");
             Err(status.into())
         }

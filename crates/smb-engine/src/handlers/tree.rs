@@ -57,7 +57,12 @@ pub(crate) async fn connect(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     } else {
         FILE_ALL_ACCESS
     };
-    let tree = session.add_tree(share.clone(), maximal_access);
+    let Some(tree) = session.add_tree(share.clone(), maximal_access) else {
+        server.counters.refuse(crate::server::Refusal::MaxUsers);
+        warn!(peer = %ctx.conn.peer, user = auth.user_name(), share = %share.config.name, limit = share.config.max_users,
+              "tree connect refused: share.max_users reached (client sees STATUS_REQUEST_NOT_ACCEPTED)");
+        return Err(NtStatus::REQUEST_NOT_ACCEPTED.into());
+    };
     ctx.resp_tree_id = tree.id;
     let (share_type, share_flags) = if share.is_ipc {
         (ShareType::PIPE, ShareFlags::NO_CACHING.0)
