@@ -4,7 +4,8 @@
 It connects (3.1.1 unless --dialect says otherwise), authenticates, connects the tree, prints
 "READY", then for each stdin line "echo" sends a signed ECHO and prints "OK" (or "FAIL ...").
 A line "badsig" sends one ECHO whose signature is corrupted and prints what the server did:
-"REJECTED 0x<status>", "CLOSED", "TIMEOUT" (no answer) or "ACCEPTED" (a bug).
+"REJECTED 0x<status>", "CLOSED", "TIMEOUT" (no answer), "BAD-REPLY-SIGNATURE" (the error
+reply's own signature did not verify) or "ACCEPTED" (executed anyway).
 End of input: tree disconnect, logoff, and exit 0. While hostile traffic hits the server on
 other connections, every ECHO on this one must still be answered.
 """
@@ -78,8 +79,13 @@ def main():
                     print("CLOSED", flush=True)
                     return
                 except SMBException as e:
-                    closed = "closed" in str(e).lower() or "not running" in str(e).lower()
-                    print("CLOSED" if closed else f"TIMEOUT {e}", flush=True)
+                    text = str(e).lower()
+                    if "closed" in text or "not running" in text:
+                        print("CLOSED", flush=True)
+                    elif "signature" in text:
+                        print(f"BAD-REPLY-SIGNATURE {e}", flush=True)
+                    else:
+                        print(f"TIMEOUT {e}", flush=True)
                     return
         tree.disconnect()
         session.disconnect()

@@ -2,8 +2,8 @@
 //! background thread: the test thread is free to block on external clients
 //! (`std::process::Command`) without starving the server.
 //!
-//! Stopping drops the runtime, which cancels the accept loop and every connection task; that
-//! needs nothing from the engine beyond `Server::new` and `Server::serve`.
+//! Stopping calls `Server::shutdown` and then drops the runtime, which cancels whatever
+//! connection task has not ended by itself.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use crate::{Error, ServerOptions, Signing};
 
 pub(crate) struct InProcess {
+    server: smb_engine::Server,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -35,6 +36,9 @@ impl InProcess {
         };
         let users =
             Arc::new(lanshare_auth::MemoryUserDb::new().with_user(&opts.user, &opts.password));
+        let server = smb_engine::Server::new(cfg, users)
+            .map_err(|e| Error::Setup(format!("lanshare Server::new: {e}")))?;
+        let serving = server.clone();
 
         let (addr_tx, addr_rx) = mpsc::channel::<Result<SocketAddr, String>>();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -54,13 +58,6 @@ impl InProcess {
                     }
                 };
                 rt.block_on(async move {
-                    let server = match smb_engine::Server::new(cfg, users) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            let _ = addr_tx.send(Err(format!("Server::new: {e}")));
-                            return;
-                        }
-                    };
                     let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
                         Ok(l) => l,
                         Err(e) => {
@@ -78,10 +75,10 @@ impl InProcess {
                         }
                     }
                     tokio::select! {
-                        outcome = server.serve(listener) => {
+                        outcome = serving.serve(listener) => {
                             eprintln!("lanshare-interop: the server's accept loop ended: {outcome:?}");
                         }
-                        _ = stop_rx => {}
+                        _ = stop_rx => serving.shutdown(),
                     }
                 });
                 rt.shutdown_timeout(Duration::from_secs(2));
@@ -94,11 +91,23 @@ impl InProcess {
             .map_err(|e| Error::Setup(format!("lanshare did not start: {e}")))?;
         Ok((
             InProcess {
+                server,
                 stop: Some(stop_tx),
                 thread: Some(thread),
             },
             addr,
         ))
+    }
+}
+
+impl InProcess {
+    /// Live counters, for failure messages.
+    pub(crate) fn status(&self) -> String {
+        format!(
+            "lanshare in-process: {} connections, {} sessions open (set RUST_LOG=debug for its logs)",
+            self.server.connection_count(),
+            self.server.session_count()
+        )
     }
 }
 

@@ -245,15 +245,13 @@ impl TestServer {
         format!("{}%{}", self.opts.user, self.opts.password)
     }
 
-    /// What the server said, for a failing test's message: the tail of Samba's logs; lanshare
-    /// logs through `tracing` (set `RUST_LOG`), so nothing here.
+    /// What the server said, for a failing test's message: the tail of Samba's logs; for
+    /// lanshare, which logs through `tracing` (set `RUST_LOG`), its live counters.
     pub fn diagnostics(&self) -> String {
         match &self.backend {
             Backend::Samba(s) => s.log_tail(),
             #[cfg(feature = "lanshare")]
-            Backend::Lanshare(_) => {
-                String::from("(lanshare logs go to stderr; set RUST_LOG=debug)")
-            }
+            Backend::Lanshare(s) => s.status(),
         }
     }
 }
