@@ -271,6 +271,14 @@ impl<'v> Writer<'v> {
         self.buf.resize(target, 0);
     }
 
+    /// Pads with zeros until the distance from `base` is a multiple of `align` (entry lists
+    /// aligned relative to the start of their buffer).
+    pub fn align_from(&mut self, base: usize, align: usize) {
+        let rel = self.buf.len().saturating_sub(base);
+        let target = base + align_up(rel, align);
+        self.buf.resize(target.max(self.buf.len()), 0);
+    }
+
     /// Appends a u16 placeholder and returns its position for [`Writer::patch_u16`].
     pub fn reserve_u16(&mut self) -> usize {
         let at = self.pos();

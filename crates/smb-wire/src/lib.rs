@@ -21,6 +21,8 @@
 //!   multi-protocol NEGOTIATE; [`transform`]: the encryption (and compression) transform headers.
 //! - [`msg`]: one module per command (`XxxRequest::parse(pdu)`, `XxxResponse::encode(pdu)`,
 //!   and the reverse directions for tests and clients).
+//! - [`fscc`]: file and file-system information classes, directory and change-notify entries,
+//!   security descriptors.
 //! - [`error`]: the one error type, [`WireError`].
 
 #![forbid(unsafe_code)]
@@ -32,6 +34,7 @@ mod macros;
 pub mod codec;
 pub mod compound;
 pub mod error;
+pub mod fscc;
 pub mod fsctl;
 pub mod header;
 pub mod msg;

@@ -51,8 +51,9 @@ impl<'a> Smb1NegotiateRequest<'a> {
         let word_count = usize::from(r.u8()?);
         r.skip(word_count * 2)?;
         let byte_count = usize::from(r.u16()?);
-        // Some clients pad the frame; the byte count bounds the dialect list.
-        let mut bytes = r.sub(byte_count.min(r.remaining()), "SMB1 NEGOTIATE dialects")?;
+        // Some clients pad the frame after the dialects, so the byte count bounds the list; a
+        // byte count that claims more than the frame holds is malformed.
+        let mut bytes = r.sub(byte_count, "SMB1 NEGOTIATE dialects")?;
         let mut dialects = Vec::new();
         while !bytes.is_empty() {
             let format = bytes.u8()?;
