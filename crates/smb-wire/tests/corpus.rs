@@ -155,3 +155,199 @@ fn every_request_and_response_parses_and_round_trips() {
         failures.join("\n")
     );
 }
+
+/// Samba's QUERY_INFO and QUERY_DIRECTORY answers decode with this crate's FSCC layouts:
+/// each request is paired with its response by (connection, MessageId), then the output
+/// buffer is decoded according to the class asked for and re-encoded byte for byte where
+/// this crate has an encoder.
+#[test]
+fn samba_info_buffers_match_fscc_layouts() {
+    use smb_wire::fscc::{self, dir};
+    use smb_wire::msg::{QueryDirectoryResponse, QueryInfoResponse};
+    use smb_wire::{FileInfoClass, FsInfoClass, InfoType};
+    use std::collections::HashMap;
+
+    let (_dir, files) = unpack();
+    // (connection, message id) -> (command, info type, class)
+    let mut asked: HashMap<(String, u64), (Command_, u8, u8)> = HashMap::new();
+    #[derive(Clone, Copy, PartialEq)]
+    enum Command_ {
+        QueryInfo,
+        QueryDirectory,
+    }
+    let mut failures = Vec::new();
+    let mut checked = 0usize;
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let conn = name[..4].to_string();
+        let frame = std::fs::read(path).unwrap();
+        if is_transform(&frame) {
+            continue;
+        }
+        for pdu in split_compound(&frame).flatten() {
+            if name.ends_with(".bin") {
+                match Request::parse(pdu) {
+                    Ok((h, Request::QueryInfo(q))) => {
+                        asked.insert(
+                            (conn.clone(), h.message_id),
+                            (Command_::QueryInfo, q.info_type.0, q.file_info_class),
+                        );
+                    }
+                    Ok((_, Request::SetInfo(q))) if q.info_type == InfoType::FILE => {
+                        let r = match q.file_class() {
+                            FileInfoClass::BASIC => {
+                                fscc::FileBasicInformation::parse(q.buffer).map(drop)
+                            }
+                            FileInfoClass::RENAME => {
+                                fscc::FileRenameInformation::parse(q.buffer).map(drop)
+                            }
+                            FileInfoClass::DISPOSITION => {
+                                fscc::parse_disposition(q.buffer).map(drop)
+                            }
+                            FileInfoClass::END_OF_FILE => {
+                                fscc::parse_end_of_file(q.buffer).map(drop)
+                            }
+                            _ => Ok(()),
+                        };
+                        match r {
+                            Ok(()) => checked += 1,
+                            Err(e) => failures
+                                .push(format!("{name} SET_INFO class {}: {e}", q.file_info_class)),
+                        }
+                    }
+                    Ok((h, Request::QueryDirectory(q))) => {
+                        asked.insert(
+                            (conn.clone(), h.message_id),
+                            (Command_::QueryDirectory, 0, q.file_information_class.0),
+                        );
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            let Ok(h) = Header::parse(pdu) else { continue };
+            if h.status != smb_wire::NtStatus::SUCCESS {
+                continue;
+            }
+            let Some(&(cmd, info_type, class)) = asked.get(&(conn.clone(), h.message_id)) else {
+                continue;
+            };
+            let check = |buf: &[u8]| -> Result<(), String> {
+                let reencode = |v: Vec<u8>| {
+                    if v == buf {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "re-encoded {} bytes differ from {}",
+                            v.len(),
+                            buf.len()
+                        ))
+                    }
+                };
+                match (cmd, InfoType(info_type)) {
+                    (Command_::QueryDirectory, _) => {
+                        let entries = dir::parse_entries(FileInfoClass(class), buf)
+                            .map_err(|e| e.to_string())?;
+                        if entries.is_empty() {
+                            Err("no entries".into())
+                        } else {
+                            Ok(())
+                        }
+                    }
+                    (Command_::QueryInfo, InfoType::FILE) => match FileInfoClass(class) {
+                        FileInfoClass::BASIC => {
+                            let b = fscc::FileBasicInformation::parse(buf)
+                                .map_err(|e| e.to_string())?;
+                            let mut v = Vec::new();
+                            b.encode(&mut v);
+                            reencode(v)
+                        }
+                        FileInfoClass::STANDARD => {
+                            let b = fscc::FileStandardInformation::parse(buf)
+                                .map_err(|e| e.to_string())?;
+                            let mut v = Vec::new();
+                            b.encode(&mut v);
+                            reencode(v)
+                        }
+                        FileInfoClass::ALL => {
+                            let b =
+                                fscc::FileAllInformation::parse(buf).map_err(|e| e.to_string())?;
+                            let mut v = Vec::new();
+                            b.encode(&mut v).map_err(|e| e.to_string())?;
+                            reencode(v)
+                        }
+                        FileInfoClass::NETWORK_OPEN => {
+                            let b = fscc::FileNetworkOpenInformation::parse(buf)
+                                .map_err(|e| e.to_string())?;
+                            let mut v = Vec::new();
+                            b.encode(&mut v);
+                            reencode(v)
+                        }
+                        FileInfoClass::STREAM => {
+                            let s = fscc::parse_streams(buf).map_err(|e| e.to_string())?;
+                            let mut v = Vec::new();
+                            fscc::encode_streams(&s, &mut v).map_err(|e| e.to_string())?;
+                            reencode(v)
+                        }
+                        _ => Ok(()),
+                    },
+                    (Command_::QueryInfo, InfoType::FILESYSTEM) => match FsInfoClass(class) {
+                        FsInfoClass::VOLUME => {
+                            let b = fscc::FileFsVolumeInformation::parse(buf)
+                                .map_err(|e| e.to_string())?;
+                            let mut v = Vec::new();
+                            b.encode(&mut v).map_err(|e| e.to_string())?;
+                            reencode(v)
+                        }
+                        FsInfoClass::ATTRIBUTE => {
+                            let b = fscc::FileFsAttributeInformation::parse(buf)
+                                .map_err(|e| e.to_string())?;
+                            let mut v = Vec::new();
+                            b.encode(&mut v).map_err(|e| e.to_string())?;
+                            reencode(v)
+                        }
+                        FsInfoClass::FULL_SIZE => {
+                            let b = fscc::FileFsFullSizeInformation::parse(buf)
+                                .map_err(|e| e.to_string())?;
+                            let mut v = Vec::new();
+                            b.encode(&mut v);
+                            reencode(v)
+                        }
+                        FsInfoClass::SIZE => {
+                            let b = fscc::FileFsSizeInformation::parse(buf)
+                                .map_err(|e| e.to_string())?;
+                            let mut v = Vec::new();
+                            b.encode(&mut v);
+                            reencode(v)
+                        }
+                        _ => Ok(()),
+                    },
+                    (Command_::QueryInfo, InfoType::SECURITY) => {
+                        let sd = fscc::SecurityDescriptor::parse(buf).map_err(|e| e.to_string())?;
+                        let mut v = Vec::new();
+                        sd.encode(&mut v).map_err(|e| e.to_string())?;
+                        fscc::SecurityDescriptor::parse(&v).map_err(|e| e.to_string())?;
+                        Ok(())
+                    }
+                    _ => Ok(()),
+                }
+            };
+            let buf = match cmd {
+                Command_::QueryInfo => QueryInfoResponse::parse(pdu).map(|r| r.buffer),
+                Command_::QueryDirectory => QueryDirectoryResponse::parse(pdu).map(|r| r.buffer),
+            };
+            match buf.map_err(|e| e.to_string()).and_then(check) {
+                Ok(()) => checked += 1,
+                Err(e) => failures.push(format!("{name} info_type {info_type} class {class}: {e}")),
+            }
+        }
+    }
+    eprintln!("fscc: {checked} SET_INFO inputs and Samba info/directory buffers checked");
+    assert!(checked > 50, "only {checked} buffers checked");
+    assert!(
+        failures.is_empty(),
+        "{} buffers failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
