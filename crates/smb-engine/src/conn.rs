@@ -695,7 +695,12 @@ impl Connection {
         if ctx.force_sign.is_some() {
             sign = ctx.force_sign;
         }
-        if sign.is_none() && hdr.flags.contains(HeaderFlags::SIGNED) && status.is_error() {
+        let unsignable = status == NtStatus::USER_SESSION_DELETED || cmd == Command::SESSION_SETUP;
+        if sign.is_none()
+            && hdr.flags.contains(HeaderFlags::SIGNED)
+            && status.is_error()
+            && unsignable
+        {
             // An error decided before the session's key was known (unknown session, failed
             // logon) cannot be signed. Keep SMB2_FLAGS_SIGNED with an all-zero signature, as
             // Windows and Samba do: a client that insists on signed responses then accepts
@@ -726,9 +731,9 @@ impl Connection {
             lock(&self.sessions).get(&session_id).cloned()
         };
         let Some(session) = found else {
-            // ECHO and CANCEL are answered without a session (smbtorture's keepalive after
-            // logoff); everything else needs one.
-            if matches!(cmd, Command::ECHO | Command::CANCEL) {
+            // ECHO and CANCEL with SessionId 0 are answered without a session (smbtorture's
+            // keepalive after logoff); an unknown non-zero id is refused like for any command.
+            if session_id == 0 && matches!(cmd, Command::ECHO | Command::CANCEL) {
                 return Ok(());
             }
             return Err(NtStatus::USER_SESSION_DELETED.into());

@@ -7,16 +7,16 @@
 //! - 3.1.1: exactly one PREAUTH_INTEGRITY context, listing SHA-512, else
 //!   STATUS_INVALID_PARAMETER; at most one ENCRYPTION and one SIGNING context;
 //! - the response and request are folded into Connection.PreauthIntegrityHashValue;
-//! - we advertise only what we implement: no encryption cipher (CipherCount 1, Cipher 0 per
-//!   3.3.5.4 when there is no common cipher), no compression, no multichannel, no leasing.
+//! - we advertise only what we implement: no encryption (its context is not answered), no
+//!   compression, no multichannel, no leasing.
 
 use std::sync::Arc;
 
 use smb_wire::header::{Header, HeaderId};
 use smb_wire::msg::negotiate::{NegotiateContext, NegotiateRequest, NegotiateResponse};
 use smb_wire::{
-    Capabilities, Cipher, Command, Dialect, HashAlgorithm, HeaderFlags, NtStatus, SecurityMode,
-    SessionId, SigningAlgorithm, TreeId,
+    Capabilities, Command, Dialect, HashAlgorithm, HeaderFlags, NtStatus, SecurityMode, SessionId,
+    SigningAlgorithm, TreeId,
 };
 
 use crate::config::SigningPolicy;
@@ -197,12 +197,10 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             hash_algorithms: vec![HashAlgorithm::SHA_512],
             salt: &salt,
         });
-        if encryption == 1 {
-            // No cipher yet: answer "none in common" as the spec prescribes.
-            resp.contexts.push(NegotiateContext::Encryption {
-                ciphers: vec![Cipher(0)],
-            });
-        }
+        // Encryption is not implemented, so the ENCRYPTION_CAPABILITIES context is not answered:
+        // 3.3.5.4 builds the response context only "if the server supports encryption". (The
+        // "CipherCount 1, Cipher 0" answer for no common cipher trips up clients such as the
+        // Rust `smb` crate 0.12, which cannot parse a cipher id of 0.)
         if signing == 1 {
             // Our preference: GMAC (fastest), then CMAC; HMAC-SHA256 only if that's all.
             let pick = [
