@@ -21,10 +21,22 @@
 //! min_protocol = "SMB2_02"      # SMB2_02 | SMB2_10 | SMB3_00 | SMB3_02 | SMB3_11
 //! max_protocol = "SMB3_11"      # (smbclient's names for 2.0.2, 2.1, 3.0, 3.0.2, 3.1.1)
 //!
-//! [limits]
+//! [limits]                      # 0 = unlimited for every count below
+//! max_sessions = 0              # logged-on sessions (a Windows workstation stops at 20);
+//!                               # the next logon gets STATUS_REQUEST_NOT_ACCEPTED
+//! max_connections = 0           # TCP connections, server-wide
+//! max_connections_per_ip = 0    # TCP connections from one address
+//! max_open_files = 0            # open files, server-wide (STATUS_TOO_MANY_OPENED_FILES)
+//! max_open_files_per_session = 0
+//! idle_timeout = "15m"          # close a connection with no request and no open file
+//!                               # (Windows' autodisconnect); 0 = never
 //! max_credits = 8192            # credits one connection may hold (1..=65535)
-//! handshake_timeout = "30s"     # NEGOTIATE + SESSION_SETUP must finish within this;
-//!                               # "500ms", "30s", "15m", "1h", or an integer of seconds; 0 = off
+//! max_async_per_connection = 512  # pending change-notify / blocking locks per connection
+//! max_inflight = 0              # requests in progress server-wide before the server stops
+//!                               # reading (back-pressure); 0 = sized from memory
+//! keepalive = true              # TCP keepalive, so dead peers are reaped
+//! handshake_timeout = "30s"     # NEGOTIATE + SESSION_SETUP must finish within this; 0 = off
+//!                               # Durations: "500ms", "30s", "15m", "1h", or integer seconds.
 //!
 //! [[share]]                     # one block per share; at least one is required
 //! name = "docs"                 # what clients type: \\FILESRV\docs. At most 80 characters,
@@ -35,9 +47,12 @@
 //! read_only = false             # default false
 //! guest_ok = false              # guests (and anonymous when anonymous = "allow") may connect
 //! browseable = true             # listed in the share list (default true)
+//! max_users = 0                 # concurrent connections to this share (net share /users:N)
 //! ```
 //!
 //! Relative paths (`users_file`, `share.path`) are taken relative to the config file's folder.
+//! SIGHUP re-reads the file: shares and `[limits]` change at once (nobody is disconnected);
+//! the server name, `listen`, `[security]` and `max_credits` need a restart.
 //! Unknown sections and keys are errors. Every error names the file, the line and column, and
 //! the fix, e.g. `lanshare.toml:7:1: unknown key `sgning` in [security]; did you mean
 //! `signing`? (allowed: signing, anonymous, guest, min_protocol, max_protocol)`.
@@ -64,6 +79,10 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:445";
 pub const DEFAULT_LOG: &str = "info";
 pub const DEFAULT_MAX_CREDITS: u16 = 8192;
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Windows' `autodisconnect` default.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// Windows' `AsynchronousCredits` default.
+pub const DEFAULT_MAX_ASYNC: u32 = 512;
 
 /// A config file larger than this is surely not a config file; refuse before reading it all.
 const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
@@ -178,7 +197,18 @@ pub struct SecuritySettings {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LimitSettings {
+    pub max_sessions: u32,
+    pub max_connections: u32,
+    pub max_connections_per_ip: u32,
+    pub max_open_files: u32,
+    pub max_open_files_per_session: u32,
+    /// `Duration::ZERO` means never.
+    pub idle_timeout: Duration,
     pub max_credits: u16,
+    pub max_async_per_connection: u32,
+    /// 0 means sized from memory by the engine.
+    pub max_inflight: u32,
+    pub keepalive: bool,
     /// `Duration::ZERO` means off.
     pub handshake_timeout: Duration,
 }
@@ -192,6 +222,8 @@ pub struct Share {
     pub read_only: bool,
     pub guest_ok: bool,
     pub browseable: bool,
+    /// 0 = unlimited.
+    pub max_users: u32,
 }
 
 /// A validated configuration. Built by [`Config::load`] / [`Config::parse`], or by hand (the
@@ -224,7 +256,16 @@ impl Config {
                 max_protocol: Protocol::Smb3_11,
             },
             limits: LimitSettings {
+                max_sessions: 0,
+                max_connections: 0,
+                max_connections_per_ip: 0,
+                max_open_files: 0,
+                max_open_files_per_session: 0,
+                idle_timeout: DEFAULT_IDLE_TIMEOUT,
                 max_credits: DEFAULT_MAX_CREDITS,
+                max_async_per_connection: DEFAULT_MAX_ASYNC,
+                max_inflight: 0,
+                keepalive: true,
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             },
             shares: Vec::new(),
@@ -279,15 +320,43 @@ impl Config {
             self.security.min_protocol,
             self.security.max_protocol
         );
-        let timeout = if self.limits.handshake_timeout.is_zero() {
-            "off".to_string()
-        } else {
-            format_duration(self.limits.handshake_timeout)
+        let l = &self.limits;
+        let count = |n: u32| {
+            if n == 0 {
+                "unlimited".to_string()
+            } else {
+                n.to_string()
+            }
+        };
+        let dur = |d: Duration| {
+            if d.is_zero() {
+                "off".to_string()
+            } else {
+                format_duration(d)
+            }
         };
         let _ = writeln!(
             s,
-            "limits:        max_credits {}, handshake_timeout {}",
-            self.limits.max_credits, timeout
+            "limits:        sessions {}, connections {} ({} per address), open files {} ({} per session)",
+            count(l.max_sessions),
+            count(l.max_connections),
+            count(l.max_connections_per_ip),
+            count(l.max_open_files),
+            count(l.max_open_files_per_session)
+        );
+        let _ = writeln!(
+            s,
+            "               idle_timeout {}, handshake_timeout {}, max_credits {}, max_async_per_connection {}, max_inflight {}, keepalive {}",
+            dur(l.idle_timeout),
+            dur(l.handshake_timeout),
+            l.max_credits,
+            count(l.max_async_per_connection),
+            if l.max_inflight == 0 {
+                "auto".to_string()
+            } else {
+                l.max_inflight.to_string()
+            },
+            if l.keepalive { "on" } else { "off" }
         );
         let _ = writeln!(s, "shares ({}):", self.shares.len());
         for share in &self.shares {
@@ -301,6 +370,10 @@ impl Config {
             }
             if !share.browseable {
                 flags.push("hidden");
+            }
+            let max_users = format!("max {} users", share.max_users);
+            if share.max_users > 0 {
+                flags.push(&max_users);
             }
             let _ = write!(
                 s,
@@ -518,7 +591,19 @@ const SECURITY_KEYS: &[&str] = &[
     "min_protocol",
     "max_protocol",
 ];
-const LIMITS_KEYS: &[&str] = &["max_credits", "handshake_timeout"];
+const LIMITS_KEYS: &[&str] = &[
+    "max_sessions",
+    "max_connections",
+    "max_connections_per_ip",
+    "max_open_files",
+    "max_open_files_per_session",
+    "idle_timeout",
+    "max_credits",
+    "max_async_per_connection",
+    "max_inflight",
+    "keepalive",
+    "handshake_timeout",
+];
 const SHARE_KEYS: &[&str] = &[
     "name",
     "path",
@@ -526,6 +611,7 @@ const SHARE_KEYS: &[&str] = &[
     "read_only",
     "guest_ok",
     "browseable",
+    "max_users",
 ];
 
 fn section_keys(section: &str) -> &'static [&'static str] {
@@ -725,7 +811,16 @@ struct RawSecurity {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
+    max_sessions: Option<Spanned<i64>>,
+    max_connections: Option<Spanned<i64>>,
+    max_connections_per_ip: Option<Spanned<i64>>,
+    max_open_files: Option<Spanned<i64>>,
+    max_open_files_per_session: Option<Spanned<i64>>,
+    idle_timeout: Option<Spanned<toml::Value>>,
     max_credits: Option<Spanned<i64>>,
+    max_async_per_connection: Option<Spanned<i64>>,
+    max_inflight: Option<Spanned<i64>>,
+    keepalive: Option<bool>,
     /// A duration string or an integer of seconds.
     handshake_timeout: Option<Spanned<toml::Value>>,
 }
@@ -743,6 +838,7 @@ struct RawShare {
     guest_ok: bool,
     #[serde(default = "yes")]
     browseable: bool,
+    max_users: Option<Spanned<i64>>,
 }
 
 fn yes() -> bool {
@@ -922,12 +1018,74 @@ impl Validator<'_> {
                 ),
             }
         }
-        if let Some(t) = raw.limits.handshake_timeout {
+        let lim = &mut c.limits;
+        let counts = [
+            (
+                "max_sessions",
+                raw.limits.max_sessions,
+                &mut lim.max_sessions,
+            ),
+            (
+                "max_connections",
+                raw.limits.max_connections,
+                &mut lim.max_connections,
+            ),
+            (
+                "max_connections_per_ip",
+                raw.limits.max_connections_per_ip,
+                &mut lim.max_connections_per_ip,
+            ),
+            (
+                "max_open_files",
+                raw.limits.max_open_files,
+                &mut lim.max_open_files,
+            ),
+            (
+                "max_open_files_per_session",
+                raw.limits.max_open_files_per_session,
+                &mut lim.max_open_files_per_session,
+            ),
+            (
+                "max_async_per_connection",
+                raw.limits.max_async_per_connection,
+                &mut lim.max_async_per_connection,
+            ),
+            (
+                "max_inflight",
+                raw.limits.max_inflight,
+                &mut lim.max_inflight,
+            ),
+        ];
+        let mut count_errors = Vec::new();
+        for (key, value, slot) in counts {
+            if let Some(v) = value {
+                match count_value(&v) {
+                    Some(n) => *slot = n,
+                    None => count_errors.push((key, v)),
+                }
+            }
+        }
+        for (key, v) in count_errors {
+            self.err(
+                v.span(),
+                format!("{key} = {} is out of range", v.get_ref()),
+                "use a whole number from 0 (unlimited) to 4294967295",
+            );
+        }
+        if let Some(k) = raw.limits.keepalive {
+            c.limits.keepalive = k;
+        }
+        for (key, value) in [
+            ("handshake_timeout", raw.limits.handshake_timeout),
+            ("idle_timeout", raw.limits.idle_timeout),
+        ] {
+            let Some(t) = value else { continue };
             match duration_value(t.get_ref()) {
+                Ok(d) if key == "idle_timeout" => c.limits.idle_timeout = d,
                 Ok(d) => c.limits.handshake_timeout = d,
                 Err(why) => self.err(
                     t.span(),
-                    format!("handshake_timeout: {why}"),
+                    format!("{key}: {why}"),
                     "write e.g. \"500ms\", \"30s\", \"15m\", \"1h\", or 0 to turn it off",
                 ),
             }
@@ -967,6 +1125,20 @@ impl Validator<'_> {
                     "rename the share",
                 ),
             }
+            let mut max_users = 0;
+            if let Some(m) = &share.max_users {
+                match count_value(m) {
+                    Some(n) => max_users = n,
+                    None => self.err(
+                        m.span(),
+                        format!(
+                            "share `{name}`: max_users = {} is out of range",
+                            m.get_ref()
+                        ),
+                        "use a whole number from 0 (unlimited) to 4294967295",
+                    ),
+                }
+            }
             let raw_path = share.path.get_ref();
             let path = resolve(self.base_dir, raw_path);
             match std::fs::metadata(&path) {
@@ -1005,6 +1177,7 @@ impl Validator<'_> {
                 read_only: share.read_only,
                 guest_ok: share.guest_ok,
                 browseable: share.browseable,
+                max_users,
             });
         }
         Some(c)
@@ -1095,6 +1268,10 @@ fn listen_item_spans(text: &str) -> Vec<Option<Range<usize>>> {
         .and_then(|l| l.as_array())
         .map(|a| a.iter().map(|v| v.span()).collect())
         .unwrap_or_default()
+}
+
+fn count_value(v: &Spanned<i64>) -> Option<u32> {
+    u32::try_from(*v.get_ref()).ok()
 }
 
 fn choice_fix(got: &str, choices: &[&str]) -> String {
@@ -1202,7 +1379,11 @@ min_protocol = "SMB2_10"
 max_protocol = "smb3_02"
 
 [limits]
+max_sessions = 20
+max_connections_per_ip = 4
+idle_timeout = 0
 max_credits = 512
+keepalive = false
 handshake_timeout = "500ms"
 
 [[share]]
@@ -1212,6 +1393,7 @@ comment = "Team documents"
 read_only = true
 guest_ok = true
 browseable = false
+max_users = 3
 "#;
         let c = parse_in(dir.path(), text).unwrap();
         assert_eq!(c.server.name, "FILESRV");
@@ -1224,6 +1406,13 @@ browseable = false
         assert_eq!(c.security.max_protocol, Protocol::Smb3_02);
         assert_eq!(c.limits.max_credits, 512);
         assert_eq!(c.limits.handshake_timeout, Duration::from_millis(500));
+        assert_eq!(c.limits.max_sessions, 20);
+        assert_eq!(c.limits.max_connections_per_ip, 4);
+        assert_eq!(c.limits.max_connections, 0);
+        assert!(c.limits.idle_timeout.is_zero());
+        assert!(!c.limits.keepalive);
+        assert_eq!(c.limits.max_async_per_connection, DEFAULT_MAX_ASYNC);
+        assert_eq!(c.shares[0].max_users, 3);
         let s = &c.shares[0];
         assert_eq!(
             s.path,
@@ -1246,7 +1435,10 @@ browseable = false
         assert_eq!(c.security.signing, Signing::Required);
         assert_eq!(c.security.anonymous, Anonymous::Deny);
         assert_eq!(c.limits.handshake_timeout, Duration::from_secs(30));
+        assert_eq!(c.limits.idle_timeout, Duration::from_secs(900));
+        assert!(c.limits.keepalive);
         assert!(c.shares[0].browseable && !c.shares[0].read_only);
+        assert_eq!(c.shares[0].max_users, 0);
         assert!(!c.server.name.is_empty());
     }
 
@@ -1316,7 +1508,7 @@ browseable = false
         let text = format!(
             "[server]\nname = \"WAYTOOLONGSERVERNAME\"\nlisten = [\"0.0.0.0\"]\n\
              [security]\nsigning = \"requird\"\nanonymous = \"nobody\"\nmin_protocol = \"SMB3_11\"\nmax_protocol = \"SMB2_10\"\n\
-             [limits]\nmax_credits = 0\nhandshake_timeout = \"10 fortnights\"\n\
+             [limits]\nmax_credits = 0\nhandshake_timeout = \"10 fortnights\"\nmax_sessions = -1\n\
              [[share]]\nname = \"Docs\"\npath = \"{p}\"\n\
              [[share]]\nname = \"docs\"\npath = \"{p}/missing\"\n\
              [[share]]\nname = \"IPC$\"\npath = \"{p}\"\n\
@@ -1335,8 +1527,9 @@ browseable = false
             "`anonymous = \"nobody\"` is not a policy; use one of \"deny\", \"ipc-only\", \"allow\"",
             "lanshare.toml:7:16: min_protocol SMB3_11 is newer than max_protocol SMB2_10",
             "max_credits = 0 is out of range",
+            "lanshare.toml:12:16: max_sessions = -1 is out of range; use a whole number from 0",
             "unknown unit",
-            "lanshare.toml:16:8: duplicate share name `docs` (share names ignore case; first defined on line 13)",
+            "lanshare.toml:17:8: duplicate share name `docs` (share names ignore case; first defined on line 14)",
             "missing does not exist; create it (`mkdir -p",
             "share name `IPC$` is reserved",
             "share name `a|b` contains `|`",
@@ -1451,8 +1644,10 @@ browseable = false
         let dir = tempfile::tempdir().unwrap();
         let text = "[server]\nname=\"A\"\nlisten=\"1.2.3.4:5\"\nusers_file=\"u\"\nlog=\"info\"\n\
                     [security]\nsigning=\"enabled\"\nanonymous=\"deny\"\nguest=false\nmin_protocol=\"SMB2_02\"\nmax_protocol=\"SMB3_11\"\n\
-                    [limits]\nmax_credits=1\nhandshake_timeout=\"1s\"\n\
-                    [[share]]\nname=\"a\"\npath=\".\"\ncomment=\"\"\nread_only=false\nguest_ok=false\nbrowseable=true\n";
+                    [limits]\nmax_credits=1\nhandshake_timeout=\"1s\"\nmax_sessions=1\nmax_connections=1\n\
+                    max_connections_per_ip=1\nmax_open_files=1\nmax_open_files_per_session=1\nidle_timeout=\"1m\"\n\
+                    max_async_per_connection=1\nmax_inflight=1\nkeepalive=true\n\
+                    [[share]]\nname=\"a\"\npath=\".\"\ncomment=\"\"\nread_only=false\nguest_ok=false\nbrowseable=true\nmax_users=1\n";
         parse_in(dir.path(), text).unwrap();
         let count = |t: &str| t.lines().filter(|l| l.contains('=')).count();
         assert_eq!(

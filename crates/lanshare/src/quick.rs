@@ -107,6 +107,7 @@ pub fn plan(
             read_only: false,
             guest_ok: false,
             browseable: true,
+            max_users: 0,
         });
     }
     Ok(QuickPlan {
@@ -277,6 +278,7 @@ mod tests {
             read_only: false,
             guest_ok: false,
             browseable: true,
+            max_users: 0,
         };
         let t = connect_instructions("box", 4445, std::slice::from_ref(&share), "lanshare", "PW");
         assert!(t.contains("smbclient \"//box/My Docs\" -p 4445 -U lanshare%PW"));

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lanshare_auth::{MemoryUserDb, UserDb, WatchedUserFile};
-use smb_engine::{AnonymousPolicy, EngineConfig, Server, ShareConfig, SigningPolicy};
+use smb_engine::{AnonymousPolicy, EngineConfig, Limits, Server, ShareConfig, SigningPolicy};
 use smb_wire::Dialect;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -92,8 +92,20 @@ pub fn engine_config(config: &Config) -> EngineConfig {
     e.allow_guest = config.security.guest;
     e.min_dialect = dialect(config.security.min_protocol);
     e.max_dialect = dialect(config.security.max_protocol);
-    e.max_credits = config.limits.max_credits;
-    e.handshake_timeout = config.limits.handshake_timeout;
+    let l = &config.limits;
+    e.max_credits = l.max_credits;
+    e.handshake_timeout = l.handshake_timeout;
+    e.max_async_per_connection = l.max_async_per_connection;
+    e.max_inflight = l.max_inflight;
+    e.tcp_keepalive = l.keepalive;
+    e.limits = Limits {
+        max_sessions: l.max_sessions,
+        max_connections: l.max_connections,
+        max_connections_per_ip: l.max_connections_per_ip,
+        max_open_files: l.max_open_files,
+        max_open_files_per_session: l.max_open_files_per_session,
+        idle_timeout: l.idle_timeout,
+    };
     e.shares = config
         .shares
         .iter()
@@ -103,6 +115,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
             sc.read_only = s.read_only;
             sc.guest_ok = s.guest_ok;
             sc.browseable = s.browseable;
+            sc.max_users = s.max_users;
             sc
         })
         .collect();
@@ -347,6 +360,15 @@ mod tests {
         c.security.max_protocol = Protocol::Smb3_02;
         c.limits.max_credits = 100;
         c.limits.handshake_timeout = Duration::from_millis(1500);
+        c.limits.max_sessions = 5;
+        c.limits.max_connections = 6;
+        c.limits.max_connections_per_ip = 7;
+        c.limits.max_open_files = 8;
+        c.limits.max_open_files_per_session = 9;
+        c.limits.idle_timeout = Duration::from_secs(60);
+        c.limits.max_async_per_connection = 10;
+        c.limits.max_inflight = 11;
+        c.limits.keepalive = false;
         c.shares.push(Share {
             name: "d".into(),
             path: "/srv/d".into(),
@@ -354,6 +376,7 @@ mod tests {
             read_only: true,
             guest_ok: true,
             browseable: false,
+            max_users: 12,
         });
         let e = engine_config(&c);
         assert_eq!(e.server_name, "BOX");
@@ -364,6 +387,16 @@ mod tests {
         assert_eq!(e.max_dialect, Dialect::SMB3_0_2);
         assert_eq!(e.max_credits, 100);
         assert_eq!(e.handshake_timeout, Duration::from_millis(1500));
+        let l = &e.limits;
+        assert_eq!(
+            (l.max_sessions, l.max_connections, l.max_connections_per_ip),
+            (5, 6, 7)
+        );
+        assert_eq!((l.max_open_files, l.max_open_files_per_session), (8, 9));
+        assert_eq!(l.idle_timeout, Duration::from_secs(60));
+        assert_eq!((e.max_async_per_connection, e.max_inflight), (10, 11));
+        assert!(!e.tcp_keepalive);
+        assert_eq!(e.shares[0].max_users, 12);
         let s = &e.shares[0];
         assert_eq!((s.name.as_str(), s.comment.as_str()), ("d", "c"));
         assert!(s.read_only && s.guest_ok && !s.browseable);

@@ -1,0 +1,180 @@
+//! The binary end to end with an independent client (the Rust `smb` crate): the password that
+//! `serve` prints logs on to the share it names; in config mode the users file decides who
+//! gets in, changes to it apply without a restart, and `max_protocol` caps the dialect.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use smb::{Client, ClientConfig, ConnectionConfig, Dialect, UncPath};
+
+const STATUS_LOGON_FAILURE: u32 = 0xC000_006D;
+const STATUS_BAD_NETWORK_NAME: u32 = 0xC000_00CC;
+
+struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lanshare"))
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Server { child, lines }
+    }
+
+    fn line(&self, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).expect("server output");
+            if pred(&line) {
+                return line;
+            }
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.line(|l| l.starts_with("lanshare listening on "))
+            .trim_start_matches("lanshare listening on ")
+            .parse()
+            .unwrap()
+    }
+}
+
+fn client(port: u16, max: Option<Dialect>) -> Client {
+    let mut connection = ConnectionConfig {
+        port: Some(port),
+        timeout: Some(Duration::from_secs(20)),
+        max_dialect: max,
+        encryption_mode: smb::connection::EncryptionMode::Disabled,
+        ..Default::default()
+    };
+    connection.auth_methods.kerberos = false;
+    connection.auth_methods.ntlm = true;
+    Client::new(ClientConfig {
+        connection,
+        dfs: false,
+        ..Default::default()
+    })
+}
+
+fn status_of(err: &smb::Error) -> Option<u32> {
+    match err {
+        smb::Error::UnexpectedMessageStatus(s) => Some(*s),
+        smb::Error::ReceivedErrorMessage(s, _) => Some(*s),
+        _ => None,
+    }
+}
+
+/// Connects and tree-connects with a fresh client; the negotiated dialect on success.
+async fn logon(port: u16, share: &str, user: &str, password: &str) -> Result<Dialect, smb::Error> {
+    // Capped at 3.0.2: this test is about the binary's wiring, and the `smb` crate's 3.1.1
+    // exchange is the engine's business (tests/interop rust_smb::tree_connect_smb3_1_1).
+    let c = client(port, Some(Dialect::Smb0302));
+    let unc = UncPath::new("127.0.0.1")
+        .unwrap()
+        .with_share(share)
+        .unwrap();
+    c.share_connect(&unc, user, password.to_string()).await?;
+    let conn = c.get_connection("127.0.0.1").await?;
+    let dialect = conn.conn_info().unwrap().negotiation.dialect_rev;
+    let _ = conn.close().await;
+    Ok(dialect)
+}
+
+fn add_user(users: &Path, name: &str, password: &str, verb: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lanshare"))
+        .args(["user", verb, name, "--password-stdin", "--users-file"])
+        .arg(users)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn printed_password_logs_on_to_the_printed_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("Holiday Photos");
+    std::fs::create_dir(&folder).unwrap();
+    let server = Server::start(&["serve", folder.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    let port = server.addr().port();
+    let hint = server.line(|l| l.contains("smbclient "));
+    let password = hint.rsplit('%').next().unwrap().to_string();
+    assert!(hint.contains("\"//127.0.0.1/Holiday Photos\""), "{hint}");
+
+    let dialect = logon(port, "Holiday Photos", "lanshare", &password)
+        .await
+        .unwrap();
+    assert_eq!(dialect, Dialect::Smb0302);
+    let err = logon(port, "Holiday Photos", "lanshare", "not-it")
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&err), Some(STATUS_LOGON_FAILURE), "{err:?}");
+    let err = logon(port, "nope", "lanshare", &password)
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&err), Some(STATUS_BAD_NETWORK_NAME), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_mode_follows_the_users_file_and_protocol_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let users = dir.path().join("users");
+    add_user(&users, "alice", "alice-pw", "add");
+    let cfg = dir.path().join("lanshare.toml");
+    std::fs::write(
+        &cfg,
+        "[server]\nlisten = \"127.0.0.1:0\"\nusers_file = \"users\"\n\
+         [security]\nmax_protocol = \"SMB3_00\"\n\
+         [[share]]\nname = \"Data\"\npath = \"data\"\n",
+    )
+    .unwrap();
+    let server = Server::start(&["serve", "--config", cfg.to_str().unwrap()]);
+    let port = server.addr().port();
+
+    assert_eq!(
+        logon(port, "data", "alice", "alice-pw").await.unwrap(),
+        Dialect::Smb030
+    );
+    let err = logon(port, "data", "bob", "bob-pw").await.unwrap_err();
+    assert_eq!(status_of(&err), Some(STATUS_LOGON_FAILURE), "{err:?}");
+
+    // The running server sees user changes without a restart.
+    add_user(&users, "bob", "bob-pw", "add");
+    add_user(&users, "alice", "alice-new", "passwd");
+    logon(port, "data", "bob", "bob-pw").await.unwrap();
+    logon(port, "data", "alice", "alice-new").await.unwrap();
+    let err = logon(port, "data", "alice", "alice-pw").await.unwrap_err();
+    assert_eq!(status_of(&err), Some(STATUS_LOGON_FAILURE), "{err:?}");
+}
