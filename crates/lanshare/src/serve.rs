@@ -71,7 +71,18 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<(), CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))?;
-    let result = runtime.block_on(serve_async(&config, engine_config, users, plan.as_ref()));
+    let reload = args.config.as_ref().map(|path| ReloadSource {
+        path: path.clone(),
+        listen: args.listen.clone(),
+        name: config.server.name.clone(),
+    });
+    let result = runtime.block_on(serve_async(
+        &config,
+        engine_config,
+        users,
+        plan.as_ref(),
+        reload,
+    ));
     // Blocking file I/O still running after the drain must not keep the process alive.
     runtime.shutdown_timeout(Duration::from_secs(2));
     result
@@ -216,11 +227,64 @@ pub fn bind_error_message(addr: SocketAddr, e: &std::io::Error) -> String {
     }
 }
 
+/// Where SIGHUP re-reads the configuration from, and the command-line overrides to keep.
+pub struct ReloadSource {
+    pub path: std::path::PathBuf,
+    /// `--listen` addresses (empty: the file's).
+    pub listen: Vec<SocketAddr>,
+    /// The server name in force (from the file or `--name`); a reload cannot change it.
+    pub name: String,
+}
+
+/// Re-reads the config file and hands shares and limits to the running engine. An invalid file
+/// changes nothing. Returns what was logged, for tests.
+pub fn reload(server: &Server, running: &Config, source: &ReloadSource) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut new = match Config::load(&source.path) {
+        Ok(c) => c,
+        Err(errs) => {
+            for e in &errs.0 {
+                error!("reload: {e}");
+            }
+            notes.push(format!(
+                "reload refused: {} problem(s) in {}; the running configuration stays",
+                errs.0.len(),
+                source.path.display()
+            ));
+            warn!("{}", notes[0]);
+            return notes;
+        }
+    };
+    if !source.listen.is_empty() {
+        new.server.listen = source.listen.clone();
+    }
+    if new.server.listen != running.server.listen {
+        notes.push("`listen` changes take effect after a restart".into());
+    }
+    if new.server.users_file != running.server.users_file {
+        notes.push("`users_file` changes take effect after a restart".into());
+    }
+    new.server.name = source.name.clone();
+    match server.reload(engine_config(&new)) {
+        Ok(engine_notes) => notes.extend(engine_notes),
+        Err(e) => notes.push(format!("reload refused by the engine: {e}")),
+    }
+    for w in &new.warnings {
+        warn!("{w}");
+    }
+    for n in &notes {
+        info!("reload: {n}");
+    }
+    info!(path = %source.path.display(), shares = new.shares.len(), "configuration re-read");
+    notes
+}
+
 async fn serve_async(
     config: &Config,
     engine_config: EngineConfig,
     users: Arc<dyn UserDb>,
     plan: Option<&QuickPlan>,
+    reload_from: Option<ReloadSource>,
 ) -> Result<(), CliError> {
     let server = Server::new(engine_config, users)
         .map_err(|e| CliError::Failed(format!("cannot start the SMB server: {e}")))?;
@@ -246,19 +310,30 @@ async fn serve_async(
         tasks.spawn(async move { (local, server.serve(listener).await) });
     }
 
-    tokio::select! {
-        sig = signals.recv() => {
-            info!(signal = sig, "shutting down: no new connections; open ones get {}s", DRAIN_TIMEOUT.as_secs());
-            server.shutdown();
-        }
-        Some(done) = tasks.join_next() => {
-            // A listener ended on its own: something is wrong with it; stop the rest cleanly.
-            match done {
-                Ok((local, Ok(()))) => warn!(%local, "listener stopped unexpectedly"),
-                Ok((local, Err(e))) => error!(%local, error = %e, "listener failed"),
-                Err(e) => error!(error = %e, "listener task failed"),
+    loop {
+        tokio::select! {
+            sig = signals.stop.recv() => {
+                info!(signal = sig, "shutting down: no new connections; open ones get {}s", DRAIN_TIMEOUT.as_secs());
+                server.shutdown();
+                break;
             }
-            server.shutdown();
+            () = next_signal(&mut signals.hup) => match &reload_from {
+                Some(source) => {
+                    info!("SIGHUP: re-reading {}", source.path.display());
+                    reload(&server, config, source);
+                }
+                None => info!("SIGHUP: no config file to re-read (serving folders from the command line)"),
+            },
+            Some(done) = tasks.join_next() => {
+                // A listener ended on its own: something is wrong with it; stop the rest cleanly.
+                match done {
+                    Ok((local, Ok(()))) => warn!(%local, "listener stopped unexpectedly"),
+                    Ok((local, Err(e))) => error!(%local, error = %e, "listener failed"),
+                    Err(e) => error!(error = %e, "listener task failed"),
+                }
+                server.shutdown();
+                break;
+            }
         }
     }
 
@@ -274,7 +349,7 @@ async fn serve_async(
             connections = server.connection_count(),
             "connections still open after {}s; exiting anyway", DRAIN_TIMEOUT.as_secs()
         ),
-        sig = signals.recv() => warn!(signal = sig, "second signal: exiting now"),
+        sig = signals.stop.recv() => warn!(signal = sig, "second signal: exiting now"),
     }
     Ok(())
 }
@@ -307,6 +382,12 @@ fn announce(config: &Config, plan: Option<&QuickPlan>, listeners: &[(SocketAddr,
 /// SIGINT and SIGTERM, installed before the listening lines are printed: whoever reads them
 /// may signal at once, and an uninstalled handler would mean the default action (death).
 struct Signals {
+    stop: StopSignals,
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+/// SIGINT and SIGTERM.
+struct StopSignals {
     int: Option<tokio::signal::unix::Signal>,
     term: Option<tokio::signal::unix::Signal>,
 }
@@ -320,27 +401,34 @@ impl Signals {
                 .ok()
         };
         Signals {
-            int: get(SignalKind::interrupt(), "SIGINT"),
-            term: get(SignalKind::terminate(), "SIGTERM"),
+            stop: StopSignals {
+                int: get(SignalKind::interrupt(), "SIGINT"),
+                term: get(SignalKind::terminate(), "SIGTERM"),
+            },
+            hup: get(SignalKind::hangup(), "SIGHUP"),
         }
     }
+}
 
+impl StopSignals {
     /// Resolves at the next SIGINT or SIGTERM with the signal's name.
     async fn recv(&mut self) -> &'static str {
-        async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
-            match s {
-                Some(s) => {
-                    if s.recv().await.is_none() {
-                        std::future::pending::<()>().await;
-                    }
-                }
-                None => std::future::pending::<()>().await,
+        tokio::select! {
+            _ = next_signal(&mut self.int) => "SIGINT",
+            _ = next_signal(&mut self.term) => "SIGTERM",
+        }
+    }
+}
+
+/// The next delivery of a signal; never, when its handler could not be installed.
+async fn next_signal(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            if s.recv().await.is_none() {
+                std::future::pending::<()>().await;
             }
         }
-        tokio::select! {
-            _ = next(&mut self.int) => "SIGINT",
-            _ = next(&mut self.term) => "SIGTERM",
-        }
+        None => std::future::pending::<()>().await,
     }
 }
 

@@ -61,6 +61,14 @@ impl Server {
         }
     }
 
+    fn child_alive(&self) -> bool {
+        // Read /proc rather than wait on the child: a process that died is a zombie until
+        // Drop reaps it, and it must count as dead.
+        let pid = self.child.id().to_string();
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        !state.is_empty() && !state.contains(") Z ")
+    }
+
     fn addr(&self) -> SocketAddr {
         self.line(|l| l.starts_with("lanshare listening on "))
             .trim_start_matches("lanshare listening on ")
@@ -177,4 +185,97 @@ async fn config_mode_follows_the_users_file_and_protocol_cap() {
     logon(port, "data", "alice", "alice-new").await.unwrap();
     let err = logon(port, "data", "alice", "alice-pw").await.unwrap_err();
     assert_eq!(status_of(&err), Some(STATUS_LOGON_FAILURE), "{err:?}");
+}
+
+fn hup(server: &Server) {
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// Retries `logon` until it succeeds or 15 s pass (a reload is asynchronous).
+async fn eventually_logs_on(port: u16, share: &str, user: &str, password: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match logon(port, share, user, password).await {
+            Ok(_) => return,
+            Err(e) if Instant::now() > deadline => panic!("{share} never became reachable: {e:?}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_shares_and_survives_a_broken_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["data", "extra"] {
+        std::fs::create_dir(dir.path().join(d)).unwrap();
+    }
+    let users = dir.path().join("users");
+    add_user(&users, "alice", "pw", "add");
+    let cfg = dir.path().join("lanshare.toml");
+    let base = "[server]\nlisten = \"127.0.0.1:0\"\nusers_file = \"users\"\n[[share]]\nname = \"data\"\npath = \"data\"\n";
+    std::fs::write(&cfg, base).unwrap();
+    let server = Server::start(&["serve", "--config", cfg.to_str().unwrap()]);
+    let port = server.addr().port();
+    logon(port, "data", "alice", "pw").await.unwrap();
+    let err = logon(port, "extra", "alice", "pw").await.unwrap_err();
+    assert_eq!(status_of(&err), Some(STATUS_BAD_NETWORK_NAME), "{err:?}");
+
+    // A broken file is refused and the server keeps what it had.
+    std::fs::write(&cfg, format!("{base}[security]\nsgning = \"enabled\"\n")).unwrap();
+    hup(&server);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(server.child_alive());
+    logon(port, "data", "alice", "pw").await.unwrap();
+
+    std::fs::write(
+        &cfg,
+        format!("{base}[[share]]\nname = \"extra\"\npath = \"extra\"\n"),
+    )
+    .unwrap();
+    hup(&server);
+    eventually_logs_on(port, "extra", "alice", "pw").await;
+    logon(port, "data", "alice", "pw").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_sessions_from_the_config_refuses_the_next_logon() {
+    const STATUS_REQUEST_NOT_ACCEPTED: u32 = 0xC000_00D0;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let users = dir.path().join("users");
+    add_user(&users, "alice", "pw", "add");
+    let cfg = dir.path().join("lanshare.toml");
+    std::fs::write(
+        &cfg,
+        "[server]\nlisten = \"127.0.0.1:0\"\nusers_file = \"users\"\n[limits]\nmax_sessions = 1\n\
+         [[share]]\nname = \"data\"\npath = \"data\"\n",
+    )
+    .unwrap();
+    let server = Server::start(&["serve", "--config", cfg.to_str().unwrap()]);
+    let port = server.addr().port();
+
+    // Hold one session open while a second client tries.
+    let first = client(port, Some(Dialect::Smb0302));
+    let unc = UncPath::new("127.0.0.1")
+        .unwrap()
+        .with_share("data")
+        .unwrap();
+    first
+        .share_connect(&unc, "alice", "pw".to_string())
+        .await
+        .unwrap();
+    let err = logon(port, "data", "alice", "pw").await.unwrap_err();
+    assert_eq!(
+        status_of(&err),
+        Some(STATUS_REQUEST_NOT_ACCEPTED),
+        "{err:?}"
+    );
+    drop(first);
 }
