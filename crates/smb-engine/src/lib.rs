@@ -12,7 +12,9 @@
 //! - `handlers`: one module per command (group), each opening with the spec section it implements;
 //! - `crypto`: key derivation, signing, the pre-auth integrity hash;
 //! - `credits`: the message-id window;
-//! - `open`, `fileinfo`: per-open state, VFS error mapping, QUERY_INFO answers.
+//! - `open`, `fileinfo`: per-open state, VFS error mapping, FSCC encoders;
+//! - `objects`: server-wide per-file state (share modes, current name, byte-range locks);
+//! - `names`: search patterns, 8.3 names, stream suffixes; `security`: synthesized descriptors.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -22,7 +24,10 @@ mod crypto;
 mod error;
 mod fileinfo;
 mod handlers;
+mod names;
+mod objects;
 mod open;
+mod security;
 pub mod server;
 mod session;
 pub mod status;

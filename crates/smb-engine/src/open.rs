@@ -1,47 +1,168 @@
 //! Per-open state ([MS-SMB2] 3.3.1.10 Open) and the one mapping from storage errors to NTSTATUS.
+//!
+//! An `Open` holds the storage handle, what CREATE granted, and its place in the server-wide
+//! per-file state ([`crate::objects`]): the object-table token that carries its share mode,
+//! and its byte-range locks. [`Open::close`] is the single place that gives all of it back —
+//! CLOSE, TREE_DISCONNECT, LOGOFF, a dropped connection and `lanshare close-file` all end
+//! there, and it runs once however many of them race.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
-use lanshare_vfs::{Vfs, VfsError, VfsHandle, VfsPath};
+use lanshare_vfs::{FileIdentity, OpenToken, Vfs, VfsError, VfsHandle, VfsPath};
 use smb_wire::{FileId, NtStatus};
+
+use crate::handlers::dir::DirCursor;
+use crate::objects::{FileState, Objects};
+use crate::server::ServerState;
+use crate::session::lock;
+
+static NEXT_UID: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) struct Open {
     pub file_id: FileId,
     pub tree_id: u32,
+    /// The name the open was created with (what `lanshare files` shows). After a rename the
+    /// current name is [`Open::current_path`].
     pub path: VfsPath,
     pub handle: Arc<dyn VfsHandle>,
     pub vfs: Arc<dyn Vfs>,
     pub is_dir: bool,
     /// Open.GrantedAccess.
     pub access: u32,
+    /// CreateOptions as sent (FileModeInformation reports some of them).
+    pub create_options: u32,
+    /// Server-wide unique id of this open: owner of its byte-range locks.
+    pub uid: u64,
+    pub identity: FileIdentity,
+    /// FILE_DELETE_ON_CLOSE was asked at CREATE (also recorded in the object table).
     pub delete_on_close: AtomicBool,
     /// Set by the first close; later closes (logoff racing CLOSE) do nothing.
     pub closed: AtomicBool,
+    /// FilePositionInformation.CurrentByteOffset.
+    pub position: AtomicU64,
+    /// The directory enumeration in progress (QUERY_DIRECTORY), for directories.
+    pub dir: Mutex<Option<DirCursor>>,
+    pub file: Arc<FileState>,
+    objects: Arc<Objects>,
+    token: Mutex<Option<OpenToken>>,
+    /// For the server-wide open-file count (`limits.max_open_files`).
+    server: Weak<ServerState>,
+}
+
+/// Everything CREATE settled, to build an [`Open`] from.
+pub(crate) struct NewOpen {
+    pub file_id: FileId,
+    pub tree_id: u32,
+    pub path: VfsPath,
+    pub handle: Arc<dyn VfsHandle>,
+    pub vfs: Arc<dyn Vfs>,
+    pub is_dir: bool,
+    pub access: u32,
+    pub create_options: u32,
+    pub delete_on_close: bool,
+    pub identity: FileIdentity,
+    pub token: OpenToken,
+    pub file: Arc<FileState>,
+    pub objects: Arc<Objects>,
 }
 
 impl Open {
-    /// Release the open once; delete-on-close removes the object now.
+    /// Counts the open against `limits.max_open_files`; the count drops in [`Open::close`].
+    pub fn new(n: NewOpen, server: &Arc<ServerState>) -> Open {
+        server.counters.open_files.fetch_add(1, Ordering::Relaxed);
+        Open {
+            file_id: n.file_id,
+            tree_id: n.tree_id,
+            path: n.path,
+            handle: n.handle,
+            vfs: n.vfs,
+            is_dir: n.is_dir,
+            access: n.access,
+            create_options: n.create_options,
+            uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
+            identity: n.identity,
+            delete_on_close: AtomicBool::new(n.delete_on_close),
+            closed: AtomicBool::new(false),
+            position: AtomicU64::new(0),
+            dir: Mutex::new(None),
+            file: n.file,
+            objects: n.objects,
+            token: Mutex::new(Some(n.token)),
+            server: Arc::downgrade(server),
+        }
+    }
+
+    /// Where the file is now (renames through any open move it).
+    pub fn current_path(&self) -> VfsPath {
+        self.file.path()
+    }
+
+    /// Release the open once: its byte-range locks, its share mode, and — when it was the
+    /// last open of a delete-pending file — the file itself ([MS-FSA] 2.1.5.4).
     ///
     /// Blocking (a filesystem call): callers on the async side wrap it in spawn_blocking.
     pub fn close(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        if self.delete_on_close.load(Ordering::Acquire) {
-            let r = if self.is_dir {
-                self.vfs.remove_dir(&self.path)
-            } else {
-                self.vfs.remove_file(&self.path)
-            };
-            if let Err(e) = r {
-                tracing::warn!(path = %self.path, error = %e, "delete-on-close failed");
+        if let Some(s) = self.server.upgrade() {
+            s.counters.open_files.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.file.unlock_all(self.uid);
+        lock(&self.dir).take();
+        let Some(token) = lock(&self.token).take() else {
+            return;
+        };
+        let outcome = self.objects.table.release(token);
+        if !outcome.delete_now {
+            return;
+        }
+        let path = self.current_path();
+        // The name may have been reused since (a rename elsewhere): delete only our file.
+        match self.vfs.stat(&path) {
+            Ok(m) if m.identity() == self.identity => {}
+            _ => {
+                tracing::warn!(path = %path, "delete-pending file moved away; not deleted");
+                return;
             }
+        }
+        let r = if self.is_dir {
+            self.vfs.remove_dir(&path)
+        } else {
+            self.vfs.remove_file(&path)
+        };
+        if let Err(e) = r {
+            tracing::warn!(path = %path, error = %e, "delete on close failed");
         }
     }
 
     pub fn has_access(&self, mask: u32) -> bool {
         self.access & mask != 0
+    }
+
+    /// Marks the file delete-pending or not (SET_INFO FileDispositionInformation).
+    pub fn set_delete_pending(&self, on: bool) -> Result<(), VfsError> {
+        match &*lock(&self.token) {
+            Some(t) => self.objects.table.set_delete_pending(t, on),
+            None => Err(VfsError::InvalidParameter),
+        }
+    }
+
+    /// Makes this open's close delete the file (FILE_DELETE_ON_CLOSE semantics).
+    pub fn set_delete_on_close(&self, on: bool) -> Result<(), VfsError> {
+        self.delete_on_close.store(on, Ordering::Release);
+        match &*lock(&self.token) {
+            Some(t) => self.objects.table.set_delete_on_close(t, on),
+            None => Err(VfsError::InvalidParameter),
+        }
+    }
+
+    /// FileStandardInformation.DeletePending: the file is pending deletion, or this open will
+    /// make it so.
+    pub fn delete_pending(&self) -> bool {
+        self.delete_on_close.load(Ordering::Acquire)
+            || self.objects.table.is_delete_pending(self.identity)
     }
 }
 
@@ -64,11 +185,17 @@ pub(crate) fn vfs_status(e: &VfsError) -> NtStatus {
         VfsError::FileTooLarge => NtStatus::DISK_FULL,
         VfsError::NameTooLong => NtStatus::OBJECT_NAME_INVALID,
         VfsError::InvalidName => NtStatus::OBJECT_NAME_INVALID,
+        // Named streams are not stored: the stream a name asks for does not exist.
         VfsError::StreamNotSupported => NtStatus::OBJECT_NAME_NOT_FOUND,
         VfsError::InvalidParameter => NtStatus::INVALID_PARAMETER,
         VfsError::CrossDevice => NtStatus::NOT_SAME_DEVICE,
         VfsError::TooManyOpenFiles => NtStatus::TOO_MANY_OPENED_FILES,
         VfsError::NotSupported => NtStatus::NOT_SUPPORTED,
+        VfsError::Io { source, .. }
+            if source.raw_os_error() == Some(5) /* EIO */ =>
+        {
+            NtStatus::DATA_ERROR
+        }
         _ => NtStatus::UNEXPECTED_IO_ERROR,
     }
 }
@@ -87,11 +214,33 @@ mod tests {
             (VfsError::IsADirectory, 0xC000_00BA),
             (VfsError::NotADirectory, 0xC000_0103),
             (VfsError::AccessDenied, 0xC000_0022),
+            (VfsError::ReadOnly, 0xC000_00A2),
             (VfsError::SharingViolation, 0xC000_0043),
+            (VfsError::LockConflict, 0xC000_0054),
             (VfsError::DeletePending, 0xC000_0056),
             (VfsError::NoSpace, 0xC000_007F),
+            (VfsError::FileTooLarge, 0xC000_007F),
+            (VfsError::NameTooLong, 0xC000_0033),
             (VfsError::InvalidName, 0xC000_0033),
+            (VfsError::StreamNotSupported, 0xC000_0034),
+            (VfsError::InvalidParameter, 0xC000_000D),
+            (VfsError::CrossDevice, 0xC000_00D4),
             (VfsError::TooManyOpenFiles, 0xC000_011F),
+            (VfsError::NotSupported, 0xC000_00BB),
+            (
+                VfsError::Io {
+                    op: "read",
+                    source: std::io::Error::from_raw_os_error(5),
+                },
+                0xC000_003E,
+            ),
+            (
+                VfsError::Io {
+                    op: "read",
+                    source: std::io::Error::other("x"),
+                },
+                0xC000_00E9,
+            ),
         ];
         for (e, code) in table {
             assert_eq!(vfs_status(&e).0, code, "{e:?}");

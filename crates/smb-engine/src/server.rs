@@ -130,6 +130,8 @@ pub(crate) struct ServerState {
     pub inflight: Arc<Semaphore>,
     pub inflight_limit: u32,
     pub counters: Counters,
+    /// Per-file state shared by every open of every session (share modes, locks).
+    pub objects: Arc<crate::objects::Objects>,
     pub started: Instant,
     pub started_at: SystemTime,
     listeners: Mutex<Vec<SocketAddr>>,
@@ -268,6 +270,7 @@ impl Server {
                 inflight: Arc::new(Semaphore::new(inflight_limit as usize)),
                 inflight_limit,
                 counters: Counters::default(),
+                objects: Arc::default(),
                 started: Instant::now(),
                 started_at: SystemTime::now(),
                 listeners: Mutex::new(Vec::new()),

@@ -1,53 +1,86 @@
-//! The everyday file commands, in the form the protocol core needs:
-//! [MS-SMB2] 3.3.5.9 CREATE, 3.3.5.10 CLOSE, 3.3.5.11 FLUSH, 3.3.5.12 READ, 3.3.5.13 WRITE,
-//! 3.3.5.20 QUERY_INFO.
+//! [MS-SMB2] 3.3.5.9 Receiving an SMB2 CREATE Request, 3.3.5.10 CLOSE, 3.3.5.11 FLUSH,
+//! 3.3.5.12 READ, 3.3.5.13 WRITE; the open semantics of [MS-FSA] 2.1.5.1.
 //!
 //! MUSTs enforced here:
-//! - CREATE: FILE_DIRECTORY_FILE with FILE_NON_DIRECTORY_FILE is STATUS_INVALID_PARAMETER; an
-//!   unknown disposition is STATUS_INVALID_PARAMETER; GENERIC_* rights are mapped and
-//!   MAXIMUM_ALLOWED grants the tree's maximal access; on a read-only share any write-type
-//!   access or creating disposition is STATUS_ACCESS_DENIED; IPC$ pipes are not served yet
-//!   (STATUS_OBJECT_NAME_NOT_FOUND);
-//! - READ/WRITE: Length above MaxReadSize/MaxWriteSize is STATUS_INVALID_PARAMETER; the open
-//!   must have been granted FILE_READ_DATA / FILE_WRITE_DATA|FILE_APPEND_DATA, else
-//!   STATUS_ACCESS_DENIED; a read at or past EOF is STATUS_END_OF_FILE; a read shorter than
-//!   MinimumCount is STATUS_END_OF_FILE;
-//! - FLUSH without write access is STATUS_ACCESS_DENIED;
+//! - CREATE: a name starting with `\` is STATUS_INVALID_PARAMETER (the name is relative to the
+//!   share); `::$DATA` is the file itself, other stream names are STATUS_OBJECT_NAME_NOT_FOUND
+//!   (alternate data streams are not stored); an ImpersonationLevel above Delegate is
+//!   STATUS_BAD_IMPERSONATION_LEVEL; an unknown disposition, FILE_DIRECTORY_FILE with
+//!   FILE_NON_DIRECTORY_FILE or with a disposition other than open/create/open-if, reserved
+//!   option bits, unknown share bits or attribute bits are STATUS_INVALID_PARAMETER;
+//!   FILE_OPEN_BY_FILE_ID and FILE_RESERVE_OPFILTER are STATUS_NOT_SUPPORTED; reserved access
+//!   bits are STATUS_ACCESS_DENIED and ACCESS_SYSTEM_SECURITY is STATUS_PRIVILEGE_NOT_HELD;
+//!   GENERIC_* rights are mapped, MAXIMUM_ALLOWED grants the file's maximal access; access
+//!   beyond the maximal access (read-only share; READONLY file: no data writes) is
+//!   STATUS_ACCESS_DENIED, and so is overwriting a READONLY file; FILE_DELETE_ON_CLOSE needs
+//!   DELETE access (STATUS_ACCESS_DENIED) and a file without READONLY (STATUS_CANNOT_DELETE);
+//!   a directory asked to be a file is STATUS_FILE_IS_A_DIRECTORY and the reverse
+//!   STATUS_NOT_A_DIRECTORY; share modes are checked in the object table before an existing
+//!   file is truncated (STATUS_SHARING_VIOLATION), and a delete-pending file cannot be opened
+//!   (STATUS_DELETE_PENDING); a missing parent is STATUS_OBJECT_PATH_NOT_FOUND; MxAc and QFid
+//!   contexts are answered, a TWrp (previous version) context is STATUS_OBJECT_NAME_NOT_FOUND
+//!   (no snapshots), other contexts are ignored; `limits.max_open_files[_per_session]` give
+//!   STATUS_TOO_MANY_OPENED_FILES; IPC$ pipes are not served yet (STATUS_OBJECT_NAME_NOT_FOUND).
+//! - CLOSE: releases the open once, with its locks and share mode; the last close of a
+//!   delete-pending file deletes it before the response; POSTQUERY_ATTRIB returns attributes.
+//! - READ/WRITE: Length above MaxReadSize/MaxWriteSize is STATUS_INVALID_PARAMETER, and so is
+//!   a CreditCharge below ceil(Length / 64 KiB) on dialects above 2.0.2; a directory is
+//!   STATUS_INVALID_DEVICE_REQUEST; the open needs FILE_READ_DATA|FILE_EXECUTE
+//!   (FILE_WRITE_DATA|FILE_APPEND_DATA), else STATUS_ACCESS_DENIED; a byte-range lock of
+//!   another open is STATUS_FILE_LOCK_CONFLICT; a read at or past EOF (Length > 0) or shorter
+//!   than MinimumCount is STATUS_END_OF_FILE; an offset of 0xFFFFFFFFFFFFFFFF writes at the
+//!   end of file; WRITE_THROUGH (flag or create option) flushes before the response.
+//! - FLUSH without write access is STATUS_ACCESS_DENIED.
 //! - an unknown FileId is STATUS_FILE_CLOSED.
 //!
 //! File I/O is blocking on Linux: it runs on tokio's blocking pool with positioned I/O.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
 
-use lanshare_vfs::{CreateMode, DirMode, Metadata, OpenOptions, VfsPath, to_filetime};
+use lanshare_vfs::{
+    Access, CreateMode, DirMode, Metadata, OpenOptions, OpenOutcome, ShareMode, Vfs, VfsError,
+    VfsHandle, VfsPath, dos, to_filetime,
+};
 use smb_wire::msg::close::{CloseRequest, CloseResponse};
 use smb_wire::msg::create::{CreateRequest, CreateResponse};
+use smb_wire::msg::create_context::{
+    CreateContext, MaximalAccessResponse, QueryOnDiskIdResponse, names,
+};
 use smb_wire::msg::flush::{FlushRequest, FlushResponse};
-use smb_wire::msg::query_info::{QueryInfoRequest, QueryInfoResponse};
 use smb_wire::msg::read::{ReadRequest, ReadResponse};
 use smb_wire::msg::write::{WriteRequest, WriteResponse};
 use smb_wire::{
-    AccessMask, CreateDisposition, CreateOptions, FileAttributes, FileId, InfoType, NtStatus,
+    AccessMask, CreateDisposition, CreateOptions, Dialect, FileAttributes, FileId,
+    ImpersonationLevel, NtStatus, WireError,
 };
 
 use crate::conn::Ctx;
 use crate::error::{ProtoError, ProtoResult};
-use crate::open::{Open, vfs_status};
+use crate::fileinfo::{allocation, attributes};
+use crate::names::{StreamName, split_stream};
+use crate::objects::Objects;
+use crate::open::{NewOpen, Open, vfs_status};
 use crate::session::lock;
 
-/// Rights that change data, metadata or the namespace: refused on a read-only share.
-const WRITE_RIGHTS: u32 = AccessMask::FILE_WRITE_DATA.0
-    | AccessMask::FILE_APPEND_DATA.0
-    | AccessMask::FILE_WRITE_EA.0
-    | AccessMask::FILE_WRITE_ATTRIBUTES.0
-    | AccessMask::FILE_DELETE_CHILD.0
-    | AccessMask::DELETE.0
-    | AccessMask::WRITE_DAC.0
-    | AccessMask::WRITE_OWNER.0;
+const READ_DATA: u32 = AccessMask::FILE_READ_DATA.0;
+const WRITE_DATA: u32 = AccessMask::FILE_WRITE_DATA.0;
+const APPEND_DATA: u32 = AccessMask::FILE_APPEND_DATA.0;
+const EXECUTE: u32 = AccessMask::FILE_EXECUTE.0;
+const DELETE: u32 = AccessMask::DELETE.0;
 
-/// Map GENERIC_* and MAXIMUM_ALLOWED to specific rights ([MS-SMB2] 3.3.5.9, [MS-DTYP] 2.4.3).
-fn map_access(desired: u32, maximal: u32) -> u32 {
+/// Access bits no request may carry ([MS-DTYP] 2.4.3: reserved).
+const RESERVED_ACCESS: u32 = 0x0CE0_FE00;
+/// Valid CreateOptions bits ([MS-SMB2] 2.2.13); the rest are reserved.
+const VALID_OPTIONS: u32 = 0x00FF_FFFF;
+/// FILE_ATTRIBUTE_VALID_FLAGS ([MS-FSCC] 2.6).
+const VALID_ATTRIBUTES: u32 = 0x0000_7FB7;
+/// Rights a READONLY file withholds ([MS-FSA] 2.1.5.1.2.1: no data writes).
+const READONLY_DENIED: u32 = WRITE_DATA | APPEND_DATA | AccessMask::FILE_WRITE_EA.0;
+
+/// Map GENERIC_* to specific rights ([MS-DTYP] 2.4.3); MAXIMUM_ALLOWED is handled by the
+/// caller once the file's maximal access is known.
+fn map_generic(desired: u32) -> u32 {
     let mut a = desired & 0x0FFF_FFFF & !AccessMask::MAXIMUM_ALLOWED.0;
     if desired & AccessMask::GENERIC_READ.0 != 0 {
         a |= AccessMask::FILE_GENERIC_READ.0;
@@ -61,13 +94,14 @@ fn map_access(desired: u32, maximal: u32) -> u32 {
     if desired & AccessMask::GENERIC_ALL.0 != 0 {
         a |= AccessMask::FILE_ALL_ACCESS.0;
     }
-    if desired & AccessMask::MAXIMUM_ALLOWED.0 != 0 {
-        a |= maximal;
-    }
     a
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ProtoResult<T> {
+/// Runs blocking storage work on the blocking pool. A panic there is a bug: the connection
+/// ends (as for a panic in the handler itself).
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> ProtoResult<T> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
         if e.is_panic() {
             ProtoError::Drop("storage operation panicked (bug)".into())
@@ -77,25 +111,220 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     })
 }
 
-fn attributes(m: &Metadata) -> u32 {
-    m.dos_attributes
+/// The maximal access to an existing object: the tree's, less data writes for a READONLY
+/// file.
+pub(crate) fn maximal_access(tree_max: u32, m: &Metadata) -> u32 {
+    if !m.is_dir && m.dos_attributes & dos::READONLY != 0 {
+        tree_max & !READONLY_DENIED
+    } else {
+        tree_max
+    }
+}
+
+/// The object-table view of an access mask ([MS-FSA] 2.1.5.1.2).
+fn table_access(access: u32) -> Access {
+    let mut a = Access::NONE;
+    if access & (READ_DATA | EXECUTE) != 0 {
+        a |= Access::READ;
+    }
+    if access & (WRITE_DATA | APPEND_DATA) != 0 {
+        a |= Access::WRITE;
+    }
+    if access & DELETE != 0 {
+        a |= Access::DELETE;
+    }
+    a
+}
+
+/// What CREATE decided before touching storage.
+struct Plan {
+    vfs: Arc<dyn Vfs>,
+    objects: Arc<Objects>,
+    path: VfsPath,
+    mode: CreateMode,
+    dir_mode: DirMode,
+    /// DesiredAccess with GENERIC_* mapped, MAXIMUM_ALLOWED removed.
+    desired: u32,
+    maximum_allowed: bool,
+    tree_max: u32,
+    share: ShareMode,
+    delete_on_close: bool,
+    attributes: u32,
+    read_only_share: bool,
+}
+
+struct Opened {
+    handle: Box<dyn VfsHandle>,
+    outcome: OpenOutcome,
+    meta: Metadata,
+    token: lanshare_vfs::OpenToken,
+    access: u32,
+    max_access: u32,
+}
+
+impl Plan {
+    fn grant(&self, max: u32) -> Result<u32, NtStatus> {
+        if self.desired & !max != 0 {
+            return Err(NtStatus::ACCESS_DENIED);
+        }
+        let access = if self.maximum_allowed {
+            self.desired | max
+        } else {
+            self.desired
+        };
+        if self.delete_on_close && access & DELETE == 0 {
+            return Err(NtStatus::ACCESS_DENIED);
+        }
+        Ok(access)
+    }
+
+    fn options(&self, access: u32, is_dir: bool) -> OpenOptions {
+        let truncates = matches!(
+            self.mode,
+            CreateMode::Overwrite | CreateMode::OverwriteIf | CreateMode::Supersede
+        );
+        OpenOptions {
+            read: true,
+            write: !is_dir && (access & (WRITE_DATA | APPEND_DATA) != 0 || truncates),
+            create: self.mode,
+            directory: self.dir_mode,
+            dos_attributes: self.attributes,
+        }
+    }
+
+    /// [MS-FSA] 2.1.5.1: an existing file is checked (type, access, share modes) before it is
+    /// truncated; a new one is created, then registered. A file replaced between the check
+    /// and the open (another client's rename) is detected by its identity and retried.
+    fn run(&self) -> Result<Opened, NtStatus> {
+        for _ in 0..4 {
+            let existing = if self.mode == CreateMode::Create {
+                None
+            } else {
+                match self.vfs.stat(&self.path) {
+                    Ok(m) => Some(m),
+                    Err(VfsError::NotFound) => None,
+                    Err(e) => return Err(vfs_status(&e)),
+                }
+            };
+            let r = match existing {
+                Some(m) => self.open_existing(&m),
+                None => self.create_new(),
+            };
+            match r {
+                Ok(Some(o)) => return Ok(o),
+                Ok(None) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(NtStatus::SHARING_VIOLATION)
+    }
+
+    fn open_existing(&self, m: &Metadata) -> Result<Option<Opened>, NtStatus> {
+        let truncates = matches!(
+            self.mode,
+            CreateMode::Overwrite | CreateMode::OverwriteIf | CreateMode::Supersede
+        );
+        if m.is_dir {
+            if self.dir_mode == DirMode::FileOnly || truncates {
+                return Err(NtStatus::FILE_IS_A_DIRECTORY);
+            }
+        } else if self.dir_mode == DirMode::DirOnly {
+            return Err(NtStatus::NOT_A_DIRECTORY);
+        }
+        let max = maximal_access(self.tree_max, m);
+        let access = self.grant(max)?;
+        if !m.is_dir && m.dos_attributes & dos::READONLY != 0 {
+            if truncates {
+                return Err(NtStatus::ACCESS_DENIED);
+            }
+            if self.delete_on_close {
+                return Err(NtStatus::CANNOT_DELETE);
+            }
+        }
+        let token = self
+            .objects
+            .table
+            .acquire(m.identity(), table_access(access), self.share)
+            .map_err(|e| vfs_status(&e))?;
+        let opened = self
+            .vfs
+            .open(&self.path, &self.options(access, m.is_dir))
+            .and_then(|(h, outcome)| {
+                let meta = h.metadata()?;
+                Ok((h, outcome, meta))
+            });
+        match opened {
+            Ok((handle, outcome, meta)) if meta.identity() == m.identity() => Ok(Some(Opened {
+                handle,
+                outcome,
+                meta,
+                token,
+                access,
+                max_access: max,
+            })),
+            // Replaced or removed since the stat: start again with what is there now.
+            Ok(_) | Err(VfsError::NotFound) => {
+                self.objects.table.release(token);
+                Ok(None)
+            }
+            Err(e) => {
+                self.objects.table.release(token);
+                Err(vfs_status(&e))
+            }
+        }
+    }
+
+    fn create_new(&self) -> Result<Option<Opened>, NtStatus> {
+        if matches!(self.mode, CreateMode::Open | CreateMode::Overwrite) {
+            return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
+        }
+        if self.read_only_share {
+            return Err(NtStatus::ACCESS_DENIED);
+        }
+        // A new file may be written through this open even when created READONLY.
+        let access = self.grant(self.tree_max)?;
+        let is_dir = self.dir_mode == DirMode::DirOnly;
+        let (handle, outcome) = match self.vfs.open(&self.path, &self.options(access, is_dir)) {
+            Ok(x) => x,
+            // Created by someone else since the stat: open it as existing.
+            Err(VfsError::Exists) if self.mode != CreateMode::Create => return Ok(None),
+            Err(e) => return Err(vfs_status(&e)),
+        };
+        let meta = handle.metadata().map_err(|e| vfs_status(&e))?;
+        let token = self
+            .objects
+            .table
+            .acquire(meta.identity(), table_access(access), self.share)
+            .map_err(|e| vfs_status(&e))?;
+        Ok(Some(Opened {
+            handle,
+            outcome,
+            meta,
+            token,
+            access,
+            max_access: self.tree_max,
+        }))
+    }
 }
 
 /// 3.3.5.9.
 pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
-    let req = CreateRequest::parse(ctx.pdu)?;
+    let req = CreateRequest::parse(ctx.pdu).map_err(|e| match e {
+        WireError::BadUtf16 => ProtoError::Status(NtStatus::OBJECT_NAME_INVALID),
+        e => e.into(),
+    })?;
     let session = ctx.session()?.clone();
     let tree = ctx.tree()?.clone();
     let Some(vfs) = tree.share.vfs.clone() else {
         // IPC$: named pipes (srvsvc, wkssvc) are not served yet.
         return Err(NtStatus::OBJECT_NAME_NOT_FOUND.into());
     };
-    let opts_bits = req.create_options.0;
-    let want_dir = opts_bits & CreateOptions::DIRECTORY_FILE.0 != 0;
-    let want_file = opts_bits & CreateOptions::NON_DIRECTORY_FILE.0 != 0;
-    if want_dir && want_file {
-        return Err(NtStatus::INVALID_PARAMETER.into());
+    if req.impersonation_level.0 > ImpersonationLevel::DELEGATE.0 {
+        return Err(NtStatus::BAD_IMPERSONATION_LEVEL.into());
     }
+    let opts = req.create_options.0;
+    let want_dir = opts & CreateOptions::DIRECTORY_FILE.0 != 0;
+    let want_file = opts & CreateOptions::NON_DIRECTORY_FILE.0 != 0;
     let mode = match req.create_disposition {
         CreateDisposition::SUPERSEDE => CreateMode::Supersede,
         CreateDisposition::OPEN => CreateMode::Open,
@@ -105,81 +334,156 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         CreateDisposition::OVERWRITE_IF => CreateMode::OverwriteIf,
         _ => return Err(NtStatus::INVALID_PARAMETER.into()),
     };
-    let access = map_access(req.desired_access.0, tree.maximal_access);
-    if tree.share.config.read_only && (access & WRITE_RIGHTS != 0 || mode != CreateMode::Open) {
-        return Err(NtStatus::ACCESS_DENIED.into());
-    }
-    let delete_on_close = opts_bits & CreateOptions::DELETE_ON_CLOSE.0 != 0;
-    if delete_on_close && access & AccessMask::DELETE.0 == 0 {
-        return Err(NtStatus::ACCESS_DENIED.into());
-    }
-    let path = VfsPath::parse(&req.name).map_err(|e| ProtoError::Status(vfs_status(&e)))?;
-    let options = OpenOptions {
-        read: true,
-        write: access & (AccessMask::FILE_WRITE_DATA.0 | AccessMask::FILE_APPEND_DATA.0) != 0
-            || matches!(
+    if (want_dir && want_file)
+        || opts & !VALID_OPTIONS != 0
+        || (want_dir
+            && !matches!(
                 mode,
-                CreateMode::Overwrite | CreateMode::OverwriteIf | CreateMode::Supersede
-            ),
-        create: mode,
-        directory: if want_dir {
+                CreateMode::Open | CreateMode::Create | CreateMode::OpenIf
+            ))
+        || req.share_access.0 & !0x7 != 0
+        || req.file_attributes.0 & !VALID_ATTRIBUTES != 0
+    {
+        return Err(NtStatus::INVALID_PARAMETER.into());
+    }
+    if opts & (CreateOptions::OPEN_BY_FILE_ID.0 | CreateOptions::RESERVE_OPFILTER.0) != 0 {
+        return Err(NtStatus::NOT_SUPPORTED.into());
+    }
+    let desired = req.desired_access.0;
+    if desired & RESERVED_ACCESS != 0 {
+        return Err(NtStatus::ACCESS_DENIED.into());
+    }
+    if desired & AccessMask::ACCESS_SYSTEM_SECURITY.0 != 0 {
+        return Err(NtStatus::PRIVILEGE_NOT_HELD.into());
+    }
+    // [MS-SMB2] 3.3.5.9: the name is relative to the share; Windows refuses a leading `\`.
+    if req.name.starts_with('\\') {
+        return Err(NtStatus::INVALID_PARAMETER.into());
+    }
+    let name = match split_stream(&req.name) {
+        StreamName::Default(n) => n,
+        StreamName::Named => return Err(NtStatus::OBJECT_NAME_NOT_FOUND.into()),
+    };
+    let path = VfsPath::parse(name).map_err(|e| ProtoError::Status(vfs_status(&e)))?;
+    if CreateContext::find(&req.contexts, names::TW_RP).is_some() {
+        return Err(NtStatus::OBJECT_NAME_NOT_FOUND.into());
+    }
+    let server = ctx.conn.server.clone();
+    let limits = server.limits();
+    let open_now = server.counters.open_files.load(Ordering::Relaxed);
+    let session_opens = lock(&session.opens).len();
+    if (limits.max_open_files != 0 && open_now >= u64::from(limits.max_open_files))
+        || (limits.max_open_files_per_session != 0
+            && session_opens >= limits.max_open_files_per_session as usize)
+    {
+        let which = if limits.max_open_files != 0 && open_now >= u64::from(limits.max_open_files) {
+            crate::server::Refusal::MaxOpenFiles
+        } else {
+            crate::server::Refusal::MaxOpenFilesPerSession
+        };
+        server.counters.refuse(which);
+        tracing::warn!(peer = %ctx.conn.peer, limit = which.setting(), "CREATE refused: open-file limit reached");
+        return Err(NtStatus::TOO_MANY_OPENED_FILES.into());
+    }
+    let read_only_share = tree.share.config.read_only;
+    if read_only_share && !matches!(mode, CreateMode::Open | CreateMode::OpenIf) {
+        return Err(NtStatus::ACCESS_DENIED.into());
+    }
+    let delete_on_close = opts & CreateOptions::DELETE_ON_CLOSE.0 != 0;
+    let plan = Plan {
+        vfs: vfs.clone(),
+        objects: server.objects.clone(),
+        path: path.clone(),
+        mode,
+        dir_mode: if want_dir {
             DirMode::DirOnly
         } else if want_file {
             DirMode::FileOnly
         } else {
             DirMode::Any
         },
-        dos_attributes: req.file_attributes.0
+        desired: map_generic(desired),
+        maximum_allowed: desired & AccessMask::MAXIMUM_ALLOWED.0 != 0,
+        tree_max: tree.maximal_access,
+        share: ShareMode((req.share_access.0 & 0x7) as u8),
+        delete_on_close,
+        attributes: req.file_attributes.0
             & !FileAttributes::DIRECTORY.0
             & !FileAttributes::NORMAL.0,
+        read_only_share,
     };
-    let open_path = path.clone();
-    let v = vfs.clone();
-    let (handle, outcome, meta) = blocking(move || {
-        let (h, outcome) = v.open(&open_path, &options)?;
-        let meta = h.metadata()?;
-        Ok::<_, lanshare_vfs::VfsError>((h, outcome, meta))
-    })
-    .await?
-    .map_err(|e| ProtoError::Status(vfs_status(&e)))?;
+    let opened = blocking(move || plan.run()).await??;
 
     let volatile = session.next_volatile_id();
     let file_id = FileId {
         persistent: volatile,
         volatile,
     };
-    let open = Arc::new(Open {
-        file_id,
-        tree_id: tree.id,
-        path,
-        handle: Arc::from(handle),
-        vfs,
-        is_dir: meta.is_dir,
-        access,
-        delete_on_close: AtomicBool::new(delete_on_close),
-        closed: AtomicBool::new(false),
-    });
+    let identity = opened.meta.identity();
+    let file = server.objects.file(&vfs, identity, &path);
+    let open = Arc::new(Open::new(
+        NewOpen {
+            file_id,
+            tree_id: tree.id,
+            path,
+            handle: Arc::from(opened.handle),
+            vfs,
+            is_dir: opened.meta.is_dir,
+            access: opened.access,
+            create_options: opts,
+            delete_on_close,
+            identity,
+            token: opened.token,
+            file,
+            objects: server.objects.clone(),
+        },
+        &server,
+    ));
+    if delete_on_close {
+        // The token is fresh and ours: this cannot fail.
+        let _ = open.set_delete_on_close(true);
+    }
     lock(&session.opens).insert(volatile, open);
     ctx.new_file_id = Some(file_id);
 
+    let meta = &opened.meta;
+    let mut mxac = Vec::new();
+    let mut qfid = Vec::new();
+    let mut contexts = Vec::new();
+    if CreateContext::find(&req.contexts, names::MX_AC).is_some() {
+        MaximalAccessResponse {
+            query_status: NtStatus::SUCCESS,
+            maximal_access: AccessMask(opened.max_access),
+        }
+        .encode(&mut mxac);
+        contexts.push(CreateContext::new(names::MX_AC, &mxac));
+    }
+    if CreateContext::find(&req.contexts, names::QFID).is_some() {
+        QueryOnDiskIdResponse {
+            disk_file_id: meta.file_id,
+            volume_id: meta.dev,
+        }
+        .encode(&mut qfid);
+        contexts.push(CreateContext::new(names::QFID, &qfid));
+    }
     CreateResponse {
         oplock_level: smb_wire::OplockLevel::NONE,
         flags: 0,
-        create_action: match outcome {
-            lanshare_vfs::OpenOutcome::Superseded => 0,
-            lanshare_vfs::OpenOutcome::Opened => 1,
-            lanshare_vfs::OpenOutcome::Created => 2,
-            lanshare_vfs::OpenOutcome::Overwritten => 3,
+        create_action: match opened.outcome {
+            OpenOutcome::Superseded => CreateResponse::ACTION_SUPERSEDED,
+            OpenOutcome::Opened => CreateResponse::ACTION_OPENED,
+            OpenOutcome::Created => CreateResponse::ACTION_CREATED,
+            OpenOutcome::Overwritten => CreateResponse::ACTION_OVERWRITTEN,
         },
         creation_time: to_filetime(meta.created),
         last_access_time: to_filetime(meta.accessed),
         last_write_time: to_filetime(meta.modified),
         change_time: to_filetime(meta.changed),
-        allocation_size: meta.alloc_size,
-        end_of_file: meta.size,
-        file_attributes: FileAttributes(attributes(&meta)),
+        allocation_size: allocation(meta),
+        end_of_file: if meta.is_dir { 0 } else { meta.size },
+        file_attributes: FileAttributes(attributes(meta)),
         file_id,
-        contexts: Vec::new(),
+        contexts,
     }
     .encode(&mut ctx.out)?;
     Ok(NtStatus::SUCCESS)
@@ -199,7 +503,13 @@ pub(crate) fn find_open(ctx: &Ctx<'_>, id: FileId) -> ProtoResult<Arc<Open>> {
 pub(crate) async fn close(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let req = CloseRequest::parse(ctx.pdu)?;
     let open = find_open(ctx, req.file_id)?;
-    lock(&ctx.session()?.opens).remove(&open.file_id.volatile);
+    if lock(&ctx.session()?.opens)
+        .remove(&open.file_id.volatile)
+        .is_none()
+    {
+        // A concurrent CLOSE of the same handle won the race.
+        return Err(NtStatus::FILE_CLOSED.into());
+    }
     // A watch on this handle ends with it ([MS-SMB2] 3.3.5.10).
     ctx.conn.finish_pending(NtStatus::NOTIFY_CLEANUP, |_, op| {
         op.file_id == Some(open.file_id)
@@ -226,8 +536,8 @@ pub(crate) async fn close(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         resp.last_access_time = to_filetime(m.accessed);
         resp.last_write_time = to_filetime(m.modified);
         resp.change_time = to_filetime(m.changed);
-        resp.allocation_size = m.alloc_size;
-        resp.end_of_file = m.size;
+        resp.allocation_size = allocation(&m);
+        resp.end_of_file = if m.is_dir { 0 } else { m.size };
         resp.file_attributes = FileAttributes(attributes(&m));
     }
     resp.encode(&mut ctx.out)?;
@@ -238,7 +548,7 @@ pub(crate) async fn close(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
 pub(crate) async fn flush(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let req = FlushRequest::parse(ctx.pdu)?;
     let open = find_open(ctx, req.file_id)?;
-    if !open.has_access(AccessMask::FILE_WRITE_DATA.0 | AccessMask::FILE_APPEND_DATA.0) {
+    if !open.has_access(WRITE_DATA | APPEND_DATA) {
         return Err(NtStatus::ACCESS_DENIED.into());
     }
     let o = open.clone();
@@ -249,6 +559,20 @@ pub(crate) async fn flush(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     Ok(NtStatus::SUCCESS)
 }
 
+/// [MS-SMB2] 3.3.5.12 / 3.3.5.13: with multi-credit requests (dialects above 2.0.2) the
+/// CreditCharge must cover the payload, one credit per 64 KiB.
+pub(crate) fn check_credit_charge(ctx: &Ctx<'_>, len: u32) -> ProtoResult<()> {
+    if ctx.dialect() == Dialect::SMB2_0_2 {
+        return Ok(());
+    }
+    let charge = u32::from(ctx.hdr.credit_charge.max(1));
+    let needed = len.div_ceil(65536).max(1);
+    if charge < needed {
+        return Err(NtStatus::INVALID_PARAMETER.into());
+    }
+    Ok(())
+}
+
 /// 3.3.5.12. The file is read straight into the response buffer, after its fixed part.
 pub(crate) async fn read(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let req = ReadRequest::parse(ctx.pdu)?;
@@ -256,11 +580,18 @@ pub(crate) async fn read(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     if req.length > ctx.conn.server.config.max_io_size {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
+    check_credit_charge(ctx, req.length)?;
     if open.is_dir {
         return Err(NtStatus::INVALID_DEVICE_REQUEST.into());
     }
-    if !open.has_access(AccessMask::FILE_READ_DATA.0 | AccessMask::FILE_EXECUTE.0) {
+    if !open.has_access(READ_DATA | EXECUTE) {
         return Err(NtStatus::ACCESS_DENIED.into());
+    }
+    if !open
+        .file
+        .can_read(open.uid, req.offset, u64::from(req.length))
+    {
+        return Err(NtStatus::FILE_LOCK_CONFLICT.into());
     }
     let len = req.length as usize;
     let offset = req.offset;
@@ -270,26 +601,19 @@ pub(crate) async fn read(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     out.resize(start + len, 0);
     let o = open.clone();
     let (mut out, n) = blocking(move || {
-        let mut done = 0;
-        while done < len {
-            match o
-                .handle
-                .read_at(&mut out[start + done..], offset + done as u64)
-            {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) => return (out, Err(e)),
-            }
-        }
-        (out, Ok(done))
+        let r = match out.get_mut(start..) {
+            Some(buf) => o.handle.read_at(buf, offset),
+            None => Ok(0),
+        };
+        (out, r)
     })
     .await?;
-    let n = n.map_err(|e| ProtoError::Status(vfs_status(&e)));
     let n = match n {
         Ok(n) => n,
         Err(e) => {
+            out.truncate(start - ReadResponse::FIXED_LEN);
             ctx.out = out;
-            return Err(e);
+            return Err(vfs_status(&e).into());
         }
     };
     if (n == 0 && len > 0) || n < min {
@@ -297,9 +621,14 @@ pub(crate) async fn read(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         ctx.out = out;
         return Err(NtStatus::END_OF_FILE.into());
     }
+    // Samba reports the position after a read in FilePositionInformation; Windows leaves it.
+    // Clients that track it themselves are unaffected either way.
+    open.position.store(offset + n as u64, Ordering::Relaxed);
     out.truncate(start + n);
     let fixed = start - ReadResponse::FIXED_LEN;
-    ReadResponse::write_fixed(&mut out[fixed..start], n as u32, 0);
+    if let Some(hdr) = out.get_mut(fixed..start) {
+        ReadResponse::write_fixed(hdr, n as u32, 0);
+    }
     ctx.out = out;
     Ok(NtStatus::SUCCESS)
 }
@@ -311,51 +640,51 @@ pub(crate) async fn write(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     if req.data.len() > ctx.conn.server.config.max_io_size as usize {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
+    check_credit_charge(ctx, req.data.len() as u32)?;
     if open.is_dir {
         return Err(NtStatus::INVALID_DEVICE_REQUEST.into());
     }
-    if !open.has_access(AccessMask::FILE_WRITE_DATA.0 | AccessMask::FILE_APPEND_DATA.0) {
+    if !open.has_access(WRITE_DATA | APPEND_DATA) {
         return Err(NtStatus::ACCESS_DENIED.into());
+    }
+    // [MS-FSA] 2.1.5.4: an offset of -1 (FILE_WRITE_TO_END_OF_FILE) appends; other offsets
+    // beyond what a file offset can hold are invalid.
+    let append = req.offset == u64::MAX;
+    if !append && req.offset > i64::MAX as u64 {
+        return Err(NtStatus::INVALID_PARAMETER.into());
     }
     // One copy: the request buffer belongs to the frame, the blocking pool needs 'static data.
     let data = req.data.to_vec();
+    let write_through = req.flags & WriteRequest::FLAG_WRITE_THROUGH != 0
+        || open.create_options & CreateOptions::WRITE_THROUGH.0 != 0;
+    // An append-only open ([MS-FSA] 2.1.5.4: FILE_APPEND_DATA without FILE_WRITE_DATA)
+    // cannot change existing bytes: its writes land at the end of file.
+    let at_end = append || !open.has_access(WRITE_DATA);
     let offset = req.offset;
     let o = open.clone();
-    let n = blocking(move || o.handle.write_at(&data, offset))
-        .await?
-        .map_err(|e| ProtoError::Status(vfs_status(&e)))?;
+    let n = blocking(move || -> Result<usize, NtStatus> {
+        let offset = if at_end {
+            o.handle.metadata().map_err(|e| vfs_status(&e))?.size
+        } else {
+            offset
+        };
+        if !o.file.can_write(o.uid, offset, data.len() as u64) {
+            return Err(NtStatus::FILE_LOCK_CONFLICT);
+        }
+        let n = o
+            .handle
+            .write_at(&data, offset)
+            .map_err(|e| vfs_status(&e))?;
+        if write_through {
+            o.handle.sync().map_err(|e| vfs_status(&e))?;
+        }
+        Ok(n)
+    })
+    .await??;
     WriteResponse {
         count: n as u32,
         remaining: 0,
     }
     .encode(&mut ctx.out)?;
-    Ok(NtStatus::SUCCESS)
-}
-
-/// 3.3.5.20, the classes smbtorture's connect test and smbclient's `allinfo` use; the full
-/// set arrives with the file-operations work.
-pub(crate) async fn query_info(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
-    let req = QueryInfoRequest::parse(ctx.pdu)?;
-    let open = find_open(ctx, req.file_id)?;
-    let o = open.clone();
-    let meta = blocking(move || o.handle.metadata())
-        .await?
-        .map_err(|e| ProtoError::Status(vfs_status(&e)))?;
-    let buf = match req.info_type {
-        InfoType::FILE => crate::fileinfo::file_info(req.file_info_class, &open, &meta)?,
-        InfoType::FILESYSTEM => {
-            let v = open.vfs.clone();
-            let stats = blocking(move || v.statfs())
-                .await?
-                .map_err(|e| ProtoError::Status(vfs_status(&e)))?;
-            crate::fileinfo::fs_info(req.file_info_class, &open, &stats, &ctx.conn.server.config)?
-        }
-        _ => return Err(NtStatus::NOT_SUPPORTED.into()),
-    };
-    let max = req.output_buffer_length as usize;
-    if buf.len() > max {
-        return Err(NtStatus::INFO_LENGTH_MISMATCH.into());
-    }
-    QueryInfoResponse { buffer: &buf }.encode(&mut ctx.out)?;
     Ok(NtStatus::SUCCESS)
 }

@@ -4,8 +4,11 @@
 //! return the status for the header, or an error: a status to answer with, or a reason to drop
 //! the connection. They never see another request's state except through `Ctx`.
 
+pub(crate) mod dir;
 pub(crate) mod file;
+pub(crate) mod info;
 pub(crate) mod ioctl;
+pub(crate) mod lock;
 pub(crate) mod misc;
 pub(crate) mod negotiate;
 pub(crate) mod notify;
@@ -32,12 +35,13 @@ pub(crate) async fn dispatch(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         Command::READ => file::read(ctx).await,
         Command::WRITE => file::write(ctx).await,
         Command::FLUSH => file::flush(ctx).await,
-        Command::QUERY_INFO => file::query_info(ctx).await,
+        Command::QUERY_INFO => info::query_info(ctx).await,
+        Command::SET_INFO => info::set_info(ctx).await,
+        Command::QUERY_DIRECTORY => dir::query_directory(ctx).await,
+        Command::LOCK => lock::lock(ctx).await,
         Command::CHANGE_NOTIFY => notify::change_notify(ctx).await,
         // Not yet implemented: an honest status, the connection stays up.
-        Command::QUERY_DIRECTORY | Command::SET_INFO | Command::LOCK | Command::OPLOCK_BREAK => {
-            Err(NtStatus::NOT_SUPPORTED.into())
-        }
+        Command::OPLOCK_BREAK => Err(NtStatus::NOT_SUPPORTED.into()),
         // [MS-SMB2] 3.3.5.2: an unknown command is STATUS_INVALID_PARAMETER.
         _ => Err(NtStatus::INVALID_PARAMETER.into()),
     }
