@@ -154,6 +154,22 @@ pub fn connect_host(addr: &SocketAddr, hostname: Option<&str>) -> String {
     }
 }
 
+/// The addresses clients may use instead of the host name, for a listener bound to every
+/// interface: non-loopback, non-link-local addresses of the listener's family, at most four
+/// (a host with many bridges would otherwise bury the useful lines).
+pub fn machine_addresses(ipv6: bool) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| !i.is_loopback() && !i.is_link_local() && i.ip().is_ipv6() == ipv6)
+        .map(|i| i.ip())
+        .collect();
+    out.sort();
+    out.dedup();
+    out.truncate(4);
+    out
+}
+
 /// The "how to connect" text printed by `serve` without a config file.
 pub fn connect_instructions(
     host: &str,

@@ -362,8 +362,20 @@ fn announce(config: &Config, plan: Option<&QuickPlan>, listeners: &[(SocketAddr,
         let _ = writeln!(out, "lanshare listening on {local}");
     }
     if let (Some(plan), Some((first, _))) = (plan, listeners.first()) {
-        let host = quick::connect_host(first, names::hostname().as_deref());
+        let hostname = names::hostname();
+        let host = quick::connect_host(first, hostname.as_deref());
         let _ = writeln!(out);
+        if first.ip().is_unspecified() {
+            let addrs = quick::machine_addresses(first.is_ipv6());
+            if !addrs.is_empty() {
+                let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+                let _ = writeln!(
+                    out,
+                    "this machine's addresses: {} (use one instead of {host} where that name does not resolve)",
+                    list.join(", ")
+                );
+            }
+        }
         let _ = write!(
             out,
             "{}",
