@@ -186,8 +186,22 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 
 fn check_config(path: &std::path::Path) -> Result<(), CliError> {
     let config = config::Config::load(path)?;
+    // The users file is part of a working setup: a broken one stops `serve`, so it fails here
+    // too; a missing one is only a warning (users may be added after the config is written).
+    let users_file = &config.server.users_file;
+    let users = match lanshare_auth::UserFile::load(users_file) {
+        Ok(u) => format!("{} user(s)", u.users().count()),
+        Err(lanshare_auth::UserFileError::NotFound { .. }) => {
+            "missing: add users with `lanshare user add NAME`".to_string()
+        }
+        Err(e) => return Err(CliError::Usage(e.to_string())),
+    };
     println!("{}: OK", path.display());
     print!("{}", config.summary());
+    println!("users:         {users}");
+    if let Some(why) = crate::serve::users_file_exposure(users_file) {
+        println!("warning: {why}");
+    }
     Ok(())
 }
 

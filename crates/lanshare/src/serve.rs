@@ -146,21 +146,24 @@ pub fn dialect(p: Protocol) -> Dialect {
 fn load_users(config: &Config) -> Result<Arc<dyn UserDb>, CliError> {
     let path = &config.server.users_file;
     let guests_possible = config.security.guest || config.security.anonymous != Anonymous::Deny;
-    if !path.exists() && guests_possible {
+    if !path.exists() {
+        if !guests_possible {
+            return Err(CliError::Failed(format!(
+                "the users file {} does not exist; add a user with `lanshare user add NAME --users-file {}`",
+                path.display(),
+                path.display()
+            )));
+        }
         warn!(
             users_file = %path.display(),
-            "the users file does not exist: only guest/anonymous sessions can connect"
+            "the users file does not exist yet: only guest/anonymous sessions can connect until `lanshare user add` creates it"
         );
-        return Ok(Arc::new(MemoryUserDb::new()));
     }
-    if !path.exists() {
-        return Err(CliError::Failed(format!(
-            "the users file {} does not exist; add a user with `lanshare user add NAME --users-file {}`",
-            path.display(),
-            path.display()
-        )));
+    if let Some(why) = users_file_exposure(path) {
+        warn!(users_file = %path.display(), "{why}");
     }
-    // Watched: `lanshare user add|del|passwd` takes effect without a restart.
+    // Watched: `lanshare user add|del|passwd` takes effect without a restart (a missing file
+    // counts as empty until it appears).
     let users = WatchedUserFile::open(path).map_err(|e| CliError::Failed(e.to_string()))?;
     let n = users.current().users().count();
     info!(users_file = %path.display(), users = n, "users loaded (changes to the file apply at the next logon)");
@@ -168,6 +171,19 @@ fn load_users(config: &Config) -> Result<Arc<dyn UserDb>, CliError> {
         warn!("the users file has no users: nobody can connect (`lanshare user add NAME`)");
     }
     Ok(Arc::new(users))
+}
+
+/// Why the users file is readable by others, if it is: NT hashes are as good as passwords to
+/// an NTLM client (pass-the-hash), so the file must be private to the server's account.
+pub fn users_file_exposure(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "the users file has mode {mode:o}: others can read the password hashes; run `chmod 600 {}`",
+            path.display()
+        )
+    })
 }
 
 /// Sets the soft open-files limit to the hard limit: every connection and every open file
@@ -524,6 +540,19 @@ mod tests {
         );
         let a = "127.0.0.1:4445".parse().unwrap();
         assert!(bind_error_message(a, &busy).contains("sport = :4445"));
+    }
+
+    #[test]
+    fn exposed_users_file_is_reported() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("users");
+        std::fs::write(&f, "").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(users_file_exposure(&f).unwrap().contains("chmod 600"));
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(users_file_exposure(&f).is_none());
+        assert!(users_file_exposure(&dir.path().join("missing")).is_none());
     }
 
     #[tokio::test]

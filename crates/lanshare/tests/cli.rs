@@ -287,3 +287,38 @@ fn user_file_comes_from_the_config() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(dir.path().join("my-users").exists());
 }
+
+#[test]
+fn check_config_reports_the_users_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "[server]\nusers_file = \"users\"\n[[share]]\nname = \"d\"\npath = \".\"\n",
+    );
+    let c = cfg.to_str().unwrap();
+    let out = run(&["check-config", "-c", c]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).contains("users:         missing"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let users = dir.path().join("users");
+    let out = run_with_stdin(
+        &["user", "add", "alice", "--password-stdin", "--config", c],
+        "pw\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&["check-config", "-c", c]);
+    assert!(
+        text(&out.stdout).contains("users:         1 user(s)"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    std::fs::write(&users, "alice:nothex\n").unwrap();
+    let out = run(&["check-config", "-c", c]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains(":1:"), "{}", text(&out.stderr));
+}
