@@ -337,7 +337,15 @@ fn serve_explains_how_to_get_port_445() {
     let uid = Command::new("id").arg("-u").output().unwrap();
     let is_root = text(&uid.stdout).trim() == "0";
     // Root may bind 445: drop to `nobody`, with no capabilities, to be refused like a user.
+    // The binary is copied to a world-readable folder first: the build tree may sit under a
+    // directory `nobody` cannot enter (/root in CI).
+    let exe_dir = tempfile::tempdir().unwrap();
     let mut cmd = if is_root {
+        use std::os::unix::fs::PermissionsExt;
+        let exe = exe_dir.path().join("lanshare");
+        std::fs::copy(env!("CARGO_BIN_EXE_lanshare"), &exe).unwrap();
+        std::fs::set_permissions(exe_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut c = Command::new("setpriv");
         c.args([
             "--reuid=65534",
@@ -345,7 +353,7 @@ fn serve_explains_how_to_get_port_445() {
             "--clear-groups",
             "--inh-caps=-all",
         ])
-        .arg(env!("CARGO_BIN_EXE_lanshare"));
+        .arg(&exe);
         c
     } else {
         Command::new(env!("CARGO_BIN_EXE_lanshare"))
