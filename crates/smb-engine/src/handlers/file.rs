@@ -8,12 +8,14 @@
 //!   STATUS_BAD_IMPERSONATION_LEVEL; an unknown disposition, FILE_DIRECTORY_FILE with
 //!   FILE_NON_DIRECTORY_FILE or with a disposition other than open/create/open-if, reserved
 //!   option bits, unknown share bits or attribute bits are STATUS_INVALID_PARAMETER;
-//!   FILE_OPEN_BY_FILE_ID and FILE_RESERVE_OPFILTER are STATUS_NOT_SUPPORTED; reserved access
+//!   FILE_OPEN_BY_FILE_ID, FILE_RESERVE_OPFILTER and FILE_CREATE_TREE_CONNECTION are
+//!   STATUS_NOT_SUPPORTED; TEMPORARY on a directory is STATUS_INVALID_PARAMETER; reserved access
 //!   bits are STATUS_ACCESS_DENIED and ACCESS_SYSTEM_SECURITY is STATUS_PRIVILEGE_NOT_HELD;
 //!   GENERIC_* rights are mapped, MAXIMUM_ALLOWED grants the file's maximal access; access
 //!   beyond the maximal access (read-only share; READONLY file: no data writes) is
 //!   STATUS_ACCESS_DENIED, and so is overwriting a READONLY file; FILE_DELETE_ON_CLOSE needs
-//!   DELETE access (STATUS_ACCESS_DENIED) and a file without READONLY (STATUS_CANNOT_DELETE);
+//!   DELETE access (STATUS_ACCESS_DENIED) and a file without READONLY, existing or asked for
+//!   (STATUS_CANNOT_DELETE);
 //!   a directory asked to be a file is STATUS_FILE_IS_A_DIRECTORY and the reverse
 //!   STATUS_NOT_A_DIRECTORY; share modes are checked in the object table before an existing
 //!   file is truncated (STATUS_SHARING_VIOLATION), and a delete-pending file cannot be opened
@@ -28,8 +30,10 @@
 //!   STATUS_INVALID_DEVICE_REQUEST; the open needs FILE_READ_DATA|FILE_EXECUTE
 //!   (FILE_WRITE_DATA|FILE_APPEND_DATA), else STATUS_ACCESS_DENIED; a byte-range lock of
 //!   another open is STATUS_FILE_LOCK_CONFLICT; a read at or past EOF (Length > 0) or shorter
-//!   than MinimumCount is STATUS_END_OF_FILE; an offset of 0xFFFFFFFFFFFFFFFF writes at the
-//!   end of file; WRITE_THROUGH (flag or create option) flushes before the response.
+//!   than MinimumCount is STATUS_END_OF_FILE; a range ending past INT64_MAX is
+//!   STATUS_INVALID_PARAMETER, a write reaching NTFS's largest file size STATUS_DISK_FULL;
+//!   an append-only open (FILE_APPEND_DATA alone) writes at the end of file; WRITE_THROUGH
+//!   (flag or create option) flushes before the response.
 //! - FLUSH without write access is STATUS_ACCESS_DENIED.
 //! - an unknown FileId is STATUS_FILE_CLOSED.
 //!
@@ -69,10 +73,18 @@ const APPEND_DATA: u32 = AccessMask::FILE_APPEND_DATA.0;
 const EXECUTE: u32 = AccessMask::FILE_EXECUTE.0;
 const DELETE: u32 = AccessMask::DELETE.0;
 
+/// Largest file offset: the object store's offsets are signed 64-bit.
+const MAX_OFFSET: u64 = i64::MAX as u64;
+/// Largest NTFS file size ([MS-FSA] 2.1.5.4); writes reaching it fail with STATUS_DISK_FULL.
+const MAX_FILE_SIZE: u64 = 0xFFF_FFFF_0000;
+
 /// Access bits no request may carry ([MS-DTYP] 2.4.3: reserved).
 const RESERVED_ACCESS: u32 = 0x0CE0_FE00;
 /// Valid CreateOptions bits ([MS-SMB2] 2.2.13); the rest are reserved.
 const VALID_OPTIONS: u32 = 0x00FF_FFFF;
+/// FILE_CREATE_TREE_CONNECTION, FILE_OPEN_BY_FILE_ID, FILE_RESERVE_OPFILTER: not offered.
+const NOT_SUPPORTED_OPTIONS: u32 =
+    0x0000_0080 | CreateOptions::OPEN_BY_FILE_ID.0 | CreateOptions::RESERVE_OPFILTER.0;
 /// FILE_ATTRIBUTE_VALID_FLAGS ([MS-FSCC] 2.6).
 const VALID_ATTRIBUTES: u32 = 0x0000_7FB7;
 /// Rights a READONLY file withholds ([MS-FSA] 2.1.5.1.2.1: no data writes).
@@ -281,6 +293,10 @@ impl Plan {
         if self.read_only_share {
             return Err(NtStatus::ACCESS_DENIED);
         }
+        // A file born READONLY could never be deleted by its own close.
+        if self.delete_on_close && self.attributes & dos::READONLY != 0 {
+            return Err(NtStatus::CANNOT_DELETE);
+        }
         // A new file may be written through this open even when created READONLY.
         let access = self.grant(self.tree_max)?;
         let is_dir = self.dir_mode == DirMode::DirOnly;
@@ -334,6 +350,16 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         CreateDisposition::OVERWRITE_IF => CreateMode::OverwriteIf,
         _ => return Err(NtStatus::INVALID_PARAMETER.into()),
     };
+    // Access first: Windows answers a reserved access bit with STATUS_ACCESS_DENIED even
+    // when the attributes are invalid too (smbtorture smb2.create.gentest).
+    let desired = req.desired_access.0;
+    if desired & RESERVED_ACCESS != 0 {
+        return Err(NtStatus::ACCESS_DENIED.into());
+    }
+    if desired & AccessMask::ACCESS_SYSTEM_SECURITY.0 != 0 {
+        return Err(NtStatus::PRIVILEGE_NOT_HELD.into());
+    }
+    let attrs = req.file_attributes.0;
     if (want_dir && want_file)
         || opts & !VALID_OPTIONS != 0
         || (want_dir
@@ -342,19 +368,13 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
                 CreateMode::Open | CreateMode::Create | CreateMode::OpenIf
             ))
         || req.share_access.0 & !0x7 != 0
-        || req.file_attributes.0 & !VALID_ATTRIBUTES != 0
+        || attrs & !VALID_ATTRIBUTES != 0
+        || (want_dir && attrs & FileAttributes::TEMPORARY.0 != 0)
     {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
-    if opts & (CreateOptions::OPEN_BY_FILE_ID.0 | CreateOptions::RESERVE_OPFILTER.0) != 0 {
+    if opts & NOT_SUPPORTED_OPTIONS != 0 {
         return Err(NtStatus::NOT_SUPPORTED.into());
-    }
-    let desired = req.desired_access.0;
-    if desired & RESERVED_ACCESS != 0 {
-        return Err(NtStatus::ACCESS_DENIED.into());
-    }
-    if desired & AccessMask::ACCESS_SYSTEM_SECURITY.0 != 0 {
-        return Err(NtStatus::PRIVILEGE_NOT_HELD.into());
     }
     // [MS-SMB2] 3.3.5.9: the name is relative to the share; Windows refuses a leading `\`.
     if req.name.starts_with('\\') {
@@ -587,6 +607,12 @@ pub(crate) async fn read(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     if !open.has_access(READ_DATA | EXECUTE) {
         return Err(NtStatus::ACCESS_DENIED.into());
     }
+    // Offsets are signed 64-bit on the object store: the range must end at or below
+    // INT64_MAX ([MS-FSA] 2.1.5.3).
+    match req.offset.checked_add(u64::from(req.length)) {
+        Some(end) if end <= MAX_OFFSET => {}
+        _ => return Err(NtStatus::INVALID_PARAMETER.into()),
+    }
     if !open
         .file
         .can_read(open.uid, req.offset, u64::from(req.length))
@@ -647,11 +673,29 @@ pub(crate) async fn write(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     if !open.has_access(WRITE_DATA | APPEND_DATA) {
         return Err(NtStatus::ACCESS_DENIED.into());
     }
-    // [MS-FSA] 2.1.5.4: an offset of -1 (FILE_WRITE_TO_END_OF_FILE) appends; other offsets
-    // beyond what a file offset can hold are invalid.
-    let append = req.offset == u64::MAX;
-    if !append && req.offset > i64::MAX as u64 {
-        return Err(NtStatus::INVALID_PARAMETER.into());
+    let len = req.data.len() as u64;
+    if len == 0 {
+        // Nothing to write: only the offset is checked ([MS-FSA] 2.1.5.4).
+        if req.offset > MAX_OFFSET {
+            return Err(NtStatus::INVALID_PARAMETER.into());
+        }
+        WriteResponse {
+            count: 0,
+            remaining: 0,
+        }
+        .encode(&mut ctx.out)?;
+        return Ok(NtStatus::SUCCESS);
+    }
+    // Offsets are signed 64-bit on the object store; -1 (FILE_WRITE_TO_END_OF_FILE) is not
+    // accepted over SMB2. NTFS files end below MAX_FILE_SIZE: a write that would reach it
+    // fails as a full disk, one that starts beyond it as invalid.
+    match req.offset.checked_add(len) {
+        Some(end) if end <= MAX_OFFSET && req.offset < MAX_FILE_SIZE => {
+            if end >= MAX_FILE_SIZE {
+                return Err(NtStatus::DISK_FULL.into());
+            }
+        }
+        _ => return Err(NtStatus::INVALID_PARAMETER.into()),
     }
     // One copy: the request buffer belongs to the frame, the blocking pool needs 'static data.
     let data = req.data.to_vec();
@@ -659,7 +703,7 @@ pub(crate) async fn write(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         || open.create_options & CreateOptions::WRITE_THROUGH.0 != 0;
     // An append-only open ([MS-FSA] 2.1.5.4: FILE_APPEND_DATA without FILE_WRITE_DATA)
     // cannot change existing bytes: its writes land at the end of file.
-    let at_end = append || !open.has_access(WRITE_DATA);
+    let at_end = !open.has_access(WRITE_DATA);
     let offset = req.offset;
     let o = open.clone();
     let n = blocking(move || -> Result<usize, NtStatus> {

@@ -15,11 +15,13 @@
 //!   ACCESS_SYSTEM_SECURITY (never granted: STATUS_ACCESS_DENIED); a descriptor larger than the
 //!   buffer is STATUS_BUFFER_TOO_SMALL with the needed size as ErrorData (3.3.5.20.3);
 //! - SET Basic needs FILE_WRITE_ATTRIBUTES; a time of 0 (or -1/-2) leaves it alone,
-//!   attributes 0 leave them alone, DIRECTORY on a file or unknown bits are
-//!   STATUS_INVALID_PARAMETER;
+//!   attributes 0 leave them alone, DIRECTORY on a file, TEMPORARY on a directory or unknown
+//!   bits are STATUS_INVALID_PARAMETER;
 //! - SET Rename needs DELETE; RootDirectory must be 0; an existing target without
 //!   ReplaceIfExists is STATUS_OBJECT_NAME_COLLISION; a target that is open, or a directory,
 //!   is STATUS_ACCESS_DENIED; a directory with open files beneath it is STATUS_ACCESS_DENIED;
+//!   an open of the parent directory with DELETE access, or without DELETE sharing, is
+//!   STATUS_SHARING_VIOLATION;
 //! - SET Disposition(Ex) needs DELETE; a READONLY file is STATUS_CANNOT_DELETE (unless
 //!   FILE_DISPOSITION_IGNORE_READONLY_ATTRIBUTE), a non-empty directory
 //!   STATUS_DIRECTORY_NOT_EMPTY, the share root STATUS_ACCESS_DENIED;
@@ -309,8 +311,11 @@ async fn set_file(
                 modified: time(16),
             };
             let attrs = u32_at(buf, 32).unwrap_or(0);
+            // [MS-FSA] 2.1.5.14.2: DIRECTORY on a file, TEMPORARY on a directory.
             if attrs != 0
-                && (attrs & !0x0000_7FB7 != 0 || (!open.is_dir && attrs & dos::DIRECTORY != 0))
+                && (attrs & !0x0000_7FB7 != 0
+                    || (!open.is_dir && attrs & dos::DIRECTORY != 0)
+                    || (open.is_dir && attrs & 0x100 != 0))
             {
                 return Err(NtStatus::INVALID_PARAMETER.into());
             }
@@ -456,6 +461,22 @@ async fn rename(ctx: &Ctx<'_>, open: &Arc<Open>, buf: &[u8]) -> ProtoResult<()> 
         }
         if o.is_dir && objects.has_open_below(&o.vfs, &from) {
             return Err(NtStatus::ACCESS_DENIED);
+        }
+        // Renaming changes the parent directory, which is opened for that as if with DELETE
+        // access and read/write sharing: an open of the parent holding DELETE, or not
+        // sharing DELETE, is a sharing violation (Windows' behaviour; smbtorture
+        // smb2.rename.*_delete_*).
+        if let Some(parent) = from.parent() {
+            let pm = o.vfs.stat(&parent).map_err(|e| vfs_status(&e))?;
+            let probe = objects
+                .table
+                .acquire(
+                    pm.identity(),
+                    lanshare_vfs::Access::DELETE,
+                    lanshare_vfs::ShareMode::READ | lanshare_vfs::ShareMode::WRITE,
+                )
+                .map_err(|e| vfs_status(&e))?;
+            objects.table.release(probe);
         }
         match o.vfs.stat(&to) {
             Ok(t) if t.identity() != o.identity => {
