@@ -18,6 +18,21 @@ pub enum SigningPolicy {
     Required,
 }
 
+/// `security.encryption` (Windows' `EncryptData` / `RejectUnencryptedAccess`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncryptionPolicy {
+    /// Not advertised; an encrypted frame ends the connection.
+    Off,
+    /// Advertised; each client decides (smbclient `--client-protection=encrypt`, a share's
+    /// `encrypt = true`). Samba's and Windows' default.
+    Enabled,
+    /// Every session of a client that can encrypt is told to (SMB2_SESSION_FLAG_ENCRYPT_DATA);
+    /// older clients still connect unencrypted.
+    Desired,
+    /// Like `Desired`, and a client that cannot encrypt is refused.
+    Required,
+}
+
 /// `security.anonymous` (the `RestrictAnonymous` / `NullSessionShares` knobs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AnonymousPolicy {
@@ -44,6 +59,9 @@ pub struct ShareConfig {
     /// `share.max_users` (`net share /users:N`): concurrent tree connects to this share;
     /// the next one gets STATUS_REQUEST_NOT_ACCEPTED. 0 = unlimited.
     pub max_users: u32,
+    /// `share.encrypt`: every request to this share must be encrypted (SMB 3.x); a client
+    /// that cannot is refused at TREE_CONNECT with STATUS_ACCESS_DENIED.
+    pub encrypt: bool,
 }
 
 /// Everything the SMB engine needs to run.
@@ -54,6 +72,7 @@ pub struct EngineConfig {
     /// Stable across restarts when the binary persists it; random otherwise.
     pub server_guid: [u8; 16],
     pub signing: SigningPolicy,
+    pub encryption: EncryptionPolicy,
     pub anonymous: AnonymousPolicy,
     /// Map unknown users (and `guest`) to a guest session.
     pub allow_guest: bool,
@@ -124,6 +143,7 @@ impl EngineConfig {
             server_name: server_name.into(),
             server_guid: rand::random(),
             signing: SigningPolicy::Required,
+            encryption: EncryptionPolicy::Enabled,
             anonymous: AnonymousPolicy::Deny,
             allow_guest: false,
             min_dialect: Dialect::SMB2_0_2,
@@ -156,6 +176,7 @@ impl ShareConfig {
             guest_ok: false,
             browseable: true,
             max_users: 0,
+            encrypt: false,
         }
     }
 }

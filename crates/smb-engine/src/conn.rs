@@ -49,6 +49,9 @@ pub(crate) struct NegState {
     pub signing_algo: Option<SigningAlgo>,
     /// Connection.PreauthIntegrityHashValue (3.1.1 only).
     pub preauth: PreauthHash,
+    /// Connection.CipherId: AES-128-CCM for 3.0/3.0.2 when both sides can encrypt; the
+    /// client's first supported choice in 3.1.1. `None`: no encryption on this connection.
+    pub cipher: Option<smb_wire::Cipher>,
 }
 
 pub(crate) struct Connection {
@@ -115,6 +118,9 @@ pub(crate) struct Ctx<'a> {
     pub resp_tree_id: u32,
     /// Handlers set this to force a signature with a key (final SESSION_SETUP of 3.1.1).
     pub force_sign: Option<(SigningAlgo, [u8; 16])>,
+    /// The request arrived encrypted under this session's keys: no signature check, and the
+    /// response (interim ones too) is encrypted the same way ([MS-SMB2] 3.3.4.1.4).
+    pub encrypted: Option<Encrypted>,
     /// Fed with the finished response ([MS-SMB2] 3.3.5.4, 3.3.5.5): NEGOTIATE, SESSION_SETUP.
     pub preauth_hook: PreauthHook,
     /// A FileId this response makes current for the rest of a related compound (CREATE).
@@ -211,11 +217,28 @@ impl Ctx<'_> {
             signature: [0; 16],
         }
         .write(&mut interim[..Header::SIZE]);
-        // Interim responses are never signed ([MS-SMB2] 3.3.4.1.1).
+        // Interim responses are never signed ([MS-SMB2] 3.3.4.1.1), but are encrypted like
+        // the request was.
+        let interim = match &self.encrypted {
+            Some(e) => e
+                .crypto
+                .encrypt(e.session_id, interim)
+                .ok_or(ProtoError::Drop(
+                    "encrypting an interim response failed".into(),
+                ))?,
+            None => interim,
+        };
         conn.send(vec![interim]).await.map_err(ProtoError::Drop)?;
         self.async_id = Some(async_id);
         Ok((rx, guard))
     }
+}
+
+/// Which session's keys protected an encrypted request.
+#[derive(Clone)]
+pub(crate) struct Encrypted {
+    pub session_id: u64,
+    pub crypto: Arc<crate::cipher::SessionCrypto>,
 }
 
 /// A response PDU ready for padding and signing.
@@ -516,9 +539,36 @@ impl Connection {
             let resp = handlers::negotiate::smb1_negotiate(self, &frame)?;
             return self.send(vec![resp]).await;
         }
-        if smb_wire::is_transform(&frame) {
-            return Err("encrypted (transform) message, but encryption was not negotiated".into());
-        }
+        let mut encrypted: Option<Encrypted> = None;
+        let frame = if smb_wire::is_transform(&frame) {
+            // [MS-SMB2] 3.3.5.2.1.1: a message that does not decrypt ends the connection.
+            let th = smb_wire::transform::TransformHeader::parse(&frame)
+                .map_err(|e| format!("malformed transform header: {e}"))?;
+            let sid = th.session_id.0;
+            let session = lock(&self.sessions)
+                .get(&sid)
+                .cloned()
+                .ok_or_else(|| format!("encrypted message for unknown session {sid:#x}"))?;
+            let crypto = session
+                .auth()
+                .and_then(|a| a.crypto.clone())
+                .ok_or_else(|| {
+                    format!("encrypted message on session {sid:#x}, which has no encryption keys")
+                })?;
+            let plain = crypto
+                .decrypt(frame)
+                .ok_or("encrypted message failed to decrypt (wrong key or nonce, or tampered)")?;
+            if !smb_wire::is_smb2(&plain) {
+                return Err("decrypted message is not SMB2".into());
+            }
+            encrypted = Some(Encrypted {
+                session_id: sid,
+                crypto,
+            });
+            plain
+        } else {
+            frame
+        };
         if smb_wire::is_compression_transform(&frame) {
             return Err("compressed message, but compression was not negotiated".into());
         }
@@ -527,7 +577,10 @@ impl Connection {
         let mut first = true;
         for item in smb_wire::split_compound(&frame) {
             let pdu = item.map_err(|e| format!("malformed compound: {e}"))?;
-            if let Some(r) = self.process_pdu(pdu, &mut related, first).await? {
+            if let Some(r) = self
+                .process_pdu(pdu, &mut related, first, encrypted.as_ref())
+                .await?
+            {
                 responses.push(r);
             }
             first = false;
@@ -550,6 +603,13 @@ impl Connection {
             }
             parts.push(r.pdu);
         }
+        if let Some(e) = encrypted {
+            let sealed = e
+                .crypto
+                .encrypt(e.session_id, parts.concat())
+                .ok_or("encrypting the response failed")?;
+            return self.send(vec![sealed]).await;
+        }
         self.send(parts).await
     }
 
@@ -559,6 +619,7 @@ impl Connection {
         pdu: &[u8],
         related: &mut Related,
         first: bool,
+        encrypted: Option<&Encrypted>,
     ) -> Result<Option<Response>, String> {
         let hdr = Header::parse(pdu).map_err(|e| format!("malformed SMB2 header: {e}"))?;
         if hdr.flags.contains(HeaderFlags::SERVER_TO_REDIR) {
@@ -613,6 +674,7 @@ impl Connection {
             resp_session_id: session_id,
             resp_tree_id: tree_id,
             force_sign: None,
+            encrypted: encrypted.cloned(),
             preauth_hook: PreauthHook::None,
             new_file_id: None,
             async_id: None,
@@ -695,6 +757,13 @@ impl Connection {
         if ctx.force_sign.is_some() {
             sign = ctx.force_sign;
         }
+        if ctx.encrypted.is_some() {
+            // Encrypted messages are never also signed ([MS-SMB2] 3.3.4.1.1).
+            return Ok(Some(Response {
+                pdu: ctx.out,
+                sign: None,
+            }));
+        }
         let unsignable = status == NtStatus::USER_SESSION_DELETED || cmd == Command::SESSION_SETUP;
         if sign.is_none()
             && hdr.flags.contains(HeaderFlags::SIGNED)
@@ -745,7 +814,14 @@ impl Connection {
             .last_active
             .store(self.server.now_secs(), Ordering::Relaxed);
         let signed = ctx.hdr.flags.contains(HeaderFlags::SIGNED);
-        if let Some((algo, key)) = auth.signing {
+        let was_encrypted = ctx.encrypted.is_some();
+        if auth.encrypt_data && !was_encrypted {
+            // [MS-SMB2] 3.3.5.2.9: Session.EncryptData and an unencrypted request.
+            warn!(conn = self.id, peer = %self.peer, user = auth.user_name(), ?cmd,
+                  "unencrypted request on a session that must encrypt (security.encryption): refused");
+            return Err(NtStatus::ACCESS_DENIED.into());
+        }
+        if let Some((algo, key)) = auth.signing.filter(|_| !was_encrypted) {
             if signed {
                 if !crypto::verify(algo, &key, ctx.pdu) {
                     warn!(conn = self.id, peer = %self.peer, user = auth.user_name(), ?cmd, "bad signature: request refused");
@@ -766,6 +842,11 @@ impl Connection {
         ctx.session = Some(session.clone());
         if tree_scoped {
             match session.tree(tree_id) {
+                Some(t) if t.encrypt && !was_encrypted => {
+                    warn!(conn = self.id, peer = %self.peer, user = auth.user_name(), share = %t.share.config.name, ?cmd,
+                          "unencrypted request to a share with encrypt = true: refused");
+                    return Err(NtStatus::ACCESS_DENIED.into());
+                }
                 Some(t) => ctx.tree = Some(t),
                 None => return Err(NtStatus::NETWORK_NAME_DELETED.into()),
             }

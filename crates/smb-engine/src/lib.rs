@@ -17,6 +17,7 @@
 //! - `names`: search patterns, 8.3 names, stream suffixes; `security`: synthesized descriptors.
 #![forbid(unsafe_code)]
 
+mod cipher;
 pub mod config;
 mod conn;
 mod credits;
@@ -35,7 +36,7 @@ pub mod status;
 mod tests;
 
 pub use config::Limits;
-pub use config::{AnonymousPolicy, EngineConfig, ShareConfig, SigningPolicy};
+pub use config::{AnonymousPolicy, EncryptionPolicy, EngineConfig, ShareConfig, SigningPolicy};
 pub use error::EngineError;
 pub use server::{Refusal, Server};
 pub use smb_wire::Dialect;

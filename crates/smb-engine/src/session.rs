@@ -29,6 +29,10 @@ pub(crate) struct SessionAuth {
     pub signing: Option<(SigningAlgo, [u8; 16])>,
     /// Session.SigningRequired: unsigned requests are refused.
     pub signing_required: bool,
+    /// Keys for SMB3 encryption, when a cipher was negotiated and the session has a key.
+    pub crypto: Option<Arc<crate::cipher::SessionCrypto>>,
+    /// Session.EncryptData: every request must arrive encrypted.
+    pub encrypt_data: bool,
 }
 
 impl SessionAuth {
@@ -121,7 +125,12 @@ impl Session {
     }
 
     /// Connect a tree, unless the share is at its `max_users` (then `None`).
-    pub fn add_tree(&self, share: Arc<Share>, maximal_access: u32) -> Option<Arc<Tree>> {
+    pub fn add_tree(
+        &self,
+        share: Arc<Share>,
+        maximal_access: u32,
+        encrypt: bool,
+    ) -> Option<Arc<Tree>> {
         let limit = share.config.max_users;
         let admitted = share
             .users
@@ -140,6 +149,7 @@ impl Session {
             id,
             share,
             maximal_access,
+            encrypt,
         });
         lock(&self.trees).insert(id, tree.clone());
         Some(tree)
@@ -178,6 +188,8 @@ pub(crate) struct Tree {
     pub id: u32,
     pub share: Arc<Share>,
     pub maximal_access: u32,
+    /// TreeConnect.EncryptData: requests on this tree must be encrypted.
+    pub encrypt: bool,
 }
 
 impl Drop for Tree {

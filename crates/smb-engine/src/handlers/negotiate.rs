@@ -7,8 +7,10 @@
 //! - 3.1.1: exactly one PREAUTH_INTEGRITY context, listing SHA-512, else
 //!   STATUS_INVALID_PARAMETER; at most one ENCRYPTION and one SIGNING context;
 //! - the response and request are folded into Connection.PreauthIntegrityHashValue;
-//! - we advertise only what we implement: no encryption (its context is not answered), no
-//!   compression, no multichannel, no leasing.
+//! - encryption: 3.0/3.0.2 set SMB2_GLOBAL_CAP_ENCRYPTION (AES-128-CCM) when the client has it;
+//!   3.1.1 answers ENCRYPTION_CAPABILITIES with the client's first cipher we implement, in the
+//!   client's order, and leaves the context unanswered when none is common;
+//! - we advertise only what we implement: no compression, no multichannel, no leasing.
 
 use std::sync::Arc;
 
@@ -19,7 +21,7 @@ use smb_wire::{
     SigningAlgorithm, TreeId,
 };
 
-use crate::config::SigningPolicy;
+use crate::config::{EncryptionPolicy, SigningPolicy};
 use crate::conn::{Connection, Ctx, PreauthHook};
 use crate::crypto::{PreauthHash, SigningAlgo};
 use crate::error::{ProtoError, ProtoResult};
@@ -158,6 +160,15 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let hint = lanshare_auth::negotiate_hint();
     let salt: [u8; 32] = rand::random();
     let mut resp = base_response(conn, dialect, &hint);
+    let mut cipher = None;
+    // 3.0/3.0.2 have one cipher, AES-128-CCM, agreed through the ENCRYPTION capability.
+    if matches!(dialect, Dialect::SMB3_0 | Dialect::SMB3_0_2)
+        && conn.server.config.encryption != EncryptionPolicy::Off
+        && req.capabilities.contains(Capabilities::ENCRYPTION)
+    {
+        cipher = Some(smb_wire::Cipher::AES_128_CCM);
+        resp.capabilities = Capabilities(resp.capabilities.0 | Capabilities::ENCRYPTION.0);
+    }
     let mut signing_algo = if dialect.0 >= Dialect::SMB3_0.0 {
         SigningAlgo::AesCmac
     } else {
@@ -166,6 +177,7 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
 
     if dialect == Dialect::SMB3_1_1 {
         let (mut preauth, mut encryption, mut signing) = (0, 0, 0);
+        let mut client_ciphers: Vec<smb_wire::Cipher> = Vec::new();
         let mut sha512 = false;
         let mut client_signing: Vec<SigningAlgorithm> = Vec::new();
         for c in &req.contexts {
@@ -176,7 +188,10 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
                     preauth += 1;
                     sha512 = hash_algorithms.contains(&HashAlgorithm::SHA_512);
                 }
-                NegotiateContext::Encryption { .. } => encryption += 1,
+                NegotiateContext::Encryption { ciphers } => {
+                    encryption += 1;
+                    client_ciphers = ciphers.clone();
+                }
                 NegotiateContext::Signing { algorithms } => {
                     signing += 1;
                     client_signing = algorithms.clone();
@@ -197,10 +212,19 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             hash_algorithms: vec![HashAlgorithm::SHA_512],
             salt: &salt,
         });
-        // Encryption is not implemented, so the ENCRYPTION_CAPABILITIES context is not answered:
-        // 3.3.5.4 builds the response context only "if the server supports encryption". (The
-        // "CipherCount 1, Cipher 0" answer for no common cipher trips up clients such as the
-        // Rust `smb` crate 0.12, which cannot parse a cipher id of 0.)
+        if encryption == 1 && conn.server.config.encryption != EncryptionPolicy::Off {
+            // The client's order of preference wins; we take its first cipher we implement.
+            // With none in common the context is not answered (encryption stays off).
+            if let Some(c) = client_ciphers
+                .iter()
+                .copied()
+                .find(|c| crate::cipher::SUPPORTED.contains(c))
+            {
+                cipher = Some(c);
+                resp.contexts
+                    .push(NegotiateContext::Encryption { ciphers: vec![c] });
+            }
+        }
         if signing == 1 {
             // Our preference: GMAC (fastest), then CMAC; HMAC-SHA256 only if that's all.
             let pick = [
@@ -232,6 +256,7 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         neg.server_security_mode = resp.security_mode.0;
         neg.server_capabilities = resp.capabilities.0;
         neg.signing_algo = Some(signing_algo);
+        neg.cipher = cipher;
         if dialect == Dialect::SMB3_1_1 {
             let mut h = PreauthHash::ZERO;
             h.update(ctx.pdu);

@@ -17,7 +17,7 @@ use smb_wire::msg::session_setup::{SessionSetupRequest, SessionSetupResponse};
 use smb_wire::{Dialect, NtStatus, SecurityMode, SessionFlags, SessionSetupFlags};
 use tracing::{info, warn};
 
-use crate::config::SigningPolicy;
+use crate::config::{EncryptionPolicy, SigningPolicy};
 use crate::conn::{Ctx, PreauthHook};
 use crate::crypto;
 use crate::error::ProtoResult;
@@ -160,6 +160,31 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
                 Identity::Anonymous => SessionFlags::IS_NULL.0,
                 Identity::User { .. } => 0,
             };
+            // SMB3 encryption keys ([MS-SMB2] 3.3.5.5.3), for sessions with a key and a cipher.
+            let cipher = lock(&conn.neg).cipher;
+            let session_crypto = match (unsigned, session_key, cipher) {
+                (false, Some(k), Some(c)) => crate::cipher::SessionCrypto::derive(
+                    dialect.0,
+                    c,
+                    &k,
+                    is_311.then_some(&preauth.0),
+                )
+                .map(Arc::new),
+                _ => None,
+            };
+            let policy = server.config.encryption;
+            if policy == EncryptionPolicy::Required && session_crypto.is_none() {
+                session.expire();
+                lock(&conn.sessions).remove(&session.id);
+                server.sessions.remove(session.id);
+                warn!(peer = %conn.peer, ?dialect, "logon refused: security.encryption = required and this client cannot encrypt");
+                return Err(NtStatus::ACCESS_DENIED.into());
+            }
+            let encrypt_data = session_crypto.is_some()
+                && matches!(
+                    policy,
+                    EncryptionPolicy::Desired | EncryptionPolicy::Required
+                );
             let auth = match &previous {
                 // Re-authentication keeps the session's keys ([MS-SMB2] 3.3.5.5.3 derives
                 // them only for a new session); the identity is refreshed.
@@ -167,16 +192,21 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
                     identity,
                     signing: prev.signing,
                     signing_required: prev.signing_required,
+                    crypto: prev.crypto.clone(),
+                    encrypt_data: prev.encrypt_data,
                 }),
                 None => Arc::new(SessionAuth {
                     identity,
                     signing,
                     signing_required,
+                    crypto: session_crypto,
+                    encrypt_data,
                 }),
             };
             info!(
                 peer = %conn.peer, session = format_args!("{:#x}", session.id), user = auth.user_name(),
-                ?dialect, signing = ?auth.signing.map(|s| s.0), signing_required, "session established"
+                                ?dialect, signing = ?auth.signing.map(|s| s.0), signing_required,
+                encryption = ?auth.crypto.as_ref().map(|c| c.cipher), encrypt_data = auth.encrypt_data, "session established"
             );
             *lock(&session.state) = SessionState::Valid(auth.clone());
             server
@@ -188,7 +218,11 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
                 expire_previous(ctx, req.previous_session_id.0, &auth);
             }
             SessionSetupResponse {
-                session_flags: SessionFlags(flags),
+                session_flags: SessionFlags(if auth.encrypt_data {
+                    flags | SessionFlags::ENCRYPT_DATA.0
+                } else {
+                    flags
+                }),
                 security_buffer: &token,
             }
             .encode(&mut ctx.out)?;

@@ -57,7 +57,14 @@ pub(crate) async fn connect(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     } else {
         FILE_ALL_ACCESS
     };
-    let Some(tree) = session.add_tree(share.clone(), maximal_access) else {
+    // share.encrypt ([MS-SMB2] 3.3.5.7: Share.EncryptData): only sessions that can encrypt.
+    let encrypt = share.config.encrypt && !share.is_ipc;
+    if encrypt && auth.crypto.is_none() {
+        warn!(peer = %ctx.conn.peer, user = auth.user_name(), share = %share.config.name,
+              "tree connect refused: the share has encrypt = true and this session cannot encrypt (SMB 2.x, guest, or encryption off)");
+        return Err(NtStatus::ACCESS_DENIED.into());
+    }
+    let Some(tree) = session.add_tree(share.clone(), maximal_access, encrypt) else {
         server.counters.refuse(crate::server::Refusal::MaxUsers);
         warn!(peer = %ctx.conn.peer, user = auth.user_name(), share = %share.config.name, limit = share.config.max_users,
               "tree connect refused: share.max_users reached (client sees STATUS_REQUEST_NOT_ACCEPTED)");
@@ -68,7 +75,14 @@ pub(crate) async fn connect(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         (ShareType::PIPE, ShareFlags::NO_CACHING.0)
     } else {
         // Manual caching (0): offline files only when the user asks, like a default Windows share.
-        (ShareType::DISK, 0)
+        (
+            ShareType::DISK,
+            if encrypt {
+                ShareFlags::ENCRYPT_DATA.0
+            } else {
+                0
+            },
+        )
     };
     TreeConnectResponse {
         share_type,
