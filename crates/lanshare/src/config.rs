@@ -292,13 +292,13 @@ impl Config {
             errors: Vec::new(),
         };
         let config = v.validate(raw);
-        match config {
-            Some(c) if v.errors.is_empty() => Ok(c),
-            _ => {
-                v.errors
-                    .sort_by_key(|e| (e.line.unwrap_or(0), e.column.unwrap_or(0)));
-                Err(ConfigErrors(v.errors))
-            }
+        if v.errors.is_empty() {
+            Ok(config)
+        } else {
+            // Errors without a place (no shares at all) come first: they matter most.
+            v.errors
+                .sort_by_key(|e| (e.line.unwrap_or(0), e.column.unwrap_or(0)));
+            Err(ConfigErrors(v.errors))
         }
     }
 
@@ -893,8 +893,9 @@ impl Validator<'_> {
         self.errors.push(e);
     }
 
-    /// Returns `None` only when nothing usable could be built; errors are in `self.errors`.
-    fn validate(&mut self, raw: RawConfig) -> Option<Config> {
+    /// Builds the config, recording every problem in `self.errors` (the result is only usable
+    /// when there are none).
+    fn validate(&mut self, raw: RawConfig) -> Config {
         let default_name = names::server_name_from_hostname(&names::hostname().unwrap_or_default());
         let mut c = Config::defaults(default_name);
 
@@ -1180,7 +1181,7 @@ impl Validator<'_> {
                 max_users,
             });
         }
-        Some(c)
+        c
     }
 
     fn protocol(&mut self, key: &str, p: &Spanned<String>) -> Option<Protocol> {

@@ -11,7 +11,8 @@
 //! - [`config`]: the TOML reference, parsing with file:line:col errors, semantic checks.
 //! - [`names`]: share and server naming rules, "did you mean" suggestions.
 //! - [`quick`]: `serve PATH…` without a config (generated user/password, connect hints).
-//! - [`serve`]: config → engine config, binding, listening lines, graceful shutdown.
+//! - [`serve`]: config → engine config, binding, listening lines, SIGHUP reload, graceful
+//!   shutdown on SIGINT/SIGTERM.
 //! - [`users`]: `user add|del|list|passwd` on the users file.
 //! - [`logging`]: tracing to stderr, filter from RUST_LOG / -v / config.
 #![forbid(unsafe_code)]
