@@ -1,0 +1,1 @@
+//! lanshare-discovery (being written)

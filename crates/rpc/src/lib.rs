@@ -1,0 +1,1 @@
+//! lanshare-rpc (being written)
