@@ -855,7 +855,7 @@ impl Connection {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod testing {
     //! A connection without a socket: feed frames, collect response frames.
     use super::*;

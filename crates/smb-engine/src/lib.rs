@@ -24,6 +24,8 @@ mod credits;
 mod crypto;
 mod error;
 mod fileinfo;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod handlers;
 mod names;
 mod objects;
