@@ -99,6 +99,12 @@ pub struct EngineConfig {
     pub max_inflight: u32,
     /// TCP keepalive probes, so dead peers are reaped and never fill a limit.
     pub tcp_keepalive: bool,
+    /// Failed-logon throttling per source address and per account ([MS-NLMP] leaves it to
+    /// the server; Windows has its account lockout policy).
+    pub logon_throttle: lanshare_auth::ThrottleConfig,
+    /// Every failed logon is answered after this delay, so an online guesser on one
+    /// connection gets a few tries per second at most, before the lockout stops it.
+    pub logon_failure_delay: Duration,
 }
 
 /// Limits that apply to newcomers and can change at run time (`lanshare reload`). Lowering one
@@ -157,6 +163,8 @@ impl EngineConfig {
             limits: Limits::default(),
             max_inflight: 0,
             tcp_keepalive: true,
+            logon_throttle: lanshare_auth::ThrottleConfig::default(),
+            logon_failure_delay: Duration::from_millis(300),
         }
     }
 

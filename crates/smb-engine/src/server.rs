@@ -119,6 +119,7 @@ pub(crate) struct ServerState {
     live: RwLock<Arc<Live>>,
     pub users: Arc<dyn UserDb>,
     pub auth_policy: Arc<AuthPolicy>,
+    pub throttle: Arc<lanshare_auth::LogonThrottle>,
     pub ipc: Arc<Share>,
     pub sessions: SessionTable,
     next_session_id: AtomicU64,
@@ -254,12 +255,16 @@ impl Server {
             shares,
             limits: config.limits.clone(),
         };
+        let throttle = Arc::new(lanshare_auth::LogonThrottle::new(
+            config.logon_throttle.clone(),
+        ));
         Ok(Server {
             state: Arc::new(ServerState {
                 live: RwLock::new(Arc::new(live)),
                 config,
                 users,
                 auth_policy,
+                throttle,
                 ipc,
                 sessions: SessionTable::default(),
                 next_session_id: AtomicU64::new(first_id),

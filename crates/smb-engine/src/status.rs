@@ -65,6 +65,9 @@ pub struct ServerStatus {
     pub protocol_drops: u64,
     pub logons: u64,
     pub logon_failures: u64,
+    /// Addresses and accounts locked out by the failed-logon throttle right now.
+    pub locked_out_addresses: usize,
+    pub locked_out_accounts: usize,
     pub accepted_connections: u64,
 }
 
@@ -205,6 +208,8 @@ impl Server {
             protocol_drops: c.protocol_drops.load(Ordering::Relaxed),
             logons: c.logons.load(Ordering::Relaxed),
             logon_failures: c.logon_failures.load(Ordering::Relaxed),
+            locked_out_addresses: st.throttle.locked_out(std::time::Instant::now()).0,
+            locked_out_accounts: st.throttle.locked_out(std::time::Instant::now()).1,
             accepted_connections: c.accepted.load(Ordering::Relaxed),
         }
     }

@@ -53,7 +53,8 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let sid = ctx.hdr.session_id.0;
     let session = if sid == 0 {
         let id = server.new_session_id();
-        let acceptor = Acceptor::new(server.users.clone(), server.auth_policy.clone());
+        let acceptor = Acceptor::new(server.users.clone(), server.auth_policy.clone())
+            .with_throttle(server.throttle.clone(), conn.peer.ip());
         let s = Arc::new(Session::new(
             id,
             acceptor,
@@ -83,7 +84,8 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         if let SessionState::Valid(prev) = &*st {
             // Re-authentication (3.3.5.5.2): a fresh exchange on the same session, which stays
             // usable meanwhile.
-            let acceptor = Acceptor::new(server.users.clone(), server.auth_policy.clone());
+            let acceptor = Acceptor::new(server.users.clone(), server.auth_policy.clone())
+                .with_throttle(server.throttle.clone(), conn.peer.ip());
             let previous = Some(prev.clone());
             *st = SessionState::InProgress {
                 acceptor: Box::new(acceptor),
@@ -250,6 +252,9 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
                 .logon_failures
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             warn!(peer = %conn.peer, reason = %e, %status, "logon refused");
+            if !server.config.logon_failure_delay.is_zero() {
+                tokio::time::sleep(server.config.logon_failure_delay).await;
+            }
             Err(status.into())
         }
     }
