@@ -1,0 +1,934 @@
+#!/usr/bin/env python3
+"""lanshare benchmark harness: Samba, the `smb-server` crate and lanshare, side by side.
+
+Started by bench/run (which checks the tools and builds the binaries); see bench/README.md.
+Every server serves a share named "bench" from its own folder of one fresh tmpfs directory,
+to one user, on a loopback port. Each row group runs its client against the three servers in
+turn (samba, peer, lanshare, samba, peer, lanshare, ...), so that machine noise spreads over
+all of them, and the table shows the median with min-max and lanshare's ratio to the better
+of the other two (above 1.00: lanshare wins).
+A cell that cannot be measured says "n/a (<server>: <why>)"; the harness goes on.
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SERVERS = ["samba", "peer", "lanshare"]
+TITLES = {"samba": "Samba", "peer": "smb-server crate", "lanshare": "lanshare"}
+USER = "lsbench"
+SHARE = "bench"
+# smbprotocol waits with select(): keep each client process well under FD_SETSIZE (1024).
+SESSIONS_PER_PROCESS = 900
+
+
+class NA(Exception):
+    """A cell that cannot be measured; the message says why (short, one line)."""
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def short(text, limit=90):
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+# ------------------------------------------------------------------------------------------
+# Memory: PSS summed over a process and all its descendants (Samba forks one per client).
+
+
+def descendants(root_pid):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: the ppid follows the last ')'.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    out, todo = [], [root_pid]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def pss_kib(root_pid):
+    total, count = 0, 0
+    for pid in descendants(root_pid):
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        count += 1
+                        break
+        except OSError:
+            continue
+    return total, count
+
+
+# ------------------------------------------------------------------------------------------
+# The servers.
+
+
+class Server:
+    name = ""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.share_dir = ctx.work / f"share-{self.name}"
+        self.proc = None
+        self.port = None
+        self.error = None
+        self.log_path = ctx.work / "logs" / f"{self.name}.log"
+
+    def start(self):
+        raise NotImplementedError
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        # Samba's children, and anything else left in the group.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.proc = None
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def log_tail(self, n=5):
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return " | ".join(lines[-n:])
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+class Samba(Server):
+    name = "samba"
+
+    def start(self):
+        d = self.ctx.work / "samba"
+        for sub in ["private", "lock", "state", "cache", "pid", "ncalrpc", "log"]:
+            (d / sub).mkdir(parents=True, exist_ok=True)
+        os.chmod(d / "private", 0o700)
+        self.port = free_port()
+        conf = d / "smb.conf"
+        conf.write_text(
+            f"""[global]
+\tnetbios name = BENCHSAMBA
+\tworkgroup = WORKGROUP
+\tserver role = standalone server
+\tsmb ports = {self.port}
+\tinterfaces = 127.0.0.1
+\tbind interfaces only = yes
+\tdisable netbios = yes
+\tprivate dir = {d}/private
+\tlock directory = {d}/lock
+\tstate directory = {d}/state
+\tcache directory = {d}/cache
+\tpid directory = {d}/pid
+\tncalrpc dir = {d}/ncalrpc
+\tlog file = {d}/log/log.%m
+\tlog level = 0
+\tpassdb backend = tdbsam
+\tserver min protocol = SMB2_02
+\tserver signing = auto
+\tmap to guest = never
+\tload printers = no
+\tprinting = bsd
+\tprintcap name = /dev/null
+\tdisable spoolss = yes
+
+[{SHARE}]
+\tpath = {self.share_dir}
+\tread only = no
+\tguest ok = no
+"""
+        )
+        pw = f"{self.ctx.password}\n{self.ctx.password}\n"
+        r = subprocess.run(
+            ["smbpasswd", "-c", str(conf), "-s", "-a", USER], input=pw, capture_output=True, text=True
+        )
+        if r.returncode != 0:
+            raise NA(f"smbpasswd failed: {short(r.stderr or r.stdout)}")
+        logf = open(self.log_path, "a")
+        # A foreground smbd stops when its stdin closes: hold a pipe open for its lifetime.
+        self.proc = subprocess.Popen(
+            ["smbd", "--foreground", "--no-process-group", f"--configfile={conf}"],
+            stdin=subprocess.PIPE,
+            stdout=logf,
+            stderr=logf,
+            start_new_session=True,
+        )
+        if not wait_port(self.port, self.proc):
+            raise NA(f"smbd did not start: {short(self.log_tail())}")
+
+
+class Peer(Server):
+    name = "peer"
+
+    def start(self):
+        logf = open(self.log_path, "a")
+        args = [
+            str(self.ctx.peer_bin),
+            "--listen",
+            "127.0.0.1:0",
+            "--root",
+            str(self.share_dir),
+            "--share",
+            SHARE,
+            "--user",
+            USER,
+            "--password",
+            self.ctx.password,
+        ]
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=logf, text=True, start_new_session=True
+        )
+        self.port = read_listening(self.proc, "peer listening on ", self)
+
+
+class Lanshare(Server):
+    name = "lanshare"
+
+    def start(self):
+        d = self.ctx.work / "lanshare"
+        d.mkdir(exist_ok=True)
+        users = d / "users"
+        if not users.exists():
+            r = subprocess.run(
+                [str(self.ctx.lanshare_bin), "user", "add", USER, "--password-stdin", "--users-file", str(users)],
+                input=self.ctx.password + "\n",
+                capture_output=True,
+                text=True,
+            )
+            if r.returncode != 0:
+                raise NA(f"lanshare user add failed: {short(r.stderr or r.stdout)}")
+        conf = d / "lanshare.toml"
+        # Signing "enabled": clients that ask for it get it, as with Samba's "auto" and the
+        # crate's default; the signed rows ask from the client side. Every limit unlimited.
+        conf.write_text(
+            f"""[server]
+name = "BENCHLS"
+listen = ["127.0.0.1:0"]
+users_file = "{users}"
+log = "warn"
+
+[security]
+signing = "enabled"
+
+[limits]
+max_sessions = 0
+max_connections = 0
+max_connections_per_ip = 0
+max_open_files = 0
+max_open_files_per_session = 0
+idle_timeout = 0
+max_inflight = 0
+handshake_timeout = 0
+
+[[share]]
+name = "{SHARE}"
+path = "{self.share_dir}"
+"""
+        )
+        logf = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            [str(self.ctx.lanshare_bin), "serve", "--config", str(conf)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=logf,
+            text=True,
+            start_new_session=True,
+        )
+        self.port = read_listening(self.proc, "lanshare listening on ", self)
+
+
+def read_listening(proc, prefix, server, timeout=30):
+    """Reads the server's stdout up to its `... listening on ADDR` line; returns the port."""
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        if not sel.select(timeout=0.2):
+            if proc.poll() is not None:
+                break
+            continue
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line.strip())
+        m = re.search(re.escape(prefix) + r"(\S+):(\d+)", line)
+        if m:
+            sel.unregister(proc.stdout)
+            # Keep draining stdout so the server never blocks on a full pipe.
+            drain = subprocess.Popen(["cat"], stdin=proc.stdout, stdout=open(server.log_path, "a"))
+            server.drain = drain
+            return int(m.group(2))
+    proc.kill()
+    raise NA(f"no '{prefix.strip()}' line: {short(' | '.join(seen[-3:]) or server.log_tail())}")
+
+
+# ------------------------------------------------------------------------------------------
+# Clients.
+
+
+class Ctx:
+    pass
+
+
+def smbclient(ctx, srv, commands, protection="off", timeout=600):
+    args = [
+        "smbclient",
+        f"//127.0.0.1/{SHARE}",
+        "-p",
+        str(srv.port),
+        "-U",
+        f"{USER}%{ctx.password}",
+        f"--client-protection={protection}",
+        "-c",
+        commands,
+    ]
+    t = time.perf_counter()
+    try:
+        r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise NA(f"smbclient timed out after {timeout}s") from None
+    secs = time.perf_counter() - t
+    errs = re.findall(r"NT_STATUS_[A-Z_]+", r.stdout + r.stderr)
+    if r.returncode != 0 or errs:
+        raise NA(errs[0] if errs else f"smbclient exit {r.returncode}: {short(r.stderr or r.stdout)}")
+    return secs, r.stdout + r.stderr
+
+
+def smbops(ctx, srv, *args, timeout=900):
+    cmd = [
+        sys.executable,
+        str(HERE / "smbops.py"),
+        *args,
+        "--port",
+        str(srv.port),
+        "--user",
+        USER,
+        "--password",
+        ctx.password,
+        "--share",
+        SHARE,
+    ]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise NA(f"client timed out after {timeout}s") from None
+    if r.returncode != 0:
+        tail = r.stderr.strip().splitlines()
+        raise NA(short(tail[-1] if tail else f"exit {r.returncode}"))
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------------------------------
+# Row groups. Each measure function returns {row_id: value} for one server and one repetition.
+
+MB = 1e6
+
+
+def make_file(path, size):
+    chunk = os.urandom(1 << 20)
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            n = min(left, len(chunk))
+            f.write(chunk[:n])
+            left -= n
+
+
+def large(ctx, srv, rep, protection):
+    size = ctx.large_size
+    src = ctx.work / "src" / "big.bin"
+    remote_up = f"up-{protection}-{rep}.bin"
+    secs, _ = smbclient(ctx, srv, f"put {src} {remote_up}", protection)
+    landed = srv.share_dir / remote_up
+    got = landed.stat().st_size if landed.exists() else -1
+    landed.unlink(missing_ok=True)
+    if got != size:
+        raise NA(f"put wrote {got} bytes of {size}")
+    out = {f"put-{protection}": size / secs / MB}
+    secs, stdout = smbclient(ctx, srv, "get big.bin /dev/null", protection)
+    if f"of size {size}" not in stdout:  # smbclient says it on stderr; smbclient() joins both
+        raise NA(f"get: unexpected output {short(stdout)}")
+    out[f"get-{protection}"] = size / secs / MB
+    return out
+
+
+def small(ctx, srv, rep):
+    r = smbops(ctx, srv, "small", "--dir", f"small{rep}", "--count", str(ctx.small_count))
+    return {"small-create": r["create_write"], "small-read": r["open_read"], "small-delete": r["delete"]}
+
+
+def many(ctx, srv, rep):
+    r = smbops(ctx, srv, "many", "--dir", f"many{rep}", "--count", str(ctx.many_count))
+    return {"many": r["seconds"]}
+
+
+def listing(ctx, srv, rep, count):
+    secs, stdout = smbclient(ctx, srv, f"cd list{count}; ls")
+    # One line per entry plus "." and "..", and a free-space footer.
+    entries = sum(1 for line in stdout.splitlines() if re.match(r"\s+f\d+\.dat\s", line))
+    if entries != count:
+        raise NA(f"listed {entries} of {count} entries")
+    return {f"list{count}": secs}
+
+
+# smb2.bench.echo and .path-contention-shared print one sample a second per operation:
+# "1.00 second: open[num/s=3074,avslat=...] close[num/s=3071,...]"; oplock1 prints a running
+# "355.81 ops/second" figure.
+NUMS_RE = re.compile(r"second: (\w+)\[num/s=(\d+)")
+OPS_RE = re.compile(r"([\d.]+) ops/second")
+
+
+def parse_torture(text):
+    """Operations per second: the mean of the per-second samples of the first operation
+    (echo, or open for path-contention-shared, whose close rate is the same), else the last
+    running rate. None when there is neither."""
+    samples = NUMS_RE.findall(text)
+    if samples:
+        first = samples[0][0]
+        vals = [int(v) for op, v in samples if op == first]
+        return sum(vals) / len(vals)
+    ops = OPS_RE.findall(text)
+    return float(ops[-1]) if ops else None
+
+
+def torture(ctx, srv, rep, test):
+    tl = ctx.torture_time
+    args = [
+        "timeout",
+        "-k",
+        "5",
+        str(tl + 60),
+        "smbtorture",
+        f"//127.0.0.1/{SHARE}",
+        "-p",
+        str(srv.port),
+        "-U",
+        f"{USER}%{ctx.password}",
+        f"--option=torture:timelimit={tl}",
+        "--option=torture:nprocs=4",
+        f"smb2.bench.{test}",
+    ]
+    r = subprocess.run(args, capture_output=True, text=True)
+    text = r.stdout + r.stderr
+    (ctx.work / "logs" / f"torture-{test}-{srv.name}-{rep}.log").write_text(text)
+    rate = parse_torture(text)
+    if r.returncode != 0 or rate is None:
+        # "failure: oplock1 [\n<reason>\n]": the reason is on the lines inside the brackets.
+        why = re.findall(r"(?:failure|error): [\w.-]+ \[\s*([^\]]*)\]", text)
+        raise NA(short(why[-1] if why else f"exit {r.returncode}, no rate: {text[-200:]}", 70))
+    return {f"torture-{test}": rate}
+
+
+def sessions(ctx, srv, rep, n):
+    # A fresh server per measurement: an allocator that kept the memory of an earlier run
+    # would make the next one look free.
+    srv.restart()
+    time.sleep(1.0)
+    before, _ = pss_kib(srv.proc.pid)
+    nproc = max(4, math.ceil(n / SESSIONS_PER_PROCESS))
+    per = [n // nproc + (1 if i < n % nproc else 0) for i in range(nproc)]
+    procs = []
+    try:
+        for k in per:
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(HERE / "smbops.py"),
+                        "hold",
+                        "--count",
+                        str(k),
+                        "--port",
+                        str(srv.port),
+                        "--user",
+                        USER,
+                        "--password",
+                        ctx.password,
+                        "--share",
+                        SHARE,
+                    ],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                    start_new_session=True,
+                )
+            )
+        for p in procs:
+            if p.stdout.readline().strip() != "STARTED":
+                raise NA("a session client did not start (is smbprotocol installed?)")
+        t = time.perf_counter()
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        ready, failed, err = 0, 0, ""
+        for p in procs:
+            line = p.stdout.readline()
+            if not line:
+                failed += 1
+                err = err or "a client process died"
+                continue
+            r = json.loads(line)
+            ready += r["ready"]
+            failed += r["failed"]
+            err = err or r["error"]
+        secs = time.perf_counter() - t
+        if ready == 0:
+            raise NA(f"no session set up: {short(err, 60)}")
+        time.sleep(2.0)
+        after, nprocs = pss_kib(srv.proc.pid) if srv.alive() else (0, 0)
+        echo_ok = 0
+        for p in procs:
+            p.stdin.write("echo\n")
+            p.stdin.flush()
+        for p in procs:
+            line = p.stdout.readline()
+            if line:
+                echo_ok += json.loads(line)["echo_ok"]
+        out = {
+            f"sess{n}-rate": ready / secs,
+            f"sess{n}-mem": (after - before) / ready if after else float("nan"),
+            f"sess{n}-echo": 100.0 * echo_ok / n,
+        }
+        ctx.notes.append(
+            f"sessions N={n} {srv.name} rep {rep + 1}: {ready} set up ({failed} failed{': ' + short(err, 60) if err else ''}) in {secs:.1f}s, "
+            f"PSS {before} -> {after} KiB over {nprocs} process(es), {echo_ok} answered ECHO"
+        )
+        return out
+    finally:
+        for p in procs:
+            try:
+                p.stdin.close()
+            except OSError:
+                pass
+        deadline = time.monotonic() + 30
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        # Leave a clean server behind for the next group.
+        srv.restart()
+
+
+def iperf(ctx):
+    port = free_port()
+    server = subprocess.Popen(
+        ["iperf3", "-s", "-1", "-p", str(port), "-B", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(0.5)
+        r = subprocess.run(
+            ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(ctx.iperf_time), "-J"],
+            capture_output=True,
+            text=True,
+            timeout=ctx.iperf_time + 30,
+        )
+        data = json.loads(r.stdout)
+        return data["end"]["sum_received"]["bits_per_second"] / 8 / MB
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait()
+
+
+# ------------------------------------------------------------------------------------------
+# Rows: (id, label, unit, higher is better). Groups: name -> (rows, measure, repetitions).
+
+
+def build_rows(ctx):
+    L = ctx.large_label
+    rows = {}
+    groups = []
+
+    def group(name, row_list, fn, reps):
+        for r in row_list:
+            rows[r[0]] = r
+        groups.append((name, [r[0] for r in row_list], fn, reps))
+
+    for prot in ["off", "sign", "encrypt"]:
+        tag = {"off": "", "sign": ", signed", "encrypt": ", encrypted"}[prot]
+        group(
+            f"large-{prot}",
+            [
+                (f"put-{prot}", f"write {L} (smbclient put{tag})", "MB/s", True),
+                (f"get-{prot}", f"read {L} (smbclient get{tag})", "MB/s", True),
+            ],
+            lambda c, s, rep, p=prot: large(c, s, rep, p),
+            ctx.reps,
+        )
+    n = ctx.small_count
+    group(
+        "small",
+        [
+            ("small-create", f"4 KiB create+write+close ({n} files)", "files/s", True),
+            ("small-read", "4 KiB open+read+close", "files/s", True),
+            ("small-delete", "delete (open delete-on-close, close)", "files/s", True),
+        ],
+        small,
+        ctx.reps,
+    )
+    group("many", [("many", f"create {ctx.many_count:,} files in one folder", "s", False)], many, ctx.reps)
+    for count in ctx.list_counts:
+        group(
+            f"list{count}",
+            [(f"list{count}", f"list a {count:,}-entry folder (smbclient ls)", "s", False)],
+            lambda c, s, rep, k=count: listing(c, s, rep, k),
+            ctx.reps,
+        )
+    for test in ["echo", "path-contention-shared", "oplock1"]:
+        group(
+            f"torture-{test}",
+            [(f"torture-{test}", f"smbtorture smb2.bench.{test}", "ops/s", True)],
+            lambda c, s, rep, t=test: torture(c, s, rep, t),
+            ctx.torture_reps,
+        )
+    for n, reps in ctx.session_counts:
+        group(
+            f"sessions{n}",
+            [
+                (f"sess{n}-rate", f"{n:,} idle sessions: setup rate", "sess/s", True),
+                (f"sess{n}-mem", f"{n:,} idle sessions: PSS per session", "KiB", False),
+                (f"sess{n}-echo", f"{n:,} idle sessions: answering ECHO", "%", True),
+            ],
+            lambda c, s, rep, k=n: sessions(c, s, rep, k),
+            reps,
+        )
+    return rows, groups
+
+
+# ------------------------------------------------------------------------------------------
+# Table.
+
+
+def fmt_num(v):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "?"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def cell(values, errors, name):
+    if not values:
+        why = errors[0] if errors else "not run"
+        return f"n/a ({name}: {short(why, 40)})"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return fmt_num(med)
+    return f"{fmt_num(med)} ({fmt_num(min(values))}-{fmt_num(max(values))})"
+
+
+def ratio(results, row, higher):
+    def med(s):
+        vals = results.get(row, {}).get(s, {}).get("values", [])
+        vals = [v for v in vals if not math.isnan(v)]
+        return statistics.median(vals) if vals else None
+
+    ours = med("lanshare")
+    others = [m for m in (med("samba"), med("peer")) if m is not None]
+    if ours is None or not others:
+        return "-"
+    best = max(others) if higher else min(others)
+    if higher:
+        r = ours / best if best else float("inf")
+    else:
+        r = best / ours if ours else float("inf")
+    mark = "  ok" if r >= 1.2 else ""
+    return f"{r:.2f}{mark}"
+
+
+def print_table(ctx, rows, order, results, out=sys.stdout):
+    head = ["row", "unit"] + [TITLES[s] for s in ctx.servers] + ["lanshare/best"]
+    lines = []
+    for rid in order:
+        _, label, unit, higher = rows[rid]
+        cols = [label, unit]
+        for s in ctx.servers:
+            r = results.get(rid, {}).get(s, {"values": [], "errors": []})
+            cols.append(cell(r["values"], r["errors"], s))
+        cols.append(ratio(results, rid, higher))
+        lines.append(cols)
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *lines)]
+    def fmt(cols):
+        return "  ".join(str(c).ljust(w) for c, w in zip(cols, widths)).rstrip()
+    print(fmt(head), file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for cols in lines:
+        print(fmt(cols), file=out)
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def ensure_unix_user():
+    r = subprocess.run(["id", USER], capture_output=True)
+    if r.returncode == 0:
+        return
+    r = subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER],
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0:
+        sys.exit(f"bench: Samba needs a Unix account {USER}; useradd failed: {r.stderr.strip()}")
+
+
+def prepare_shares(ctx, servers):
+    (ctx.work / "src").mkdir()
+    (ctx.work / "logs").mkdir()
+    os.chmod(ctx.work, 0o755)
+    make_file(ctx.work / "src" / "big.bin", ctx.large_size)
+    for srv in servers.values():
+        srv.share_dir.mkdir()
+        os.chmod(srv.share_dir, 0o777)
+        # Samba writes as the bench user, the others as root: separate folders keep them
+        # out of each other's way. The read-only data is the same bytes in each.
+        if any(g.startswith("large") for g in ctx.groups_selected):
+            shutil.copyfile(ctx.work / "src" / "big.bin", srv.share_dir / "big.bin")
+            os.chmod(srv.share_dir / "big.bin", 0o644)
+        for count in ctx.list_counts:
+            if f"list{count}" not in ctx.groups_selected:
+                continue
+            d = srv.share_dir / f"list{count}"
+            d.mkdir()
+            for i in range(count):
+                # Names as a program would make them; sizes 0 keep tmpfs small.
+                fd = os.open(d / f"f{i:07d}.dat", os.O_CREAT | os.O_WRONLY, 0o644)
+                os.close(fd)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, one repetition (CI)")
+    p.add_argument("--only", default="", help="comma-separated row groups (see --list)")
+    p.add_argument("--list", action="store_true", help="list the row groups and exit")
+    p.add_argument("--reps", type=int, help="repetitions per row group (default 3, smoke 1)")
+    p.add_argument("--servers", default=",".join(SERVERS), help="subset of samba,peer,lanshare")
+    p.add_argument("--lanshare-bin", required=True)
+    p.add_argument("--peer-bin", required=True)
+    p.add_argument("--json", help="also write the results here")
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    a = p.parse_args()
+
+    ctx = Ctx()
+    ctx.smoke = a.smoke
+    ctx.reps = a.reps or (1 if a.smoke else 3)
+    ctx.large_size = (16 if a.smoke else 1024) << 20
+    ctx.large_label = "16 MiB" if a.smoke else "1 GiB"
+    ctx.small_count = 100 if a.smoke else 1000
+    ctx.many_count = 1000 if a.smoke else 10000
+    ctx.list_counts = [1000] if a.smoke else [10000, 100000]
+    ctx.torture_time = 2 if a.smoke else 10
+    ctx.torture_reps = a.reps or (1 if a.smoke else 2)
+    ctx.session_counts = [(200, 1)] if a.smoke else [(1000, a.reps or 3), (10000, 1)]
+    ctx.iperf_time = 1 if a.smoke else 5
+    ctx.notes = []
+    ctx.servers = [s for s in a.servers.split(",") if s]
+    ctx.lanshare_bin = Path(a.lanshare_bin)
+    ctx.peer_bin = Path(a.peer_bin)
+    ctx.password = "Bench." + secrets.token_hex(6)
+
+    rows, groups = build_rows(ctx)
+    if a.list:
+        for name, ids, _, reps in groups:
+            print(f"{name:28} {reps} rep(s): " + ", ".join(rows[i][1] for i in ids))
+        print(f"{'tcp':28} iperf3 loopback ceiling")
+        return
+    only = {g.strip() for g in a.only.split(",") if g.strip()}
+    known = {g[0] for g in groups} | {"tcp"}
+    # Prefixes select families: "large" = large-off, large-sign, large-encrypt; "sessions" ...
+    selected = set()
+    for o in only:
+        hits = {k for k in known if k == o or k.startswith(o)}
+        if not hits:
+            sys.exit(f"bench: unknown row group {o!r}; known: {', '.join(sorted(known))}")
+        selected |= hits
+    ctx.groups_selected = selected or known
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < 20000:
+        log(f"open-files hard limit is {hard}: the 10,000-session row may fail")
+
+    ensure_unix_user()
+    ctx.work = Path(tempfile.mkdtemp(prefix="lanshare-bench.", dir="/dev/shm"))
+    log(f"work directory {ctx.work}")
+    classes = {"samba": Samba, "peer": Peer, "lanshare": Lanshare}
+    servers = {s: classes[s](ctx) for s in ctx.servers}
+    results = {}
+    order = []
+    tcp = None
+    t_start = time.monotonic()
+    try:
+        prepare_shares(ctx, servers)
+        for srv in servers.values():
+            try:
+                srv.start()
+                log(f"{srv.name} listening on 127.0.0.1:{srv.port}")
+            except NA as e:
+                srv.error = str(e)
+                log(f"{srv.name} did not start: {e}")
+        if "tcp" in ctx.groups_selected:
+            try:
+                tcp = iperf(ctx)
+                log(f"iperf3 loopback: {tcp:,.0f} MB/s")
+            except Exception as e:  # noqa: BLE001 - printed in place of the ceiling
+                log(f"iperf3 failed: {e}")
+        for name, ids, fn, reps in groups:
+            if name not in ctx.groups_selected:
+                continue
+            order.extend(ids)
+            log(f"group {name}: {reps} rep(s)")
+            for rep in range(reps):
+                for sname, srv in servers.items():
+                    cellres = lambda rid: results.setdefault(rid, {}).setdefault(  # noqa: E731
+                        sname, {"values": [], "errors": []}
+                    )
+                    if srv.error or not srv.alive():
+                        why = srv.error or f"server exited ({short(srv.log_tail(2), 50)})"
+                        for rid in ids:
+                            cellres(rid)["errors"].append(why)
+                        # Try to bring it back for the next group.
+                        if not srv.error:
+                            try:
+                                srv.restart()
+                            except NA as e:
+                                srv.error = str(e)
+                        continue
+                    t = time.perf_counter()
+                    try:
+                        vals = fn(ctx, srv, rep)
+                        for rid in ids:
+                            if rid in vals:
+                                cellres(rid)["values"].append(vals[rid])
+                        log(f"  {sname} rep {rep + 1}: " + ", ".join(f"{k}={fmt_num(v)}" for k, v in vals.items())
+                            + f" ({time.perf_counter() - t:.1f}s)")
+                    except NA as e:
+                        for rid in ids:
+                            cellres(rid)["errors"].append(str(e))
+                        log(f"  {sname} rep {rep + 1}: n/a: {e}")
+                    except Exception as e:  # noqa: BLE001 - one broken cell never stops the run
+                        for rid in ids:
+                            cellres(rid)["errors"].append(f"{type(e).__name__}: {e}")
+                        log(f"  {sname} rep {rep + 1}: error {type(e).__name__}: {e}")
+    finally:
+        for srv in servers.values():
+            srv.stop()
+            d = getattr(srv, "drain", None)
+            if d is not None:
+                d.kill()
+                d.wait()
+        if not a.keep:
+            shutil.rmtree(ctx.work, ignore_errors=True)
+
+    elapsed = time.monotonic() - t_start
+    print()
+    print(f"lanshare bench ({'smoke' if a.smoke else 'full'}), {time.strftime('%Y-%m-%d %H:%M')}, "
+          f"{os.cpu_count()} cores, {elapsed / 60:.1f} min")
+    if tcp is not None:
+        print(f"loopback TCP ceiling (iperf3, 1 stream): {tcp:,.0f} MB/s")
+    print("cells: median (min-max) over the repetitions; ratio: lanshare / the better of the others, "
+          "inverted for s and KiB rows, so above 1.00 lanshare wins; 'ok' marks the 1.2 target")
+    print()
+    print_table(ctx, rows, order, results)
+    if tcp:
+        print()
+        for rid in order:
+            if rows[rid][2] == "MB/s" and results.get(rid, {}).get("lanshare", {}).get("values"):
+                med = statistics.median(results[rid]["lanshare"]["values"])
+                print(f"  {rows[rid][1]}: lanshare at {100 * med / tcp:.0f}% of the iperf3 ceiling")
+    if ctx.notes:
+        print()
+        for n in ctx.notes:
+            print("  " + n)
+    if a.json:
+        Path(a.json).write_text(json.dumps({"tcp_MBps": tcp, "rows": rows, "results": results, "notes": ctx.notes}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
