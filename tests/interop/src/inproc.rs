@@ -34,6 +34,9 @@ impl InProcess {
             Signing::Enabled => smb_engine::SigningPolicy::Enabled,
             Signing::Required => smb_engine::SigningPolicy::Required,
         };
+        if let Some(tweak) = &opts.lanshare {
+            tweak(&mut cfg);
+        }
         let users =
             Arc::new(lanshare_auth::MemoryUserDb::new().with_user(&opts.user, &opts.password));
         let server = smb_engine::Server::new(cfg, users)

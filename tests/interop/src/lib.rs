@@ -112,13 +112,31 @@ pub enum Signing {
 
 /// How to set up a test server. `Default` gives the share `share`, user `lsinterop` and
 /// signing required.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServerOptions {
     pub signing: Signing,
     pub share: String,
     pub user: String,
     pub password: String,
+    /// lanshare only: adjust the engine's configuration (limits, encryption, share settings)
+    /// before the server starts. Samba ignores it.
+    #[cfg(feature = "lanshare")]
+    pub lanshare: Option<LanshareTweak>,
 }
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("signing", &self.signing)
+            .field("share", &self.share)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A change to lanshare's `EngineConfig`, applied by `TestServer::start_lanshare`.
+#[cfg(feature = "lanshare")]
+pub type LanshareTweak = std::sync::Arc<dyn Fn(&mut smb_engine::EngineConfig) + Send + Sync>;
 
 impl Default for ServerOptions {
     fn default() -> Self {
@@ -126,12 +144,24 @@ impl Default for ServerOptions {
             signing: Signing::default(),
             share: DEFAULT_SHARE.to_string(),
             user: DEFAULT_USER.to_string(),
+            #[cfg(feature = "lanshare")]
+            lanshare: None,
             password: DEFAULT_PASSWORD.to_string(),
         }
     }
 }
 
 impl ServerOptions {
+    /// lanshare only: set up the engine's configuration (see [`ServerOptions::lanshare`]).
+    #[cfg(feature = "lanshare")]
+    pub fn lanshare(
+        mut self,
+        f: impl Fn(&mut smb_engine::EngineConfig) + Send + Sync + 'static,
+    ) -> Self {
+        self.lanshare = Some(std::sync::Arc::new(f));
+        self
+    }
+
     pub fn signing(mut self, signing: Signing) -> Self {
         self.signing = signing;
         self
