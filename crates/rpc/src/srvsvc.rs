@@ -1,7 +1,9 @@
 //! srvsvc, the Server Service Remote Protocol ([MS-SRVS]), interface
 //! 4b324fc8-1670-01d3-1278-5a47bf6ee188 v3.0: the three operations that share browsing uses.
 //!
-//! - NetrShareEnum (opnum 15, [MS-SRVS] 3.1.4.8) levels 0, 1, 2, 501, 502;
+//! - NetrShareEnum (opnum 15, [MS-SRVS] 3.1.4.8) levels 0, 1, 2, 501, 502, and
+//!   NetrShareEnumSticky (opnum 36, 3.1.4.9, which rpcclient's `netshareenum` calls): the
+//!   same, without IPC$ and `$` shares, which are not "sticky" (persistent) shares;
 //! - NetrShareGetInfo (opnum 16, 3.1.4.10) levels 0, 1, 2, 501, 502, 1005;
 //! - NetrServerGetInfo (opnum 21, 3.1.4.17) levels 100, 101, 102.
 //!
@@ -27,6 +29,7 @@ pub(crate) const SYNTAX: SyntaxId = SyntaxId::new(
 const OP_NETR_SHARE_ENUM: u16 = 15;
 const OP_NETR_SHARE_GET_INFO: u16 = 16;
 const OP_NETR_SERVER_GET_INFO: u16 = 21;
+const OP_NETR_SHARE_ENUM_STICKY: u16 = 36;
 
 /// Win32 and LAN Manager error codes returned as NET_API_STATUS ([MS-ERREF] 2.2).
 pub(crate) mod status {
@@ -55,7 +58,8 @@ const MAX_LISTED: usize = 65_536;
 
 pub(crate) fn call(opnum: u16, stub: &[u8], ctx: &dyn RpcContext) -> Result<Vec<u8>, CallError> {
     match opnum {
-        OP_NETR_SHARE_ENUM => share_enum(stub, ctx),
+        OP_NETR_SHARE_ENUM => share_enum(stub, ctx, false),
+        OP_NETR_SHARE_ENUM_STICKY => share_enum(stub, ctx, true),
         OP_NETR_SHARE_GET_INFO => share_get_info(stub, ctx),
         OP_NETR_SERVER_GET_INFO => server_get_info(stub, ctx),
         _ => Err(CallError::OpRange),
@@ -153,7 +157,7 @@ fn share_deferred(w: &mut NdrWriter, level: u32, s: &ShareInfo) {
     }
 }
 
-fn share_enum(stub: &[u8], ctx: &dyn RpcContext) -> Result<Vec<u8>, CallError> {
+fn share_enum(stub: &[u8], ctx: &dyn RpcContext, sticky: bool) -> Result<Vec<u8>, CallError> {
     let mut r = NdrReader::new(stub);
     let _server = r.unique_wstring()?;
     // InfoStruct: SHARE_ENUM_STRUCT { Level; [switch_is(Level)] SHARE_ENUM_UNION }.
@@ -179,7 +183,13 @@ fn share_enum(stub: &[u8], ctx: &dyn RpcContext) -> Result<Vec<u8>, CallError> {
         let shares = all_shares(ctx);
         let listed: Vec<&ShareInfo> = shares
             .iter()
-            .filter(|s| !s.hidden_from_list || s.kind == ShareKind::Ipc)
+            .filter(|s| {
+                if sticky {
+                    !s.hidden_from_list && s.kind == ShareKind::Disk && !s.name.ends_with('$')
+                } else {
+                    !s.hidden_from_list || s.kind == ShareKind::Ipc
+                }
+            })
             .take(MAX_LISTED)
             .collect();
         // MAX_LISTED keeps this inside u32.
