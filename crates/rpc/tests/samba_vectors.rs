@@ -11,6 +11,9 @@
 //!   where Samba answers ERROR_INVALID_NAME (123);
 //! - sv101_type announces no print server, no Unix and no DFS (0x9003 instead of 0x809a03).
 
+// Test helpers may unwrap: a panic is a test failure here.
+#![allow(clippy::unwrap_used)]
+
 use lanshare_rpc::{RpcContext, ServerInfo, ShareInfo, ShareKind, open_pipe};
 
 /// (what Samba sent, what we send) for a little-endian u32 at a 4-byte aligned offset.
@@ -83,7 +86,7 @@ struct Line {
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
+    assert!(s.len().is_multiple_of(2), "odd hex length");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
