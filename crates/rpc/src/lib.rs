@@ -35,6 +35,8 @@ mod ndr;
 mod pdu;
 pub mod pipe;
 mod srvsvc;
+#[cfg(test)]
+mod tests;
 mod wkssvc;
 
 pub use error::RpcError;

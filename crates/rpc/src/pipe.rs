@@ -245,6 +245,17 @@ impl Pipe {
         self.dead
     }
 
+    /// (bytes of the fragment being received, bytes of the request being reassembled), for
+    /// the bounds checks of the tests.
+    #[cfg(test)]
+    pub(crate) fn buffered(&self) -> (usize, usize) {
+        let stub = match &self.reassembly {
+            Reassembly::Collecting { stub, .. } => stub.len(),
+            _ => 0,
+        };
+        (self.inbuf.len(), stub)
+    }
+
     fn queue(&mut self, pdu: Vec<u8>) {
         self.out_len += pdu.len();
         self.out.push_back(pdu);
