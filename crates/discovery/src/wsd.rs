@@ -129,6 +129,7 @@ impl Responder {
         }
     }
 
+    #[cfg(test)]
     pub fn identity(&self) -> &Identity {
         &self.id
     }
@@ -173,7 +174,7 @@ impl Responder {
             Body::Resolve { address } if resolve => {
                 let ours = address
                     .as_deref()
-                    .and_then(|a| parse_urn_uuid(a))
+                    .and_then(parse_urn_uuid)
                     .is_some_and(|u| u == self.id.endpoint);
                 if !ours {
                     return Outcome::Ignored("resolve for another endpoint");
