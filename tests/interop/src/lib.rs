@@ -84,11 +84,16 @@ impl Target {
     pub fn from_env() -> Result<Target, Error> {
         match std::env::var(TARGET_ENV) {
             Err(_) => Ok(Target::Lanshare),
-            Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "" | "lanshare" => Ok(Target::Lanshare),
-                "samba" | "smbd" => Ok(Target::Samba),
-                _ => Err(Error::BadTarget(v)),
-            },
+            Ok(v) => Target::parse(&v),
+        }
+    }
+
+    /// `lanshare` (or empty) and `samba` (or `smbd`), in any case.
+    pub fn parse(value: &str) -> Result<Target, Error> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "lanshare" => Ok(Target::Lanshare),
+            "samba" | "smbd" => Ok(Target::Samba),
+            _ => Err(Error::BadTarget(value.to_string())),
         }
     }
 
@@ -291,4 +296,49 @@ fn new_tempdir() -> Result<TempDir, Error> {
         .prefix("lanshare-interop-")
         .tempdir()
         .map_err(|e| Error::io("creating a temporary directory", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_names() {
+        assert_eq!(Target::parse("").unwrap(), Target::Lanshare);
+        assert_eq!(Target::parse("LanShare").unwrap(), Target::Lanshare);
+        assert_eq!(Target::parse(" samba\n").unwrap(), Target::Samba);
+        let err = Target::parse("windows").unwrap_err().to_string();
+        assert!(err.contains("windows") && err.contains("samba"), "{err}");
+    }
+
+    #[test]
+    fn missing_tool_names_the_package() {
+        let err = process::find_tool("no-such-tool-lanshare", "the package `frob`").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`no-such-tool-lanshare` not found: install the package `frob`"
+        );
+    }
+
+    #[test]
+    fn run_reports_exit_code_output_and_timeout() {
+        let out = process::run(
+            std::process::Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
+            std::time::Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!((out.code, out.timed_out), (Some(3), false));
+        assert_eq!(
+            (out.stdout.as_str(), out.stderr.as_str()),
+            ("out\n", "err\n")
+        );
+        assert!(!out.success());
+
+        let slow = process::run(
+            std::process::Command::new("sleep").arg("30"),
+            std::time::Duration::from_millis(200),
+        )
+        .unwrap();
+        assert!(slow.timed_out && !slow.success(), "{slow:?}");
+    }
 }

@@ -413,3 +413,91 @@ pub fn probe_negotiate(addr: SocketAddr) -> io::Result<u16> {
         Duration::from_secs(5),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_prefix_is_zero_and_24_bit_big_endian_length() {
+        assert_eq!(frame(&[1, 2, 3]), vec![0, 0, 0, 3, 1, 2, 3]);
+        assert_eq!(&frame(&vec![0u8; 0x012345])[..4], &[0, 0x01, 0x23, 0x45]);
+    }
+
+    #[test]
+    fn negotiate_layout() {
+        let m = negotiate(&[DIALECT_202, DIALECT_302], 7);
+        assert_eq!(&m[..4], &SMB2_MAGIC);
+        assert_eq!(le16(&m, 4), Some(64));
+        assert_eq!(le16(&m, 12), Some(CMD_NEGOTIATE));
+        assert_eq!(le64(&m, 24), Some(7));
+        assert_eq!(le16(&m, HEADER_LEN), Some(36));
+        assert_eq!(le16(&m, HEADER_LEN + 2), Some(2));
+        assert_eq!(le16(&m, HEADER_LEN + 36), Some(DIALECT_202));
+        assert_eq!(le16(&m, HEADER_LEN + 38), Some(DIALECT_302));
+        assert_eq!(m.len(), HEADER_LEN + 36 + 4);
+        assert_eq!(
+            le32(&m, HEADER_LEN + 28),
+            Some(0),
+            "no contexts without 3.1.1"
+        );
+    }
+
+    #[test]
+    fn negotiate_311_context_is_aligned_and_in_the_message() {
+        let m = negotiate(&[DIALECT_202, DIALECT_311], 0);
+        let off = le32(&m, HEADER_LEN + 28).unwrap() as usize;
+        assert_eq!(off % 8, 0);
+        assert_eq!(le16(&m, HEADER_LEN + 32), Some(1));
+        assert_eq!(le16(&m, off), Some(1), "PREAUTH_INTEGRITY_CAPABILITIES");
+        let data_len = usize::from(le16(&m, off + 2).unwrap());
+        assert_eq!(off + 8 + data_len, m.len());
+        assert_eq!(le16(&m, off + 12), Some(1), "SHA-512");
+    }
+
+    #[test]
+    fn classify_replies() {
+        let mut ok = header(CMD_NEGOTIATE, 0, 0);
+        ok[16] = 1; // SERVER_TO_REDIR
+        assert_eq!(
+            classify(&ok),
+            Outcome::Success {
+                command: 0,
+                status: 0
+            }
+        );
+        let mut err = header(CMD_ECHO, 1, 0);
+        put32(&mut err, 8, 0xC000_0022);
+        assert_eq!(
+            classify(&err),
+            Outcome::Error {
+                command: CMD_ECHO,
+                status: 0xC000_0022
+            }
+        );
+        assert!(classify(&err).is_rejection());
+        let mut smb1 = smb1_negotiate();
+        put32(&mut smb1, 5, 0xC000_0002);
+        assert_eq!(
+            classify(&smb1),
+            Outcome::Error {
+                command: 0x72,
+                status: 0xC000_0002
+            }
+        );
+        assert!(matches!(classify(b"HTTP/1.1 400"), Outcome::Garbage(_)));
+        assert!(!Outcome::NoAnswer.is_rejection());
+    }
+
+    #[test]
+    fn negotiated_dialect_needs_a_successful_negotiate_response() {
+        let mut r = header(CMD_NEGOTIATE, 0, 0);
+        r.extend_from_slice(&65u16.to_le_bytes());
+        r.extend_from_slice(&1u16.to_le_bytes());
+        r.extend_from_slice(&DIALECT_302.to_le_bytes());
+        assert_eq!(negotiated_dialect(&r), Some(DIALECT_302));
+        put32(&mut r, 8, 0xC000_000D);
+        assert_eq!(negotiated_dialect(&r), None);
+        assert_eq!(negotiated_dialect(&r[..40]), None);
+    }
+}
