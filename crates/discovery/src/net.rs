@@ -105,13 +105,20 @@ pub fn multicast_socket_v4(
     port: u16,
     addrs: &[LocalAddr],
 ) -> Result<Option<tokio::net::UdpSocket>, DiscoveryError> {
-    let v4: Vec<Ipv4Addr> = addrs
-        .iter()
-        .filter_map(|a| match a.ip {
-            IpAddr::V4(v4) => Some(v4),
-            IpAddr::V6(_) => None,
-        })
-        .collect();
+    // One join per interface: a second address on the same interface would only fail with
+    // EADDRINUSE.
+    let mut seen_index: Vec<u32> = Vec::new();
+    let mut v4: Vec<Ipv4Addr> = Vec::new();
+    for a in addrs {
+        let IpAddr::V4(ip) = a.ip else { continue };
+        if let Some(idx) = a.index {
+            if seen_index.contains(&idx) {
+                continue;
+            }
+            seen_index.push(idx);
+        }
+        v4.push(ip);
+    }
     if v4.is_empty() {
         return Ok(None);
     }

@@ -176,6 +176,37 @@ async fn unicast_probe_resolve_and_metadata() {
 }
 
 #[tokio::test]
+async fn unicast_over_ipv6_loopback() {
+    let v6: IpAddr = "::1".parse().unwrap();
+    let mut cfg = loopback_cfg("SixBox");
+    cfg.interfaces = vec![v6];
+    let d = match Discovery::start(cfg).await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("SKIPPED: no IPv6 loopback here: {e}");
+            return;
+        }
+    };
+    let client = UdpSocket::bind((v6, 0)).await.unwrap();
+    client
+        .send_to(probe("urn:uuid:six").as_bytes(), d.wsd_udp_addr().unwrap())
+        .await
+        .unwrap();
+    let reply = recv_text(&client, Duration::from_secs(3)).await.unwrap();
+    let port = d.http_addr().unwrap().port();
+    let xaddr = between(&reply, "wsd:XAddrs").unwrap();
+    assert!(
+        xaddr.starts_with(&format!("http://[::1]:{port}/")),
+        "{xaddr}"
+    );
+    let path = xaddr.split_once(&format!("{port}")).unwrap().1.to_owned();
+    let (status, body) = http(d.http_addr().unwrap(), "GET", &path, "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("SIXBOX/Workgroup:WORKGROUP"));
+    d.stop().await;
+}
+
+#[tokio::test]
 async fn junk_huge_and_repeated_datagrams_are_ignored() {
     let d = Discovery::start(loopback_cfg("JunkBox")).await.unwrap();
     let udp = d.wsd_udp_addr().unwrap();
@@ -280,11 +311,20 @@ fn fuzz_entry_survives_odd_input() {
 // Multicast and mDNS, inside a private network namespace.
 
 const NETNS_ENV: &str = "LANSHARE_DISCOVERY_IN_NETNS";
-const NETNS_TEST: &str = "tests::multicast_and_mdns_in_netns";
 
-/// Re-runs `NETNS_TEST` of this binary in a new network namespace with multicast on `lo`.
-/// Returns false when namespaces are not available here.
-fn run_in_netns() -> bool {
+/// Inside the new namespace: multicast on `lo`, and a veth pair v0/v1 with documentation-range
+/// addresses (203.0.113.0/24, fd99::/64) standing in for a LAN. Nothing here has a route out.
+const NETNS_SETUP: &str = "sysctl -qw net.ipv6.conf.default.accept_dad=0 && \
+    sysctl -qw net.ipv6.conf.all.accept_dad=0 && \
+    ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo && \
+    ip link add v0 type veth peer name v1 && \
+    ip addr add 203.0.113.1/24 dev v0 && ip addr add 203.0.113.2/24 dev v1 && \
+    ip -6 addr add fd99::1/64 dev v0 nodad && ip -6 addr add fd99::2/64 dev v1 nodad && \
+    ip link set v0 up && ip link set v1 up && exec \"$0\" \"$@\"";
+
+/// Re-runs test `name` of this binary in a new network namespace. Returns false when
+/// namespaces are not available here.
+fn run_in_netns(name: &str) -> bool {
     use std::process::Command;
     let can = Command::new("unshare")
         .args(["--net", "true"])
@@ -292,22 +332,20 @@ fn run_in_netns() -> bool {
         .map(|s| s.success())
         .unwrap_or(false);
     if !can {
-        eprintln!("SKIPPED: cannot create a network namespace (needs root and unshare)");
+        eprintln!("SKIPPED {name}: cannot create a network namespace (needs root and unshare)");
         return false;
     }
     let exe = std::env::current_exe().unwrap();
-    let setup = "ip link set lo up && ip link set lo multicast on && \
-                 ip route add 224.0.0.0/4 dev lo && exec \"$0\" \"$@\"";
     let status = Command::new("unshare")
-        .args(["--net", "sh", "-c", setup])
+        .args(["--net", "sh", "-c", NETNS_SETUP])
         .arg(exe)
-        .args([NETNS_TEST, "--exact", "--nocapture", "--test-threads=1"])
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(NETNS_ENV, "1")
         .status()
         .unwrap();
     assert!(
         status.success(),
-        "the test inside the namespace failed: {status}"
+        "{name} failed inside the namespace: {status}"
     );
     true
 }
@@ -315,11 +353,137 @@ fn run_in_netns() -> bool {
 #[test]
 fn multicast_and_mdns_in_netns() {
     if std::env::var_os(NETNS_ENV).is_none() {
-        run_in_netns();
+        run_in_netns("tests::multicast_and_mdns_in_netns");
         return;
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(netns_body());
+}
+
+#[test]
+fn default_config_on_a_lan_in_netns() {
+    if std::env::var_os(NETNS_ENV).is_none() {
+        run_in_netns("tests::default_config_on_a_lan_in_netns");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(netns_lan_body());
+}
+
+/// A socket that sends multicast out of `from` (and hears unicast replies there).
+fn prober(from: IpAddr, ifindex: u32) -> UdpSocket {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = if from.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+    s.bind(&SocketAddr::new(from, 0).into()).unwrap();
+    match from {
+        IpAddr::V4(v4) => s.set_multicast_if_v4(&v4).unwrap(),
+        IpAddr::V6(_) => s.set_multicast_if_v6(ifindex).unwrap(),
+    }
+    s.set_nonblocking(true).unwrap();
+    UdpSocket::from_std(s.into()).unwrap()
+}
+
+/// The production defaults (all non-loopback addresses, ports 3702/5357, multicast) on the
+/// veth "LAN": probes over IPv4 and IPv6 multicast, metadata fetched from the advertised
+/// XAddrs, loopback not served, mDNS found on the LAN addresses.
+async fn netns_lan_body() {
+    use mdns_sd::{ServiceDaemon, ServiceEvent};
+
+    let v1 = if_addrs::get_if_addrs()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.name == "v1")
+        .and_then(|i| i.index)
+        .unwrap();
+    let browser = ServiceDaemon::new().unwrap();
+    let smb_events = browser.browse(mdns::SMB_SERVICE).unwrap();
+
+    let d = Discovery::start(DiscoveryConfig::new("VethBox", "LAB", 445))
+        .await
+        .unwrap();
+    assert_eq!(
+        d.http_addr(),
+        Some(SocketAddr::from((Ipv4Addr::UNSPECIFIED, WSD_HTTP_PORT)))
+    );
+    assert_eq!(d.wsd_udp_addr().map(|a| a.port()), Some(WSD_UDP_PORT));
+
+    let cases: [(IpAddr, SocketAddr, &str); 2] = [
+        (
+            "203.0.113.2".parse().unwrap(),
+            SocketAddr::from((net::WSD_GROUP_V4, WSD_UDP_PORT)),
+            "http://203.0.113.2:5357/",
+        ),
+        (
+            "fd99::2".parse().unwrap(),
+            SocketAddr::V6(std::net::SocketAddrV6::new(
+                net::WSD_GROUP_V6,
+                WSD_UDP_PORT,
+                0,
+                v1,
+            )),
+            "http://[fd99::2]:5357/",
+        ),
+    ];
+    for (i, (from, group, want_xaddr)) in cases.into_iter().enumerate() {
+        let p = prober(from, v1);
+        let mid = format!("urn:uuid:lan-{i}");
+        p.send_to(probe(&mid).as_bytes(), group).await.unwrap();
+        let reply = recv_text(&p, Duration::from_secs(3))
+            .await
+            .unwrap_or_else(|| panic!("no ProbeMatches over {group}"));
+        assert_eq!(between(&reply, "wsa:RelatesTo"), Some(mid.as_str()));
+        let xaddr = between(&reply, "wsd:XAddrs").unwrap();
+        assert!(xaddr.starts_with(want_xaddr), "{xaddr}");
+        let host = xaddr
+            .strip_prefix("http://")
+            .and_then(|r| r.split('/').next())
+            .unwrap();
+        let meta: SocketAddr = host.parse().unwrap();
+        let epr = between(&reply, "wsa:Address").unwrap();
+        let path = format!("/{}", epr.trim_start_matches("urn:uuid:"));
+        let (status, body) = http(meta, "POST", &path, &get(epr)).await;
+        assert_eq!(status, 200);
+        assert!(body.contains("<pub:Computer>VETHBOX/Workgroup:LAB</pub:Computer>"));
+    }
+
+    // Loopback is not one of the served addresses by default.
+    let lo = UdpSocket::bind((LO, 0)).await.unwrap();
+    lo.send_to(probe("urn:uuid:lo").as_bytes(), (LO, WSD_UDP_PORT))
+        .await
+        .unwrap();
+    assert_eq!(recv_text(&lo, Duration::from_millis(1200)).await, None);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut found = None;
+    while found.is_none() && tokio::time::Instant::now() < deadline {
+        if let Ok(ServiceEvent::ServiceResolved(s)) =
+            smb_events.recv_timeout(Duration::from_millis(200))
+            && s.get_fullname().starts_with("VethBox.")
+        {
+            found = Some(s);
+        }
+    }
+    let found = found.expect("mDNS browse did not find VethBox._smb._tcp");
+    assert_eq!(found.get_port(), 445);
+    let addrs: Vec<IpAddr> = found
+        .get_addresses()
+        .iter()
+        .map(|a| a.to_ip_addr())
+        .collect();
+    assert!(
+        addrs
+            .iter()
+            .any(|a| a.to_string().starts_with("203.0.113.")),
+        "{addrs:?}"
+    );
+    assert!(!addrs.iter().any(|a| a.is_loopback()), "{addrs:?}");
+    d.stop().await;
+    let _ = browser.shutdown();
 }
 
 /// Runs only inside the namespace.
