@@ -40,8 +40,6 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
-pub use soap::SoapError;
-
 /// Default UDP port of WS-Discovery ([WS-Discovery 2005/04] 2.4, `PORT`).
 pub const WSD_UDP_PORT: u16 = 3702;
 /// Default TCP port of the Windows WSD HTTP metadata endpoint (`WSDAPI`'s 5357).

@@ -39,6 +39,7 @@ type Service<'a> = (&'a str, u16, &'a [(&'a str, &'a str)]);
 pub struct Mdns {
     daemon: ServiceDaemon,
     fullnames: Vec<String>,
+    stopped: bool,
 }
 
 fn mdns_err(e: mdns_sd::Error) -> DiscoveryError {
@@ -73,6 +74,7 @@ impl Mdns {
         let mut mdns = Mdns {
             daemon,
             fullnames: Vec::new(),
+            stopped: false,
         };
         let services: [Service<'_>; 2] = [
             (SMB_SERVICE, smb_port, &[]),
@@ -97,7 +99,8 @@ impl Mdns {
 
     /// Unregisters (the daemon multicasts goodbyes) and shuts the daemon down. Blocking: call
     /// from a blocking context.
-    pub fn stop_blocking(self) {
+    pub fn stop_blocking(mut self) {
+        self.stopped = true;
         for name in &self.fullnames {
             match self.daemon.unregister(name) {
                 Ok(rx) => {
@@ -110,6 +113,16 @@ impl Mdns {
         }
         if let Ok(rx) = self.daemon.shutdown() {
             let _ = rx.recv_timeout(GOODBYE_WAIT);
+        }
+    }
+}
+
+impl Drop for Mdns {
+    /// Without `stop_blocking` the daemon thread would outlive us; end it (no goodbyes: peers
+    /// let the records expire).
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = self.daemon.shutdown();
         }
     }
 }
