@@ -223,11 +223,26 @@ impl WsdShared {
             .map(|(_, _, port)| SocketAddr::new(ip, *port))
     }
 
-    fn handle(&self, datagram: &[u8], peer: SocketAddr, local: Option<IpAddr>) -> wsd::Outcome {
-        let xaddr = local
-            .filter(|ip| self.serves(*ip))
-            .and_then(|ip| self.xaddr_for(ip));
-        let outcome = lock(&self.responder).handle_datagram(datagram, xaddr);
+    /// `bound_local` is the address of a unicast socket; for a wildcard socket the local
+    /// address is looked up from the peer, and only for messages worth answering.
+    fn handle(
+        &self,
+        datagram: &[u8],
+        peer: SocketAddr,
+        bound_local: Option<IpAddr>,
+    ) -> wsd::Outcome {
+        let outcome = match soap::parse(datagram) {
+            Err(e) => wsd::Outcome::Invalid(e),
+            Ok(env) => {
+                let xaddr = || {
+                    bound_local
+                        .or_else(|| net::local_addr_for(peer))
+                        .filter(|ip| self.serves(*ip))
+                        .and_then(|ip| self.xaddr_for(ip))
+                };
+                lock(&self.responder).handle_envelope(&env, xaddr)
+            }
+        };
         match &outcome {
             wsd::Outcome::Reply(_) => tracing::debug!(%peer, "WS-Discovery match"),
             wsd::Outcome::Ignored(why) => tracing::trace!(%peer, why, "WS-Discovery ignored"),
@@ -278,8 +293,7 @@ async fn udp_loop(
         if !plausible_peer(peer) {
             continue;
         }
-        let local = bound_local.or_else(|| net::local_addr_for(peer));
-        let wsd::Outcome::Reply(xml) = shared.handle(datagram, peer, local) else {
+        let wsd::Outcome::Reply(xml) = shared.handle(datagram, peer, bound_local) else {
             continue;
         };
         if !lock(&shared.budget).take() {

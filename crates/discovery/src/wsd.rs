@@ -134,18 +134,23 @@ impl Responder {
         &self.id
     }
 
-    /// Handles one datagram that arrived from `peer`; `xaddr_local` is the address (IP and HTTP
-    /// port) the peer can reach our metadata endpoint on, or `None` if the datagram came in on
-    /// an address we do not serve.
+    /// Handles one datagram; `xaddr_local` is the address (IP and HTTP port) the sender can
+    /// reach our metadata endpoint on, or `None` if it came in on an address we do not serve.
     pub fn handle_datagram(&mut self, datagram: &[u8], xaddr_local: Option<SocketAddr>) -> Outcome {
-        let env = match soap::parse(datagram) {
-            Ok(env) => env,
-            Err(e) => return Outcome::Invalid(e),
-        };
-        self.handle_envelope(&env, xaddr_local)
+        match soap::parse(datagram) {
+            Ok(env) => self.handle_envelope(&env, || xaddr_local),
+            Err(e) => Outcome::Invalid(e),
+        }
     }
 
-    fn handle_envelope(&mut self, env: &Envelope, xaddr_local: Option<SocketAddr>) -> Outcome {
+    /// As [`Responder::handle_datagram`] for an envelope already parsed. `xaddr_local` is
+    /// only asked for once the message is a Probe or Resolve: finding it may cost syscalls,
+    /// which junk must not be able to trigger.
+    pub fn handle_envelope(
+        &mut self,
+        env: &Envelope,
+        xaddr_local: impl FnOnce() -> Option<SocketAddr>,
+    ) -> Outcome {
         let Some(message_id) = env.message_id.as_deref().filter(|m| !m.is_empty()) else {
             // Without a MessageID a reply could carry no RelatesTo ([WS-Discovery] 5.3).
             return Outcome::Ignored("no MessageID");
@@ -155,7 +160,7 @@ impl Responder {
         if !probe && !resolve {
             return Outcome::Ignored("not a Probe or Resolve");
         }
-        let Some(local) = xaddr_local else {
+        let Some(local) = xaddr_local() else {
             return Outcome::Ignored("arrived on an address we do not serve");
         };
         if !self.first_sighting(message_id) {
