@@ -5,7 +5,7 @@
 //! What it is: pure request → response logic. The SMB engine opens a [`Pipe`] per CREATE of
 //! `srvsvc` or `wkssvc` on IPC$ ([`open_pipe`]), feeds it the bytes of every WRITE or
 //! FSCTL_PIPE_TRANSCEIVE ([`Pipe::write`]) and hands back what [`Pipe::read`] returns for READ
-//! and TRANSCEIVE. Inside, a connection-oriented DCE/RPC state machine ([C706] chapter 12,
+//! and TRANSCEIVE. Inside, a connection-oriented DCE/RPC state machine (\[C706\] chapter 12,
 //! [MS-RPCE] 2.2.2, 3.3.1) negotiates the presentation context and fragment sizes, reassembles
 //! fragmented requests, splits responses into fragments, and answers faults; an NDR 2.0
 //! marshaller of its own reads the requests and writes the responses.
@@ -14,6 +14,17 @@
 //! (a PDU carrying authentication is refused) and no access policy: the engine decides who
 //! may open the pipe, and the [`RpcContext`] it passes decides which shares there are.
 //!
+//! Wiring, per SMB2 command on an open of IPC$ ([MS-SMB2] 3.3.5.9, 3.3.5.12, 3.3.5.13,
+//! 3.3.5.15.8):
+//! - CREATE `srvsvc`/`wkssvc`: [`open_pipe`]; `None` → STATUS_OBJECT_NAME_NOT_FOUND.
+//! - WRITE: [`Pipe::write`] with the data; `Ok` → success with the whole length written.
+//! - READ: [`Pipe::read`] with the READ's length; `more` → STATUS_BUFFER_OVERFLOW with the
+//!   data, else success.
+//! - IOCTL FSCTL_PIPE_TRANSCEIVE: `write(input)`, then `read(MaxOutputResponse)`, with the
+//!   same status rule as READ.
+//! - [`RpcError::Malformed`] / [`RpcError::Closed`]: the pipe is dead, close the open;
+//!   [`RpcError::Busy`]: nothing was taken (Windows answers STATUS_PIPE_BUSY).
+//!
 //! Defensive by design (this is where other servers shipped buffer overflows): every length
 //! and count from the wire is checked against the bytes present before it is used, fragments
 //! are capped at the negotiated size, a reassembled request at [`MAX_REQUEST_STUB`], and the
@@ -21,8 +32,8 @@
 //!
 //! Layout:
 //! - [`pipe`]: [`Pipe`], the per-handle state machine (bind, reassembly, dispatch, output).
-//! - `pdu`: the common header and the PDUs read and written ([C706] 12.6).
-//! - `ndr`: the bounded NDR reader and the writer ([C706] 14).
+//! - `pdu`: the common header and the PDUs read and written (\[C706\] 12.6).
+//! - `ndr`: the bounded NDR reader and the writer (\[C706\] 14).
 //! - `srvsvc`, `wkssvc`: the operations served.
 //! - [`error`] holds [`RpcError`].
 

@@ -1,4 +1,4 @@
-//! One open named pipe: the connection-oriented DCE/RPC server state machine ([C706] 12,
+//! One open named pipe: the connection-oriented DCE/RPC server state machine (\[C706\] 12,
 //! [MS-RPCE] 3.3.1) behind an SMB2 file handle.
 //!
 //! Input arrives as arbitrary pieces of the byte stream (an SMB2 WRITE may carry part of a

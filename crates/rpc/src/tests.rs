@@ -275,6 +275,13 @@ fn decode_enum(stub: &[u8]) -> (u32, Vec<(String, u32, String)>, u32, u32) {
 }
 
 #[test]
+fn pipe_can_live_in_an_async_engine() {
+    fn check<T: Send + Sync + 'static>() {}
+    check::<Pipe>();
+    check::<RpcError>();
+}
+
+#[test]
 fn pipe_names() {
     for ok in [
         "srvsvc",
