@@ -605,4 +605,8 @@ pub fn fuzz_wsd(datagram: &[u8]) {
     let local: SocketAddr = SocketAddr::from(([127, 0, 0, 1], WSD_HTTP_PORT));
     let _ = responder.handle_datagram(datagram, Some(local));
     let _ = wsd::answer_get(&id, datagram);
+    // The HTTP head parser sees bytes from the network too.
+    if let Ok(head) = http::parse_head(datagram) {
+        let _ = http::respond(&id, &head, datagram);
+    }
 }
