@@ -369,8 +369,8 @@ impl Pipe {
                 }
                 Ok(())
             }
-            // AUTH3 only completes an authenticated bind, which we never accept; the server
-            // sends no reply to AUTH3 ([MS-RPCE] 3.3.1.5.2.4).
+            // AUTH3 only completes an authenticated bind, which we never accept, and it is a
+            // one-way PDU: there is no reply to send.
             _ => Ok(()),
         }
     }
