@@ -681,12 +681,15 @@ impl Connection {
         };
 
         let mut sign: Option<(SigningAlgo, [u8; 16])> = None;
-        let result: ProtoResult<NtStatus> = match early {
-            Some(s) => Err(ProtoError::Status(s)),
-            None => match self.check_session(&mut ctx, session_id, tree_id, &mut sign) {
-                Err(e) => Err(e),
-                Ok(()) => handlers::dispatch(&mut ctx).await,
-            },
+        // The session is checked even when the compound already decided the status, so that
+        // the error is signed like any response on a signed session (clients that require
+        // signing otherwise see STATUS_ACCESS_DENIED instead of the real status).
+        let checked = self.check_session(&mut ctx, session_id, tree_id, &mut sign);
+        let result: ProtoResult<NtStatus> = match (early, checked) {
+            (_, Err(ProtoError::Drop(why))) => Err(ProtoError::Drop(why)),
+            (Some(s), _) => Err(ProtoError::Status(s)),
+            (None, Err(e)) => Err(e),
+            (None, Ok(())) => handlers::dispatch(&mut ctx).await,
         };
         let status = match result {
             Ok(s) => s,

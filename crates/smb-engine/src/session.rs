@@ -68,6 +68,8 @@ pub(crate) struct Session {
     pub trees: Mutex<HashMap<u32, Arc<Tree>>>,
     next_tree_id: AtomicU32,
     pub opens: Mutex<HashMap<u64, Arc<Open>>>,
+    /// Named pipes opened on IPC$ (srvsvc, wkssvc); FileIds share the volatile counter.
+    pub pipes: Mutex<HashMap<u64, crate::handlers::pipe::PipeHandle>>,
     next_volatile: AtomicU64,
     /// Set by LOGOFF or a reconnect that replaced the session: every later request on it
     /// gets STATUS_USER_SESSION_DELETED, even on another connection.
@@ -103,6 +105,7 @@ impl Session {
             trees: Mutex::new(HashMap::new()),
             next_tree_id: AtomicU32::new(1),
             opens: Mutex::new(HashMap::new()),
+            pipes: Mutex::new(HashMap::new()),
             next_volatile: AtomicU64::new(1),
             expired: AtomicBool::new(false),
         }

@@ -23,6 +23,18 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     if req.max_input_response > max || req.max_output_response > max {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
+    if req.ctl_code == CtlCode::PIPE_TRANSCEIVE {
+        if !ctx.tree.as_ref().is_some_and(|t| t.share.is_ipc) {
+            return Err(NtStatus::INVALID_DEVICE_REQUEST.into());
+        }
+        return super::pipe::transceive(
+            ctx,
+            req.file_id,
+            req.input,
+            req.max_output_response,
+            req.ctl_code,
+        );
+    }
     let output = match req.ctl_code {
         CtlCode::VALIDATE_NEGOTIATE_INFO => {
             super::negotiate::validate_negotiate_info(ctx, req.input)?

@@ -12,6 +12,7 @@ pub(crate) mod lock;
 pub(crate) mod misc;
 pub(crate) mod negotiate;
 pub(crate) mod notify;
+pub(crate) mod pipe;
 pub(crate) mod session_setup;
 pub(crate) mod tree;
 
@@ -21,6 +22,21 @@ use crate::conn::Ctx;
 use crate::error::ProtoResult;
 
 pub(crate) async fn dispatch(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
+    // IPC$ holds named pipes, not files: its handles go to the pipe module.
+    if ctx.tree.as_ref().is_some_and(|t| t.share.is_ipc) {
+        match ctx.hdr.command {
+            Command::CREATE => return pipe::create(ctx).await,
+            Command::CLOSE => return pipe::close(ctx).await,
+            Command::READ => return pipe::read(ctx).await,
+            Command::WRITE => return pipe::write(ctx).await,
+            Command::QUERY_INFO => return pipe::query_info(ctx).await,
+            Command::FLUSH | Command::SET_INFO => return Ok(pipe::nothing_to_do(ctx)?),
+            Command::QUERY_DIRECTORY | Command::LOCK | Command::CHANGE_NOTIFY => {
+                return Err(NtStatus::INVALID_DEVICE_REQUEST.into());
+            }
+            _ => {}
+        }
+    }
     match ctx.hdr.command {
         Command::NEGOTIATE => negotiate::handle(ctx).await,
         Command::SESSION_SETUP => session_setup::handle(ctx).await,
