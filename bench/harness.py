@@ -488,7 +488,10 @@ def torture(ctx, srv, rep, test):
     if r.returncode != 0 or rate is None:
         # "failure: oplock1 [\n<reason>\n]": the reason is on the lines inside the brackets.
         why = re.findall(r"(?:failure|error): [\w.-]+ \[\s*([^\]]*)\]", text)
-        raise NA(short(why[-1] if why else f"exit {r.returncode}, no rate: {text[-200:]}", 70))
+        why = why[-1] if why else f"exit {r.returncode}, no rate: {text[-200:]}"
+        # "../../source4/torture/smb2/oplock.c:4332: status was NT_STATUS_X" -> "oplock.c:4332: NT_STATUS_X"
+        why = re.sub(r"\S*/([\w.]+:\d+): (?:status was )?", r"\1: ", why.strip())
+        raise NA(short(why, 70))
     return {f"torture-{test}": rate}
 
 
@@ -534,7 +537,7 @@ def sessions(ctx, srv, rep, n):
         for p in procs:
             p.stdin.write("go\n")
             p.stdin.flush()
-        ready, failed, err = 0, 0, ""
+        ready, failed, err, client_cpu = 0, 0, "", 0.0
         for p in procs:
             line = p.stdout.readline()
             if not line:
@@ -543,6 +546,7 @@ def sessions(ctx, srv, rep, n):
                 continue
             r = json.loads(line)
             ready += r["ready"]
+            client_cpu += r.get("cpu", 0.0)
             failed += r["failed"]
             err = err or r["error"]
         secs = time.perf_counter() - t
@@ -565,7 +569,8 @@ def sessions(ctx, srv, rep, n):
         }
         ctx.notes.append(
             f"sessions N={n} {srv.name} rep {rep + 1}: {ready} set up ({failed} failed{': ' + short(err, 60) if err else ''}) in {secs:.1f}s, "
-            f"PSS {before} -> {after} KiB over {nprocs} process(es), {echo_ok} answered ECHO"
+            f"PSS {before} -> {after} KiB over {nprocs} process(es), {echo_ok} answered ECHO; "
+            f"clients used {client_cpu:.1f} CPU-s of the {(os.cpu_count() or 1) * secs:.1f} the machine had"
         )
         return out
     finally:

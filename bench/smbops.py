@@ -141,6 +141,7 @@ def cmd_hold(a):
     held = []
     failed = 0
     first_error = ""
+    cpu = time.process_time()
     t = time.perf_counter()
     for _ in range(a.count):
         try:
@@ -149,7 +150,11 @@ def cmd_hold(a):
             failed += 1
             first_error = first_error or f"{type(e).__name__}: {e}"
     secs = time.perf_counter() - t
-    print(json.dumps({"ready": len(held), "failed": failed, "seconds": secs, "error": first_error}), flush=True)
+    cpu = time.process_time() - cpu
+    print(
+        json.dumps({"ready": len(held), "failed": failed, "seconds": secs, "cpu": cpu, "error": first_error}),
+        flush=True,
+    )
     for line in sys.stdin:
         if line.strip() != "echo":
             continue
