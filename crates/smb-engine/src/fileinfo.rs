@@ -1,47 +1,38 @@
-//! [MS-FSCC] encoders for what QUERY_INFO and QUERY_DIRECTORY return: file information
-//! classes (2.4), filesystem information classes (2.5) and directory entries (2.4.8 ff.).
+//! Storage metadata turned into the [MS-FSCC] structures QUERY_INFO and QUERY_DIRECTORY
+//! return: file information classes (2.4), filesystem information classes (2.5) and
+//! directory entries. The byte layouts are `smb_wire::fscc`'s; this module decides what goes
+//! in them (attributes, sizes, names, ids) and how small a client buffer may be per class.
 //!
-//! Each encoder appends the full structure and says how many bytes a client buffer must at
-//! least hold (the fixed part, per class). The handlers apply [MS-SMB2] 3.3.5.20.1's buffer
-//! rules with it: smaller than the fixed part is STATUS_INFO_LENGTH_MISMATCH, smaller than the
-//! whole is STATUS_BUFFER_OVERFLOW with the data cut to fit.
-//!
-//! They stay here until `smb_wire::fscc` carries them; then this module shrinks to the
-//! mapping from storage metadata to those types.
+//! Each answer comes with the minimum buffer a client must offer (the fixed part, per class,
+//! as Windows checks it: smbtorture smb2.getinfo.*_buffercheck). The handlers apply
+//! [MS-SMB2] 3.3.5.20.1's rules with it: smaller is STATUS_INFO_LENGTH_MISMATCH, smaller than
+//! the whole answer is STATUS_BUFFER_OVERFLOW with the data cut to fit.
 
 use lanshare_vfs::{FsStats, Metadata, to_filetime};
-use smb_wire::{FileInfoClass, FsInfoClass, NtStatus};
+use smb_wire::fscc::{
+    self, DirEntry, FileAllInformation, FileAttributeTagInformation, FileBasicInformation,
+    FileCompressionInformation, FileFsAttributeInformation, FileFsDeviceInformation,
+    FileFsFullSizeInformation, FileFsObjectIdInformation, FileFsSectorSizeInformation,
+    FileFsSizeInformation, FileFsVolumeInformation, FileNetworkOpenInformation,
+    FileStandardInformation, FsAttributes, StreamEntry,
+};
+use smb_wire::{AccessMask, FileAttributes, FileInfoClass, FsInfoClass, NtStatus};
 
 use crate::names::short_name;
-
-fn utf16(s: &str) -> Vec<u8> {
-    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
-}
-
-fn u16le(out: &mut Vec<u8>, v: u16) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-fn u32le(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-fn u64le(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn times(out: &mut Vec<u8>, m: &Metadata) {
-    for t in [m.created, m.accessed, m.modified, m.changed] {
-        u64le(out, to_filetime(t));
-    }
-}
 
 /// The attributes reported for an object: what storage keeps, REPARSE_POINT for a symlink
 /// that could not be followed, NORMAL alone when nothing else is set.
 pub(crate) fn attributes(m: &Metadata) -> u32 {
     let mut a = m.dos_attributes;
     if m.is_symlink {
-        a |= 0x400;
+        a |= FileAttributes::REPARSE_POINT.0;
     }
-    if a & !0x80 != 0 { a & !0x80 } else { 0x80 }
+    let normal = FileAttributes::NORMAL.0;
+    if a & !normal != 0 {
+        a & !normal
+    } else {
+        normal
+    }
 }
 
 /// Allocation size as SMB reports it: directories report 0 like NTFS, files what is on disk.
@@ -49,8 +40,9 @@ pub(crate) fn allocation(m: &Metadata) -> u64 {
     if m.is_dir { 0 } else { m.alloc_size }
 }
 
-fn nlink(m: &Metadata) -> u32 {
-    m.nlink.min(u64::from(u32::MAX)) as u32
+/// End of file: 0 for directories.
+pub(crate) fn end_of_file(m: &Metadata) -> u64 {
+    if m.is_dir { 0 } else { m.size }
 }
 
 /// What the file classes need besides the metadata.
@@ -68,28 +60,38 @@ pub(crate) struct OpenView<'a> {
     pub leaf: &'a str,
 }
 
-/// Bits of CreateOptions reported by FileModeInformation ([MS-FSCC] 2.4.31).
+/// Bits of CreateOptions reported by FileModeInformation ([MS-FSCC] 2.4.31): write-through,
+/// sequential-only, no-intermediate-buffering, the two synchronous-I/O bits, delete-on-close.
 pub(crate) const MODE_BITS: u32 = 0x0000_0002 | 0x0000_0004 | 0x0000_0008 | 0x10 | 0x20 | 0x1000;
 
-fn basic(out: &mut Vec<u8>, m: &Metadata) {
-    times(out, m);
-    u32le(out, attributes(m));
-    u32le(out, 0);
+fn basic(m: &Metadata) -> FileBasicInformation {
+    FileBasicInformation {
+        creation_time: to_filetime(m.created),
+        last_access_time: to_filetime(m.accessed),
+        last_write_time: to_filetime(m.modified),
+        change_time: to_filetime(m.changed),
+        file_attributes: FileAttributes(attributes(m)),
+    }
 }
 
-fn standard(out: &mut Vec<u8>, m: &Metadata, delete_pending: bool) {
-    u64le(out, allocation(m));
-    u64le(out, if m.is_dir { 0 } else { m.size });
-    u32le(out, nlink(m));
-    out.push(u8::from(delete_pending));
-    out.push(u8::from(m.is_dir));
-    u16le(out, 0);
+fn standard(m: &Metadata, delete_pending: bool) -> FileStandardInformation {
+    FileStandardInformation {
+        allocation_size: allocation(m),
+        end_of_file: end_of_file(m),
+        number_of_links: m.nlink.min(u64::from(u32::MAX)) as u32,
+        delete_pending,
+        directory: m.is_dir,
+    }
+}
+
+/// A wire error here means a name too long to encode: the name is invalid for SMB.
+fn name_err(_: smb_wire::WireError) -> NtStatus {
+    NtStatus::OBJECT_NAME_INVALID
 }
 
 /// [MS-FSCC] 2.4: one file information class. `Ok((bytes, minimum))`; classes lanshare does
-/// not answer are STATUS_INVALID_INFO_CLASS (named pipe classes are STATUS_NOT_SUPPORTED the
-/// way Windows answers them on a disk share; FileNormalizedNameInformation's 3.1.1 rule is
-/// the caller's).
+/// not answer are STATUS_INVALID_INFO_CLASS, named-pipe classes on a disk open
+/// STATUS_INVALID_PARAMETER. FileNormalizedNameInformation's 3.1.1 rule is the caller's.
 pub(crate) fn file_info(
     class: FileInfoClass,
     o: &OpenView<'_>,
@@ -98,108 +100,117 @@ pub(crate) fn file_info(
     let mut out = Vec::with_capacity(128);
     let min = match class {
         FileInfoClass::BASIC => {
-            basic(&mut out, m);
-            40
+            basic(m).encode(&mut out);
+            FileBasicInformation::SIZE
         }
         FileInfoClass::STANDARD => {
-            standard(&mut out, m, o.delete_pending);
-            24
+            standard(m, o.delete_pending).encode(&mut out);
+            FileStandardInformation::SIZE
         }
         FileInfoClass::INTERNAL => {
-            u64le(&mut out, m.file_id);
+            fscc::encode_internal(m.file_id, &mut out);
             8
         }
         FileInfoClass::EA => {
-            u32le(&mut out, 0);
+            fscc::encode_ea(0, &mut out);
             4
         }
         FileInfoClass::ACCESS => {
-            u32le(&mut out, o.access);
+            fscc::encode_access(AccessMask(o.access), &mut out);
             4
         }
         FileInfoClass::POSITION => {
-            u64le(&mut out, o.position);
+            fscc::encode_position(o.position, &mut out);
             8
         }
         FileInfoClass::MODE => {
-            u32le(&mut out, o.mode);
+            fscc::encode_mode(o.mode, &mut out);
             4
         }
         FileInfoClass::ALIGNMENT => {
             // FILE_BYTE_ALIGNMENT: buffers need no alignment.
-            u32le(&mut out, 0);
+            fscc::encode_alignment(0, &mut out);
             4
         }
-        // Basic, Standard, Internal, Ea, Access, Position, Mode, Alignment, Name.
         FileInfoClass::ALL => {
-            basic(&mut out, m);
-            standard(&mut out, m, o.delete_pending);
-            u64le(&mut out, m.file_id);
-            u32le(&mut out, 0);
-            u32le(&mut out, o.access);
-            u64le(&mut out, o.position);
-            u32le(&mut out, o.mode);
-            u32le(&mut out, 0);
-            let name = utf16(o.name);
-            u32le(&mut out, name.len() as u32);
-            out.extend_from_slice(&name);
-            104
+            FileAllInformation {
+                basic: basic(m),
+                standard: standard(m, o.delete_pending),
+                index_number: m.file_id,
+                ea_size: 0,
+                access_flags: AccessMask(o.access),
+                current_byte_offset: o.position,
+                mode: o.mode,
+                alignment_requirement: 0,
+                name: o.name.to_string(),
+            }
+            .encode(&mut out)
+            .map_err(name_err)?;
+            // Windows wants room for the fixed part and the start of the name.
+            FileAllInformation::FIXED_SIZE + 4
         }
         FileInfoClass::ALTERNATE_NAME => {
-            let name = if o.leaf.is_empty() {
-                Vec::new()
+            let short = if o.leaf.is_empty() {
+                String::new()
             } else {
-                utf16(&short_name(o.leaf))
+                short_name(o.leaf)
             };
-            u32le(&mut out, name.len() as u32);
-            out.extend_from_slice(&name);
+            fscc::encode_name(&short, &mut out).map_err(name_err)?;
             8
         }
         // One entry, the unnamed data stream, for files; directories have no data stream.
         FileInfoClass::STREAM => {
             if !m.is_dir {
-                let name = utf16("::$DATA");
-                u32le(&mut out, 0);
-                u32le(&mut out, name.len() as u32);
-                u64le(&mut out, m.size);
-                u64le(&mut out, m.alloc_size);
-                out.extend_from_slice(&name);
+                let s = StreamEntry {
+                    name: "::$DATA".into(),
+                    size: m.size,
+                    allocation_size: m.alloc_size,
+                };
+                fscc::encode_streams(&[s], &mut out).map_err(name_err)?;
             }
             32
         }
         FileInfoClass::COMPRESSION => {
-            u64le(&mut out, if m.is_dir { 0 } else { m.size });
-            u16le(&mut out, 0); // COMPRESSION_FORMAT_NONE
-            out.extend_from_slice(&[0, 0, 0]); // unit, chunk, cluster shifts
-            out.extend_from_slice(&[0, 0, 0]);
-            16
+            FileCompressionInformation {
+                compressed_file_size: end_of_file(m),
+                ..Default::default()
+            }
+            .encode(&mut out);
+            FileCompressionInformation::SIZE
         }
         FileInfoClass::NETWORK_OPEN => {
-            times(&mut out, m);
-            u64le(&mut out, allocation(m));
-            u64le(&mut out, if m.is_dir { 0 } else { m.size });
-            u32le(&mut out, attributes(m));
-            u32le(&mut out, 0);
-            56
+            FileNetworkOpenInformation {
+                creation_time: to_filetime(m.created),
+                last_access_time: to_filetime(m.accessed),
+                last_write_time: to_filetime(m.modified),
+                change_time: to_filetime(m.changed),
+                allocation_size: allocation(m),
+                end_of_file: end_of_file(m),
+                file_attributes: FileAttributes(attributes(m)),
+            }
+            .encode(&mut out);
+            FileNetworkOpenInformation::SIZE
         }
         FileInfoClass::ATTRIBUTE_TAG => {
-            u32le(&mut out, attributes(m));
-            u32le(&mut out, 0);
-            8
+            FileAttributeTagInformation {
+                file_attributes: FileAttributes(attributes(m)),
+                reparse_tag: 0,
+            }
+            .encode(&mut out);
+            FileAttributeTagInformation::SIZE
         }
         // Extended attributes are not stored: the list is empty.
         FileInfoClass::FULL_EA => 0,
         FileInfoClass::NORMALIZED_NAME => {
-            let name = utf16(o.name.trim_start_matches('\\'));
-            u32le(&mut out, name.len() as u32);
-            out.extend_from_slice(&name);
+            fscc::encode_name(o.name.trim_start_matches('\\'), &mut out).map_err(name_err)?;
             8
         }
-        // FileIdInformation: VolumeSerialNumber, then a 128-bit id (the inode, widened).
+        // FileIdInformation ([MS-FSCC] 2.4.22): VolumeSerialNumber (8), then the 128-bit
+        // FileId (the inode, widened). Not in smb_wire::fscc.
         FileInfoClass::ID => {
-            u64le(&mut out, m.dev);
-            u64le(&mut out, m.file_id);
-            u64le(&mut out, 0);
+            out.extend_from_slice(&m.dev.to_le_bytes());
+            out.extend_from_slice(&m.file_id.to_le_bytes());
+            out.extend_from_slice(&0u64.to_le_bytes());
             24
         }
         FileInfoClass::PIPE | FileInfoClass::PIPE_LOCAL | FileInfoClass::PIPE_REMOTE => {
@@ -224,7 +235,8 @@ pub(crate) struct VolumeView<'a> {
     pub case_sensitive: bool,
 }
 
-/// [MS-FSCC] 2.5: one filesystem information class.
+/// [MS-FSCC] 2.5: one filesystem information class. Minimum sizes are what Windows checks
+/// (smbtorture smb2.getinfo.qfs_buffercheck).
 pub(crate) fn fs_info(
     class: FsInfoClass,
     v: &VolumeView<'_>,
@@ -236,159 +248,119 @@ pub(crate) fn fs_info(
         (s.block_size / u64::from(bytes_per_sector)).clamp(1, u64::from(u32::MAX)) as u32;
     let min = match class {
         FsInfoClass::VOLUME => {
-            let label = utf16(v.label);
-            u64le(&mut out, v.created);
-            u32le(&mut out, v.serial);
-            u32le(&mut out, label.len() as u32);
-            out.push(0); // SupportsObjects
-            out.push(0);
-            out.extend_from_slice(&label);
+            FileFsVolumeInformation {
+                volume_creation_time: v.created,
+                volume_serial_number: v.serial,
+                supports_objects: false,
+                volume_label: v.label.to_string(),
+            }
+            .encode(&mut out)
+            .map_err(name_err)?;
             24
         }
         FsInfoClass::SIZE => {
-            u64le(&mut out, s.total_blocks);
-            u64le(&mut out, s.avail_blocks);
-            u32le(&mut out, sectors_per_unit);
-            u32le(&mut out, bytes_per_sector);
-            24
+            FileFsSizeInformation {
+                total_allocation_units: s.total_blocks,
+                available_allocation_units: s.avail_blocks,
+                sectors_per_allocation_unit: sectors_per_unit,
+                bytes_per_sector,
+            }
+            .encode(&mut out);
+            FileFsSizeInformation::SIZE
         }
-        // FILE_DEVICE_DISK, no characteristics.
         FsInfoClass::DEVICE => {
-            u32le(&mut out, 7);
-            u32le(&mut out, 0);
-            8
+            FileFsDeviceInformation {
+                device_type: FileFsDeviceInformation::FILE_DEVICE_DISK,
+                characteristics: 0,
+            }
+            .encode(&mut out);
+            FileFsDeviceInformation::SIZE
         }
         FsInfoClass::ATTRIBUTE => {
-            // FILE_CASE_PRESERVED_NAMES | FILE_UNICODE_ON_DISK, and
-            // FILE_CASE_SENSITIVE_SEARCH when the share compares names exactly.
-            let mut flags = 0x2 | 0x4;
+            let mut attributes = FsAttributes::CASE_PRESERVED_NAMES | FsAttributes::UNICODE_ON_DISK;
             if v.case_sensitive {
-                flags |= 0x1;
+                attributes |= FsAttributes::CASE_SENSITIVE_SEARCH;
             }
-            let name = utf16("NTFS");
-            u32le(&mut out, flags);
-            u32le(&mut out, s.max_name_len.min(255));
-            u32le(&mut out, name.len() as u32);
-            out.extend_from_slice(&name);
+            FileFsAttributeInformation {
+                attributes,
+                maximum_component_name_length: s.max_name_len.min(255),
+                file_system_name: "NTFS".into(),
+            }
+            .encode(&mut out)
+            .map_err(name_err)?;
             16
         }
-        // FileFsControlInformation: quotas are neither tracked nor enforced.
+        // FileFsControlInformation ([MS-FSCC] 2.5.2; not in smb_wire::fscc): quotas are
+        // neither tracked nor enforced — no filtering thresholds, no default limits.
         FsInfoClass::CONTROL => {
-            u64le(&mut out, 0);
-            u64le(&mut out, 0);
-            u64le(&mut out, 0);
-            u64le(&mut out, u64::MAX);
-            u64le(&mut out, u64::MAX);
-            u32le(&mut out, 0);
-            u32le(&mut out, 0);
+            for v in [0u64, 0, 0, u64::MAX, u64::MAX] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(&[0u8; 8]);
             48
         }
         FsInfoClass::FULL_SIZE => {
-            u64le(&mut out, s.total_blocks);
-            u64le(&mut out, s.avail_blocks);
-            u64le(&mut out, s.free_blocks);
-            u32le(&mut out, sectors_per_unit);
-            u32le(&mut out, bytes_per_sector);
-            32
+            FileFsFullSizeInformation {
+                total_allocation_units: s.total_blocks,
+                caller_available_allocation_units: s.avail_blocks,
+                actual_available_allocation_units: s.free_blocks,
+                sectors_per_allocation_unit: sectors_per_unit,
+                bytes_per_sector,
+            }
+            .encode(&mut out);
+            FileFsFullSizeInformation::SIZE
         }
         FsInfoClass::OBJECT_ID => {
-            out.extend_from_slice(&v.object_id);
-            out.extend_from_slice(&[0u8; 48]);
-            64
+            FileFsObjectIdInformation {
+                object_id: v.object_id,
+                extended_info: [0; 48],
+            }
+            .encode(&mut out);
+            FileFsObjectIdInformation::SIZE
         }
         FsInfoClass::SECTOR_SIZE => {
-            for _ in 0..4 {
-                u32le(&mut out, bytes_per_sector);
-            }
-            // SSINFO_FLAGS_ALIGNED_DEVICE | SSINFO_FLAGS_PARTITION_ALIGNED_ON_DEVICE
-            u32le(&mut out, 0x1 | 0x2);
-            u32le(&mut out, 0);
-            u32le(&mut out, 0);
-            28
+            FileFsSectorSizeInformation::uniform(bytes_per_sector).encode(&mut out);
+            FileFsSectorSizeInformation::SIZE
         }
         _ => return Err(NtStatus::INVALID_INFO_CLASS),
     };
     Ok((out, min))
 }
 
-/// The directory-listing classes QUERY_DIRECTORY answers.
-pub(crate) fn dir_class_supported(class: FileInfoClass) -> bool {
+/// The directory-listing classes QUERY_DIRECTORY answers (those `smb_wire::fscc::dir`
+/// writes), with the size of their fixed part.
+pub(crate) fn dir_fixed_len(class: FileInfoClass) -> Option<usize> {
+    fscc::dir::fixed_len(class).ok()
+}
+
+/// Classes whose entries carry an 8.3 name.
+pub(crate) fn dir_has_short_name(class: FileInfoClass) -> bool {
     matches!(
         class,
-        FileInfoClass::DIRECTORY
-            | FileInfoClass::FULL_DIRECTORY
-            | FileInfoClass::BOTH_DIRECTORY
-            | FileInfoClass::NAMES
-            | FileInfoClass::ID_BOTH_DIRECTORY
-            | FileInfoClass::ID_FULL_DIRECTORY
-            | FileInfoClass::ID_EXTD_DIRECTORY
-            | FileInfoClass::ID_EXTD_BOTH_DIRECTORY
+        FileInfoClass::BOTH_DIRECTORY | FileInfoClass::ID_BOTH_DIRECTORY
     )
 }
 
-fn short_name_field(out: &mut Vec<u8>, name: &str) {
-    let short = if name == "." || name == ".." {
-        Vec::new()
-    } else {
-        utf16(&short_name(name))
-    };
-    // 12 characters at most by construction; the field holds 24 bytes.
-    let len = short.len().min(24);
-    out.push(len as u8);
-    out.push(0);
-    out.extend_from_slice(short.get(..len).unwrap_or_default());
-    out.resize(out.len() + (24 - len), 0);
-}
-
-/// Appends one directory entry of `class` with NextEntryOffset 0 (the caller chains them):
-/// [MS-FSCC] 2.4.10 FileDirectoryInformation, 2.4.14 FileFullDirectoryInformation,
-/// 2.4.8 FileBothDirectoryInformation, 2.4.28 FileNamesInformation,
-/// 2.4.17 FileIdBothDirectoryInformation, 2.4.18 FileIdFullDirectoryInformation,
-/// 2.4.19 FileIdExtdDirectoryInformation, 2.4.20 FileIdExtdBothDirectoryInformation.
-pub(crate) fn dir_entry(class: FileInfoClass, name: &str, m: &Metadata, out: &mut Vec<u8>) {
-    let name16 = utf16(name);
-    u32le(out, 0); // NextEntryOffset
-    u32le(out, 0); // FileIndex: NTFS has none worth reporting
-    if class == FileInfoClass::NAMES {
-        u32le(out, name16.len() as u32);
-        out.extend_from_slice(&name16);
-        return;
+/// One directory entry for `name` with metadata `m`; `short` is its 8.3 name (Both classes).
+pub(crate) fn dir_entry<'a>(name: &'a str, short: &'a str, m: &Metadata) -> DirEntry<'a> {
+    let mut id128 = [0u8; 16];
+    id128[..8].copy_from_slice(&m.file_id.to_le_bytes());
+    DirEntry {
+        file_index: 0,
+        creation_time: to_filetime(m.created),
+        last_access_time: to_filetime(m.accessed),
+        last_write_time: to_filetime(m.modified),
+        change_time: to_filetime(m.changed),
+        end_of_file: end_of_file(m),
+        allocation_size: allocation(m),
+        file_attributes: FileAttributes(attributes(m)),
+        ea_size: 0,
+        reparse_tag: 0,
+        file_id: m.file_id,
+        file_id_128: id128,
+        short_name: short,
+        name,
     }
-    times(out, m);
-    u64le(out, if m.is_dir { 0 } else { m.size });
-    u64le(out, allocation(m));
-    u32le(out, attributes(m));
-    u32le(out, name16.len() as u32);
-    match class {
-        FileInfoClass::DIRECTORY => {}
-        FileInfoClass::FULL_DIRECTORY => u32le(out, 0),
-        FileInfoClass::ID_FULL_DIRECTORY => {
-            u32le(out, 0);
-            u32le(out, 0);
-            u64le(out, m.file_id);
-        }
-        FileInfoClass::BOTH_DIRECTORY => {
-            u32le(out, 0);
-            short_name_field(out, name);
-        }
-        FileInfoClass::ID_BOTH_DIRECTORY => {
-            u32le(out, 0);
-            short_name_field(out, name);
-            u16le(out, 0);
-            u64le(out, m.file_id);
-        }
-        FileInfoClass::ID_EXTD_DIRECTORY | FileInfoClass::ID_EXTD_BOTH_DIRECTORY => {
-            u32le(out, 0); // EaSize
-            u32le(out, 0); // ReparsePointTag
-            u64le(out, m.file_id);
-            u64le(out, 0);
-            if class == FileInfoClass::ID_EXTD_BOTH_DIRECTORY {
-                short_name_field(out, name);
-            }
-        }
-        _ => {}
-    }
-    out.extend_from_slice(&name16);
 }
 
 #[cfg(test)]
@@ -429,41 +401,56 @@ mod tests {
     }
 
     #[test]
-    fn fixed_sizes_match_fscc() {
+    fn sizes_and_minimums_match_windows() {
         let m = meta(false);
-        for (class, len) in [
-            (FileInfoClass::BASIC, 40),
-            (FileInfoClass::STANDARD, 24),
-            (FileInfoClass::INTERNAL, 8),
-            (FileInfoClass::EA, 4),
-            (FileInfoClass::ACCESS, 4),
-            (FileInfoClass::POSITION, 8),
-            (FileInfoClass::MODE, 4),
-            (FileInfoClass::ALIGNMENT, 4),
-            (FileInfoClass::COMPRESSION, 16),
-            (FileInfoClass::NETWORK_OPEN, 56),
-            (FileInfoClass::ATTRIBUTE_TAG, 8),
-            (FileInfoClass::ID, 24),
+        // (class, full size for this file, minimum buffer): the minimums are the ones
+        // smbtorture's smb2.getinfo.qfile_buffercheck expects from Windows.
+        for (class, len, min) in [
+            (FileInfoClass::BASIC, 40, 40),
+            (FileInfoClass::STANDARD, 24, 24),
+            (FileInfoClass::INTERNAL, 8, 8),
+            (FileInfoClass::EA, 4, 4),
+            (FileInfoClass::ACCESS, 4, 4),
+            (FileInfoClass::POSITION, 8, 8),
+            (FileInfoClass::MODE, 4, 4),
+            (FileInfoClass::ALIGNMENT, 4, 4),
+            (FileInfoClass::ALL, 100 + 26, 104),
+            (FileInfoClass::ALTERNATE_NAME, 4 + 16, 8),
+            (FileInfoClass::STREAM, 24 + 14, 32),
+            (FileInfoClass::COMPRESSION, 16, 16),
+            (FileInfoClass::NETWORK_OPEN, 56, 56),
+            (FileInfoClass::ATTRIBUTE_TAG, 8, 8),
+            (FileInfoClass::ID, 24, 24),
         ] {
-            let (b, min) = file_info(class, &view(), &m).unwrap();
-            assert_eq!(b.len(), len, "{class:?}");
-            assert!(min <= b.len(), "{class:?}");
+            let (b, got_min) = file_info(class, &view(), &m).unwrap();
+            assert_eq!((b.len(), got_min), (len, min), "{class:?}");
         }
         let (all, _) = file_info(FileInfoClass::ALL, &view(), &m).unwrap();
-        assert_eq!(all.len(), 100 + 2 * "\\dir\\file.txt".len());
         assert_eq!(
             u64::from_le_bytes(all[80..88].try_into().unwrap()),
             9,
             "position"
         );
-        let (s, _) = file_info(FileInfoClass::STREAM, &view(), &m).unwrap();
-        assert_eq!(s.len(), 24 + 14);
+        assert_eq!(u32::from_le_bytes(all[96..100].try_into().unwrap()), 26);
         let (s, _) = file_info(FileInfoClass::STREAM, &view(), &meta(true)).unwrap();
-        assert!(s.is_empty());
+        assert!(s.is_empty(), "a directory has no data stream");
+        let (alt, _) = file_info(FileInfoClass::ALTERNATE_NAME, &view(), &m).unwrap();
+        assert_eq!(&alt[4..6], &[b'F', 0]);
         assert_eq!(
             file_info(FileInfoClass(200), &view(), &m).unwrap_err(),
             NtStatus::INVALID_INFO_CLASS
         );
+        assert_eq!(
+            file_info(FileInfoClass::PIPE, &view(), &m).unwrap_err(),
+            NtStatus::INVALID_PARAMETER
+        );
+    }
+
+    #[test]
+    fn directories_report_no_size() {
+        let (b, _) = file_info(FileInfoClass::STANDARD, &view(), &meta(true)).unwrap();
+        assert_eq!(&b[..16], &[0u8; 16], "allocation and end of file");
+        assert_eq!(b[21], 1, "Directory");
     }
 
     #[test]
@@ -475,36 +462,26 @@ mod tests {
         assert_eq!(attributes(&m), 0x01);
         m.dos_attributes = 0;
         assert_eq!(attributes(&m), 0x80);
+        m.is_symlink = true;
+        assert_eq!(attributes(&m), 0x400);
     }
 
     #[test]
-    fn directory_entries_have_the_fscc_layouts() {
+    fn directory_entries() {
         let m = meta(false);
-        for (class, fixed) in [
-            (FileInfoClass::DIRECTORY, 64),
-            (FileInfoClass::FULL_DIRECTORY, 68),
-            (FileInfoClass::ID_FULL_DIRECTORY, 80),
-            (FileInfoClass::BOTH_DIRECTORY, 94),
-            (FileInfoClass::ID_BOTH_DIRECTORY, 104),
-            (FileInfoClass::NAMES, 12),
-            (FileInfoClass::ID_EXTD_DIRECTORY, 88),
-            (FileInfoClass::ID_EXTD_BOTH_DIRECTORY, 114),
-        ] {
-            let mut out = Vec::new();
-            dir_entry(class, "ab", &m, &mut out);
-            assert_eq!(out.len(), fixed + 4, "{class:?}");
-            assert_eq!(&out[fixed..], &[b'a', 0, b'b', 0], "{class:?}");
-            let name_len_at = if class == FileInfoClass::NAMES { 8 } else { 60 };
-            assert_eq!(
-                u32::from_le_bytes(out[name_len_at..name_len_at + 4].try_into().unwrap()),
-                4
-            );
-        }
+        assert_eq!(dir_fixed_len(FileInfoClass::ID_BOTH_DIRECTORY), Some(104));
+        assert_eq!(dir_fixed_len(FileInfoClass::BASIC), None);
         let mut out = Vec::new();
-        dir_entry(FileInfoClass::ID_BOTH_DIRECTORY, "ab", &m, &mut out);
+        fscc::dir::encode_entry(
+            FileInfoClass::ID_BOTH_DIRECTORY,
+            &dir_entry("ab", "AB", &m),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out.len(), 104 + 4);
         assert_eq!(u64::from_le_bytes(out[96..104].try_into().unwrap()), 77);
+        assert_eq!(u64::from_le_bytes(out[40..48].try_into().unwrap()), 1234);
         assert_eq!(out[68], 4, "short name length");
-        assert_eq!(&out[70..74], &[b'A', 0, b'B', 0]);
     }
 
     #[test]
@@ -526,22 +503,25 @@ mod tests {
             object_id: [0; 16],
             case_sensitive: false,
         };
-        for (class, len) in [
-            (FsInfoClass::VOLUME, 18 + 10),
-            (FsInfoClass::SIZE, 24),
-            (FsInfoClass::DEVICE, 8),
-            (FsInfoClass::ATTRIBUTE, 12 + 8),
-            (FsInfoClass::CONTROL, 48),
-            (FsInfoClass::FULL_SIZE, 32),
-            (FsInfoClass::OBJECT_ID, 64),
-            (FsInfoClass::SECTOR_SIZE, 28),
+        // Minimums from smbtorture's smb2.getinfo.qfs_buffercheck.
+        for (class, len, min) in [
+            (FsInfoClass::VOLUME, 18 + 10, 24),
+            (FsInfoClass::SIZE, 24, 24),
+            (FsInfoClass::DEVICE, 8, 8),
+            (FsInfoClass::ATTRIBUTE, 12 + 8, 16),
+            (FsInfoClass::CONTROL, 48, 48),
+            (FsInfoClass::FULL_SIZE, 32, 32),
+            (FsInfoClass::OBJECT_ID, 64, 64),
+            (FsInfoClass::SECTOR_SIZE, 28, 28),
         ] {
-            let (b, min) = fs_info(class, &v).unwrap();
-            assert_eq!(b.len(), len, "{class:?}");
-            assert!(min <= len);
+            let (b, got_min) = fs_info(class, &v).unwrap();
+            assert_eq!((b.len(), got_min), (len, min), "{class:?}");
         }
         let (b, _) = fs_info(FsInfoClass::SIZE, &v).unwrap();
         assert_eq!(u32::from_le_bytes(b[16..20].try_into().unwrap()), 8);
-        assert!(fs_info(FsInfoClass::LABEL, &v).is_err());
+        assert_eq!(
+            fs_info(FsInfoClass::LABEL, &v).unwrap_err(),
+            NtStatus::INVALID_INFO_CLASS
+        );
     }
 }

@@ -24,6 +24,7 @@
 //! entry that did not fit, so listing a 100,000-entry directory never holds it whole.
 
 use lanshare_vfs::{DirStream, Metadata};
+use smb_wire::fscc::{DirWriter, dir::encode_entry};
 use smb_wire::msg::query_directory::{
     QueryDirectoryFlags, QueryDirectoryRequest, QueryDirectoryResponse,
 };
@@ -31,7 +32,8 @@ use smb_wire::{AccessMask, FileInfoClass, NtStatus};
 
 use crate::conn::Ctx;
 use crate::error::ProtoResult;
-use crate::fileinfo::{dir_class_supported, dir_entry};
+use crate::fileinfo::{dir_entry, dir_fixed_len, dir_has_short_name};
+use crate::names::short_name;
 use crate::names::{MAX_PATTERN_CHARS, Pattern};
 use crate::open::{Open, vfs_status};
 use crate::session::lock;
@@ -117,21 +119,6 @@ impl DirCursor {
     }
 }
 
-/// The fixed part of each directory class: a buffer smaller than this cannot hold any entry.
-fn base_len(class: FileInfoClass) -> usize {
-    match class {
-        FileInfoClass::DIRECTORY => 64,
-        FileInfoClass::FULL_DIRECTORY => 68,
-        FileInfoClass::ID_FULL_DIRECTORY => 80,
-        FileInfoClass::BOTH_DIRECTORY => 94,
-        FileInfoClass::ID_BOTH_DIRECTORY => 104,
-        FileInfoClass::NAMES => 12,
-        FileInfoClass::ID_EXTD_DIRECTORY => 88,
-        FileInfoClass::ID_EXTD_BOTH_DIRECTORY => 114,
-        _ => 0,
-    }
-}
-
 /// Where FileNameLength sits in an entry of `class`.
 fn name_length_at(class: FileInfoClass) -> usize {
     if class == FileInfoClass::NAMES { 8 } else { 60 }
@@ -143,50 +130,43 @@ fn fill(
     cursor: &mut DirCursor,
     open: &Open,
     class: FileInfoClass,
+    fixed: usize,
     max: usize,
     single: bool,
 ) -> Result<(Vec<u8>, NtStatus), NtStatus> {
     let mut out: Vec<u8> = Vec::new();
-    let mut last_start: Option<usize> = None;
-    let mut entry = Vec::with_capacity(256);
+    let with_short = dir_has_short_name(class);
+    let wire = |_: smb_wire::WireError| NtStatus::INTERNAL_ERROR;
+    let mut w = DirWriter::new(&mut out, class, max).map_err(wire)?;
     while let Some(e) = cursor.next(open)? {
-        entry.clear();
-        dir_entry(class, &e.name, &e.meta, &mut entry);
-        let start = match last_start {
-            None => 0,
-            Some(_) => out.len().next_multiple_of(8),
+        let short = if with_short && e.name != "." && e.name != ".." {
+            short_name(&e.name)
+        } else {
+            String::new()
         };
-        if start + entry.len() > max {
-            if last_start.is_none() {
+        let entry = dir_entry(&e.name, &short, &e.meta);
+        if !w.push(&entry).map_err(wire)? {
+            if w.is_empty() {
                 // Not even the first entry fits: as much of its name as there is room for.
-                let name_bytes = (max.saturating_sub(base_len(class))) & !1;
-                entry.truncate(base_len(class) + name_bytes);
+                encode_entry(class, &entry, &mut out).map_err(wire)?;
+                let name_bytes = max.saturating_sub(fixed) & !1;
+                out.truncate(fixed + name_bytes);
                 let at = name_length_at(class);
-                if let Some(f) = entry.get_mut(at..at + 4) {
+                if let Some(f) = out.get_mut(at..at + 4) {
                     f.copy_from_slice(&(name_bytes as u32).to_le_bytes());
                 }
-                out.extend_from_slice(&entry);
                 cursor.returned_any = true;
                 return Ok((out, NtStatus::BUFFER_OVERFLOW));
             }
             cursor.pending = Some(e);
             break;
         }
-        if let Some(prev) = last_start {
-            out.resize(start, 0);
-            let next = (start - prev) as u32;
-            if let Some(f) = out.get_mut(prev..prev + 4) {
-                f.copy_from_slice(&next.to_le_bytes());
-            }
-        }
-        out.extend_from_slice(&entry);
-        last_start = Some(start);
         cursor.returned_any = true;
         if single {
             break;
         }
     }
-    if last_start.is_none() {
+    if w.is_empty() {
         return Err(if cursor.returned_any {
             NtStatus::NO_MORE_FILES
         } else {
@@ -211,11 +191,11 @@ pub(crate) async fn query_directory(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> 
         return Err(NtStatus::ACCESS_DENIED.into());
     }
     let class = req.file_information_class;
-    if !dir_class_supported(class) {
+    let Some(fixed) = dir_fixed_len(class) else {
         return Err(NtStatus::INVALID_INFO_CLASS.into());
-    }
+    };
     let max = req.output_buffer_length as usize;
-    if max < base_len(class) {
+    if max < fixed {
         return Err(NtStatus::INFO_LENGTH_MISMATCH.into());
     }
     if req.file_name.chars().count() > MAX_PATTERN_CHARS {
@@ -233,7 +213,7 @@ pub(crate) async fn query_directory(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> 
             Some(c) if !restart => c,
             _ => guard.insert(DirCursor::new(&pattern)),
         };
-        fill(cursor, &o, class, max, single)
+        fill(cursor, &o, class, fixed, max, single)
     })
     .await??;
     QueryDirectoryResponse { buffer: &buf }.encode(&mut ctx.out)?;

@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use lanshare_vfs::{SetTimes, Vfs, VfsError, VfsPath, dos, fold_case, from_filetime};
+use smb_wire::fscc::{self, DispositionFlags, FileBasicInformation, FileRenameInformation};
 use smb_wire::msg::error::ErrorResponse;
 use smb_wire::msg::query_info::{QueryInfoRequest, QueryInfoResponse};
 use smb_wire::msg::set_info::{SetInfoRequest, SetInfoResponse};
@@ -233,13 +234,6 @@ async fn query_fs(
     Ok(fit(data, min, max)?)
 }
 
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
 /// 3.3.5.21.
 pub(crate) async fn set_info(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let req = SetInfoRequest::parse(ctx.pdu)?;
@@ -297,20 +291,19 @@ async fn set_file(
     match class {
         FileInfoClass::BASIC => {
             need(open, WRITE_ATTRIBUTES)?;
-            at_least(buf, 36)?;
-            let time = |at: usize| -> Option<std::time::SystemTime> {
-                // 0: unchanged; -1 / -2: stop / resume automatic updates, nothing to set.
-                match u64_at(buf, at)? {
-                    0 | u64::MAX | 0xFFFF_FFFF_FFFF_FFFE => None,
-                    t => Some(from_filetime(t)),
-                }
+            at_least(buf, FileBasicInformation::SIZE)?;
+            let b = FileBasicInformation::parse(buf).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+            // 0: unchanged; -1 / -2: stop / resume automatic updates, nothing to set.
+            let time = |t: u64| match t {
+                0 | u64::MAX | 0xFFFF_FFFF_FFFF_FFFE => None,
+                t => Some(from_filetime(t)),
             };
             let times = SetTimes {
-                created: time(0),
-                accessed: time(8),
-                modified: time(16),
+                created: time(b.creation_time),
+                accessed: time(b.last_access_time),
+                modified: time(b.last_write_time),
             };
-            let attrs = u32_at(buf, 32).unwrap_or(0);
+            let attrs = b.file_attributes.0;
             // [MS-FSA] 2.1.5.14.2: DIRECTORY on a file, TEMPORARY on a directory.
             if attrs != 0
                 && (attrs & !0x0000_7FB7 != 0
@@ -339,11 +332,16 @@ async fn set_file(
             need(open, DELETE)?;
             let (delete, on_close, ignore_ro) = if class == FileInfoClass::DISPOSITION {
                 at_least(buf, 1)?;
-                (buf.first().is_some_and(|b| *b != 0), false, false)
+                let d = fscc::parse_disposition(buf).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+                (d, false, false)
             } else {
                 at_least(buf, 4)?;
-                let f = u32_at(buf, 0).unwrap_or(0);
-                (f & 0x1 != 0, f & 0x8 != 0, f & 0x10 != 0)
+                let f = fscc::parse_disposition_ex(buf).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+                (
+                    f.contains(DispositionFlags::DELETE),
+                    f.contains(DispositionFlags::ON_CLOSE),
+                    f.contains(DispositionFlags::IGNORE_READONLY_ATTRIBUTE),
+                )
             };
             let r = blocking(move || -> Result<(), NtStatus> {
                 if delete {
@@ -365,7 +363,7 @@ async fn set_file(
             if open.is_dir {
                 return Err(NtStatus::INVALID_PARAMETER.into());
             }
-            let len = u64_at(buf, 0).unwrap_or(0);
+            let len = fscc::parse_end_of_file(buf).map_err(|_| NtStatus::INVALID_PARAMETER)?;
             if len > i64::MAX as u64 {
                 return Err(NtStatus::INVALID_PARAMETER.into());
             }
@@ -390,7 +388,7 @@ async fn set_file(
         }
         FileInfoClass::POSITION => {
             at_least(buf, 8)?;
-            let pos = u64_at(buf, 0).unwrap_or(0);
+            let pos = fscc::parse_position(buf).map_err(|_| NtStatus::INVALID_PARAMETER)?;
             if pos > i64::MAX as u64 {
                 return Err(NtStatus::INVALID_PARAMETER.into());
             }
@@ -428,17 +426,16 @@ fn check_deletable(o: &Open, ignore_readonly: bool) -> Result<(), NtStatus> {
 /// FILE_RENAME_INFORMATION_TYPE_2 ([MS-FSCC] 2.4.42.2): ReplaceIfExists (1), Reserved (7),
 /// RootDirectory (8), FileNameLength (4), FileName.
 async fn rename(ctx: &Ctx<'_>, open: &Arc<Open>, buf: &[u8]) -> ProtoResult<()> {
-    at_least(buf, 20)?;
-    let replace = buf.first().is_some_and(|b| *b != 0);
-    if u64_at(buf, 8) != Some(0) {
+    at_least(buf, FileRenameInformation::FIXED_SIZE)?;
+    let info = FileRenameInformation::parse(buf).map_err(|e| match e {
+        smb_wire::WireError::BadUtf16 => NtStatus::OBJECT_NAME_INVALID,
+        _ => NtStatus::INVALID_PARAMETER,
+    })?;
+    if info.root_directory != 0 {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
-    let len = u32_at(buf, 16).unwrap_or(0) as usize;
-    let name_bytes = buf
-        .get(20..20usize.saturating_add(len))
-        .filter(|b| b.len() % 2 == 0)
-        .ok_or(NtStatus::INVALID_PARAMETER)?;
-    let name = smb_wire::utf16::decode(name_bytes).map_err(|_| NtStatus::OBJECT_NAME_INVALID)?;
+    let replace = info.replace_if_exists;
+    let name = info.file_name;
     // Windows clients send the path from the share root; some prefix it with `\`.
     let name = name.strip_prefix('\\').unwrap_or(&name);
     let name = match split_stream(name) {
