@@ -23,8 +23,8 @@ pub(crate) struct ByteLock {
 }
 
 impl ByteLock {
-    /// Zero-length ranges overlap nothing ([MS-FSA] 2.1.4.10): they can be taken and
-    /// released, but never conflict.
+    /// Whether this lock's range and an I/O range share a byte. Zero-length ranges share
+    /// none: a zero-byte read or write never conflicts, and a zero-byte lock blocks no I/O.
     fn overlaps(&self, offset: u64, length: u64) -> bool {
         if self.length == 0 || length == 0 {
             return false;
@@ -32,6 +32,20 @@ impl ByteLock {
         let a_end = self.offset.saturating_add(self.length - 1);
         let b_end = offset.saturating_add(length - 1);
         self.offset <= b_end && offset <= a_end
+    }
+
+    /// Whether two lock ranges contend ([MS-FSA] 2.1.5.7, as Windows behaves: smbtorture
+    /// smb2.lock.zerobytelength). Two zero-length locks never do; a zero-length lock at X
+    /// contends with a range that holds X past its first byte; other ranges when they
+    /// share a byte.
+    fn contends(&self, other: &ByteLock) -> bool {
+        let inside = |x: u64, r: &ByteLock| r.offset < x && x - r.offset < r.length;
+        match (self.length, other.length) {
+            (0, 0) => false,
+            (0, _) => inside(self.offset, other),
+            (_, 0) => inside(other.offset, self),
+            _ => self.overlaps(other.offset, other.length),
+        }
     }
 }
 
@@ -71,9 +85,9 @@ impl FileState {
             return Err(LockError::InvalidRange);
         }
         let mut locks = lock(&self.locks);
-        let conflict = locks.iter().any(|h| {
-            h.overlaps(l.offset, l.length) && (l.exclusive || (h.exclusive && h.owner != l.owner))
-        });
+        let conflict = locks
+            .iter()
+            .any(|h| h.contends(&l) && (l.exclusive || (h.exclusive && h.owner != l.owner)));
         if conflict {
             return Err(LockError::Conflict);
         }
@@ -81,17 +95,30 @@ impl FileState {
         Ok(())
     }
 
-    /// Releases the lock of `owner` with exactly this range ([MS-FSA] 2.1.5.8).
+    /// Releases the lock of `owner` with exactly this range ([MS-FSA] 2.1.5.8); of a stacked
+    /// exclusive and shared pair, the exclusive one goes first.
     pub fn unlock(&self, owner: u64, offset: u64, length: u64) -> Result<(), LockError> {
         let mut locks = lock(&self.locks);
+        let same = |h: &ByteLock| h.owner == owner && h.offset == offset && h.length == length;
         let i = locks
             .iter()
-            .position(|h| h.owner == owner && h.offset == offset && h.length == length)
+            .position(|h| same(h) && h.exclusive)
+            .or_else(|| locks.iter().position(same))
             .ok_or(LockError::NotLocked)?;
         locks.remove(i);
         drop(locks);
         self.unlocked.notify_waiters();
         Ok(())
+    }
+
+    /// Takes back one lock taken by [`FileState::try_lock`] (a request that failed half-way).
+    pub fn remove(&self, l: &ByteLock) {
+        let mut locks = lock(&self.locks);
+        if let Some(i) = locks.iter().rposition(|h| h == l) {
+            locks.remove(i);
+        }
+        drop(locks);
+        self.unlocked.notify_waiters();
     }
 
     /// Drops every lock of `owner` (its close).
@@ -248,15 +275,51 @@ mod tests {
         f.try_lock(l(3, 100, 10, false)).unwrap();
         f.try_lock(l(4, 105, 10, false)).unwrap();
         assert_eq!(f.try_lock(l(4, 100, 1, true)), Err(LockError::Conflict));
-        // Zero-length locks never conflict.
-        f.try_lock(l(5, 5, 0, true)).unwrap();
-        assert_eq!(f.lock_count(), 6);
+        // A zero-length lock contends only with a range holding its offset past the start.
+        assert_eq!(f.try_lock(l(5, 5, 0, true)), Err(LockError::Conflict));
+        f.try_lock(l(5, 0, 0, true)).unwrap();
+        f.try_lock(l(5, 10, 0, true)).unwrap();
+        assert_eq!(f.lock_count(), 7);
         // Wrapping ranges are refused; one ending exactly at 2^64-1 is fine.
         assert_eq!(
             f.try_lock(l(6, u64::MAX, 2, true)),
             Err(LockError::InvalidRange)
         );
         f.try_lock(l(6, u64::MAX, 1, true)).unwrap();
+    }
+
+    #[test]
+    fn zero_byte_locks_as_windows() {
+        // smbtorture smb2.lock.zerobytelength: a 0-byte lock at 10, then a second lock.
+        for (off, len, ok) in [
+            (10, 0, true),
+            (9, 1, true),
+            (10, 1, true),
+            (11, 1, true),
+            (9, 2, false),
+            (10, 2, true),
+            (9, 3, false),
+        ] {
+            for (first, second) in [((10, 0), (off, len)), ((off, len), (10, 0))] {
+                let f = state();
+                f.try_lock(l(1, first.0, first.1, true)).unwrap();
+                let r = f.try_lock(l(2, second.0, second.1, true));
+                assert_eq!(r.is_ok(), ok, "{first:?} then {second:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unlock_takes_exclusive_before_shared() {
+        let f = state();
+        f.try_lock(l(1, 10, 0, true)).unwrap();
+        f.try_lock(l(1, 10, 0, false)).unwrap();
+        f.unlock(1, 10, 0).unwrap();
+        // What is left is the shared lock: another open's shared lock on it is fine now.
+        f.try_lock(l(2, 5, 10, false)).unwrap();
+        f.remove(&l(2, 5, 10, false));
+        f.unlock(1, 10, 0).unwrap();
+        assert_eq!(f.lock_count(), 0);
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //!
 //! MUSTs enforced here:
 //! - LockCount 0 is STATUS_INVALID_PARAMETER;
-//! - when the first element unlocks, every element must be exactly UNLOCK; otherwise each
-//!   must be SHARED or EXCLUSIVE, optionally with FAIL_IMMEDIATELY, and with more than one
-//!   element every one must carry FAIL_IMMEDIATELY — anything else is
-//!   STATUS_INVALID_PARAMETER;
-//! - a range whose end wraps past 2^64 is STATUS_INVALID_LOCK_RANGE;
+//! - elements are processed in order: when the first one unlocks, every element must be
+//!   exactly UNLOCK; otherwise each must be SHARED or EXCLUSIVE, optionally with
+//!   FAIL_IMMEDIATELY, and with more than one element every one must carry FAIL_IMMEDIATELY —
+//!   the first that does not is STATUS_INVALID_PARAMETER (unlocks before it stay done);
+//! - a range whose end wraps past 2^64 is STATUS_INVALID_LOCK_RANGE; a zero-length lock
+//!   contends with a range that holds its offset past the first byte;
 //! - elements are applied in order; when one cannot be granted, the locks this request took
 //!   are released again (3.3.5.14.2) and the request fails: STATUS_LOCK_NOT_GRANTED with
 //!   FAIL_IMMEDIATELY;
@@ -26,7 +27,7 @@ use smb_wire::msg::lock::{LockFlags, LockRequest, LockResponse};
 
 use crate::conn::Ctx;
 use crate::error::ProtoResult;
-use crate::objects::{ByteLock, FileState, LockError};
+use crate::objects::{ByteLock, LockError};
 
 use super::file::find_open;
 
@@ -43,19 +44,6 @@ fn lock_status(e: LockError) -> NtStatus {
     }
 }
 
-/// Takes every lock of `wanted` or none of them.
-fn take_all(file: &FileState, owner: u64, wanted: &[ByteLock]) -> Result<(), LockError> {
-    for (i, l) in wanted.iter().enumerate() {
-        if let Err(e) = file.try_lock(*l) {
-            for done in wanted.iter().take(i) {
-                let _ = file.unlock(owner, done.offset, done.length);
-            }
-            return Err(e);
-        }
-    }
-    Ok(())
-}
-
 /// 3.3.5.14.
 pub(crate) async fn lock(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let req = LockRequest::parse(ctx.pdu)?;
@@ -63,22 +51,14 @@ pub(crate) async fn lock(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let Some(first) = req.locks.first() else {
         return Err(NtStatus::INVALID_PARAMETER.into());
     };
-    let unlocking = first.flags.0 & UNLOCK != 0;
-    let many = req.locks.len() > 1;
-    for l in &req.locks {
-        let f = l.flags.0;
-        let ok = if unlocking {
-            f == UNLOCK
-        } else {
-            matches!(f & !FAIL_IMMEDIATELY, SHARED | EXCLUSIVE)
-                && (!many || f & FAIL_IMMEDIATELY != 0)
-        };
-        if !ok {
-            return Err(NtStatus::INVALID_PARAMETER.into());
-        }
-    }
-    if unlocking {
+    // 3.3.5.14.1 / 14.2: elements are processed in order and validated as they come, so an
+    // unlock before an invalid element stays done, and locks taken before a failure are
+    // released again.
+    if first.flags.0 & UNLOCK != 0 {
         for l in &req.locks {
+            if l.flags.0 != UNLOCK {
+                return Err(NtStatus::INVALID_PARAMETER.into());
+            }
             open.file
                 .unlock(open.uid, l.offset, l.length)
                 .map_err(lock_status)?;
@@ -86,22 +66,39 @@ pub(crate) async fn lock(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         LockResponse.encode(&mut ctx.out)?;
         return Ok(NtStatus::SUCCESS);
     }
-    let wanted: Vec<ByteLock> = req
-        .locks
-        .iter()
-        .map(|l| ByteLock {
+    let many = req.locks.len() > 1;
+    let mut taken: Vec<ByteLock> = Vec::with_capacity(req.locks.len());
+    let rollback = |taken: &[ByteLock]| {
+        for l in taken.iter().rev() {
+            open.file.remove(l);
+        }
+    };
+    for l in &req.locks {
+        let f = l.flags.0;
+        let valid = matches!(f & !FAIL_IMMEDIATELY, SHARED | EXCLUSIVE)
+            && (!many || f & FAIL_IMMEDIATELY != 0);
+        if !valid {
+            rollback(&taken);
+            return Err(NtStatus::INVALID_PARAMETER.into());
+        }
+        let wanted = ByteLock {
             owner: open.uid,
             offset: l.offset,
             length: l.length,
-            exclusive: l.flags.0 & EXCLUSIVE != 0,
-        })
-        .collect();
-    match take_all(&open.file, open.uid, &wanted) {
-        Ok(()) => {}
-        Err(LockError::Conflict) if first.flags.0 & FAIL_IMMEDIATELY == 0 => {
-            wait_for_lock(ctx, &open, &wanted).await?;
+            exclusive: f & EXCLUSIVE != 0,
+        };
+        match open.file.try_lock(wanted) {
+            Ok(()) => taken.push(wanted),
+            // Only a lone element may wait (the validation above guarantees it).
+            Err(LockError::Conflict) if f & FAIL_IMMEDIATELY == 0 => {
+                wait_for_lock(ctx, &open, wanted).await?;
+                taken.push(wanted);
+            }
+            Err(e) => {
+                rollback(&taken);
+                return Err(lock_status(e).into());
+            }
         }
-        Err(e) => return Err(lock_status(e).into()),
     }
     LockResponse.encode(&mut ctx.out)?;
     Ok(NtStatus::SUCCESS)
@@ -111,7 +108,7 @@ pub(crate) async fn lock(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
 async fn wait_for_lock(
     ctx: &mut Ctx<'_>,
     open: &std::sync::Arc<crate::open::Open>,
-    wanted: &[ByteLock],
+    wanted: ByteLock,
 ) -> ProtoResult<()> {
     let (mut ended, _guard) = ctx.go_async(Some(open.file_id)).await?;
     loop {
@@ -119,7 +116,7 @@ async fn wait_for_lock(
         tokio::pin!(freed);
         // Registered before the attempt, so a release between the two is not missed.
         freed.as_mut().enable();
-        match take_all(&open.file, open.uid, wanted) {
+        match open.file.try_lock(wanted) {
             Ok(()) => return Ok(()),
             Err(LockError::Conflict) => {}
             Err(e) => return Err(lock_status(e).into()),
