@@ -12,6 +12,10 @@
 #                   each behind a 16-bit little-endian length
 #   connection      runs of 8 client frames of one connection (NEGOTIATE left out: the harness
 #                   sends its own), each behind a 16-bit little-endian length
+#   rpc_pipe        the client side of each DCE/RPC capture in crates/rpc/tests/vectors, behind
+#                   the selector byte of lanshare_rpc::fuzz_pipe (pipe, WRITE size)
+#   wsd             hand-written WS-Discovery Probe, Resolve and metadata Get messages, and an
+#                   HTTP POST head for the metadata endpoint
 # Payloads above 64 KiB are left out: they only slow the fuzzer down.
 #
 # Files already in the corpus stay (the fuzzer's own finds live there too); seeds are named
@@ -26,18 +30,18 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tar -xJf "$tarball" -C "$tmp"
 
-python3 - "$tmp/cap" "$here/corpus" <<'EOF'
+python3 - "$tmp/cap" "$here/corpus" "$here/../crates/rpc/tests/vectors" <<'EOF'
 import os, struct, sys
 from collections import defaultdict
 
-cap, out = sys.argv[1], sys.argv[2]
+cap, out, rpc_vectors = sys.argv[1], sys.argv[2], sys.argv[3]
 MAX = 65536
 SMB2, TRANSFORM = b"\xfeSMB", b"\xfdSMB"
 NEGOTIATE, SESSION_SETUP = 0x00, 0x01
 # CREATE, IOCTL, QUERY_DIRECTORY, CHANGE_NOTIFY, QUERY_INFO, SET_INFO
 FSCC_COMMANDS = {0x05, 0x0B, 0x0E, 0x0F, 0x10, 0x11}
 TARGETS = ["netbios_frame", "pdu_decode", "fscc", "transform", "smb1_negotiate",
-           "auth_step", "connection"]
+           "auth_step", "connection", "rpc_pipe", "wsd"]
 for t in TARGETS:
     os.makedirs(os.path.join(out, t), exist_ok=True)
 
@@ -96,6 +100,54 @@ put("smb1_negotiate", "smbclient", smb1([
     b"PC NETWORK PROGRAM 1.0", b"MICROSOFT NETWORKS 1.03", b"MICROSOFT NETWORKS 3.0",
     b"LANMAN1.0", b"LM1.2X002", b"DOS LANMAN2.1", b"LANMAN2.1", b"Samba", b"NT LANMAN 1.0",
     b"NT LM 0.12", b"SMB 2.002", b"SMB 2.???"]))
+
+# rpc_pipe: selector bit 0 = pipe (0 srvsvc, 1 wkssvc), bits 1-7 = WRITE size / 8; each
+# capture goes in whole (size 127 * 8) and cut into 8-byte WRITEs.
+if os.path.isdir(rpc_vectors):
+    for name in sorted(os.listdir(rpc_vectors)):
+        if not name.endswith(".txt"):
+            continue
+        streams = defaultdict(bytes)
+        with open(os.path.join(rpc_vectors, name)) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3 and parts[1] == "c2s" and parts[0] in ("srvsvc", "wkssvc"):
+                    streams[parts[0]] += bytes.fromhex(parts[2])
+        for pipe, data in streams.items():
+            bit = 0 if pipe == "srvsvc" else 1
+            stem = name[:-4] + "." + pipe
+            put("rpc_pipe", stem + ".whole", bytes([0xFE | bit]) + data)
+            put("rpc_pipe", stem + ".pieces", bytes([0x02 | bit]) + data)
+else:
+    print("seed.sh: no %s, rpc_pipe starts empty" % rpc_vectors, file=sys.stderr)
+
+# wsd: SOAP-over-UDP messages as Windows sends them ([WS-Discovery] 5.2 Probe, 6.1 Resolve;
+# [DPWS] metadata exchange Get), and the HTTP head in front of a Get.
+NS = ('xmlns:soap="http://www.w3.org/2003/05/soap-envelope" '
+      'xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
+      'xmlns:wsd="http://schemas.xmlsoap.org/ws/2005/04/discovery" '
+      'xmlns:wsdp="http://schemas.xmlsoap.org/ws/2006/02/devprof"')
+def soap(to, action, body):
+    return ('<?xml version="1.0" encoding="utf-8"?><soap:Envelope %s><soap:Header>'
+            '<wsa:To>%s</wsa:To><wsa:Action>%s</wsa:Action>'
+            '<wsa:MessageID>urn:uuid:0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0</wsa:MessageID>'
+            '</soap:Header><soap:Body>%s</soap:Body></soap:Envelope>' % (NS, to, action, body)
+            ).encode()
+DISCOVERY = "urn:schemas-xmlsoap-org:ws:2005:04:discovery"
+WSD = "http://schemas.xmlsoap.org/ws/2005/04/discovery/"
+probe = soap(DISCOVERY, WSD + "Probe", "<wsd:Probe><wsd:Types>wsdp:Device</wsd:Types></wsd:Probe>")
+put("wsd", "probe", probe)
+put("wsd", "probe-any", soap(DISCOVERY, WSD + "Probe", "<wsd:Probe/>"))
+put("wsd", "resolve", soap(DISCOVERY, WSD + "Resolve",
+    "<wsd:Resolve><wsa:EndpointReference><wsa:Address>"
+    "urn:uuid:00000000-0000-0000-0000-000000000000</wsa:Address></wsa:EndpointReference>"
+    "</wsd:Resolve>"))
+get = soap("urn:uuid:00000000-0000-0000-0000-000000000000",
+           "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get", "")
+put("wsd", "get", get)
+put("wsd", "http-get", b"POST /00000000-0000-0000-0000-000000000000 HTTP/1.1\r\n"
+    b"Content-Type: application/soap+xml\r\nHost: 127.0.0.1:5357\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(get) + get)
 
 for t in TARGETS:
     print("%-16s %5d inputs" % (t, len(os.listdir(os.path.join(out, t)))))

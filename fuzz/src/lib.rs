@@ -2,14 +2,14 @@
 //!
 //! What it is: one function per target, each taking the fuzzer's bytes and checking what must
 //! hold for any input: no panic, and where a decoder has an encoder, decode → encode → decode
-//! gives the same value. The targets are one-line wrappers, so the same bodies can be run on a
-//! saved input without libFuzzer (`cargo test` here replays `fuzz/regressions/`).
+//! gives the same value. The targets are one-line wrappers around these functions; a crash
+//! replays with `cargo +nightly fuzz run <target> <input>`.
 //!
 //! What it is not: not part of the workspace (nightly only, see `scripts/fuzz`), and not the
 //! place for fixes: a crash is fixed in the crate it comes from, with a regression test there.
 //!
 //! Layout: [`netbios_frame`], [`pdu_decode`], [`fscc`], [`transform`], [`smb1_negotiate`],
-//! [`auth_step`], [`connection`]; shared helpers at the bottom.
+//! [`auth_step`], [`connection`], [`rpc_pipe`], [`wsd`]; shared helpers at the bottom.
 
 #![forbid(unsafe_code)]
 
@@ -352,6 +352,17 @@ pub fn connection(data: &[u8]) {
     smb_engine::fuzzing::feed(data);
 }
 
+/// `rpc_pipe`: DCE/RPC on a srvsvc or wkssvc pipe (the first byte picks the pipe and how the
+/// rest is cut into WRITEs).
+pub fn rpc_pipe(data: &[u8]) {
+    lanshare_rpc::fuzz_pipe(data);
+}
+
+/// `wsd`: one WS-Discovery datagram (SOAP over UDP) and the metadata HTTP head parser.
+pub fn wsd(data: &[u8]) {
+    lanshare_discovery::fuzz_wsd(data);
+}
+
 // ---- helpers ----
 
 /// A copy of `data` with a valid SMB2 header: protocol id and StructureSize forced, the rest
@@ -404,5 +415,79 @@ fn round_trip<T, E>(
     match parse(&out) {
         Ok(again) => assert_eq!(again, value, "value changed in a round trip"),
         Err(e) => panic!("re-encoded value does not parse: {e:?}\n{value:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    struct Two(u8, u8);
+
+    fn parse_two(b: &[u8]) -> Result<Two, ()> {
+        match b {
+            [a, c, ..] => Ok(Two(*a, *c)),
+            _ => Err(()),
+        }
+    }
+
+    #[test]
+    fn round_trip_accepts_a_faithful_encoder() {
+        round_trip(&[1, 2], parse_two, |v, o| o.extend([v.0, v.1]));
+    }
+
+    #[test]
+    #[should_panic(expected = "value changed in a round trip")]
+    fn round_trip_catches_a_lossy_encoder() {
+        round_trip(&[1, 2], parse_two, |v, o| o.extend([v.0, 0]));
+    }
+
+    #[test]
+    #[should_panic(expected = "re-encoded value does not parse")]
+    fn round_trip_catches_an_encoder_the_parser_refuses() {
+        round_trip(&[1, 2], parse_two, |v, o| o.push(v.0));
+    }
+
+    fn pdu(command: smb_wire::Command, next: u32, body: usize) -> Vec<u8> {
+        let mut v = header_bytes(&Header {
+            command,
+            next_command: next,
+            ..Header::default()
+        });
+        v.resize(Header::SIZE + body, 0);
+        v
+    }
+
+    #[test]
+    fn split_check_follows_a_chain() {
+        let mut frame = pdu(smb_wire::Command::CREATE, 72, 8);
+        frame.extend(pdu(smb_wire::Command::CLOSE, 0, 24));
+        check_split(&frame);
+        let mut framed = (frame.len() as u32).to_be_bytes().to_vec();
+        framed.extend(&frame);
+        netbios_frame(&framed);
+    }
+
+    #[test]
+    fn fix_header_makes_any_64_bytes_a_header() {
+        assert!(fix_header(&[0xAA; 63]).is_none());
+        let pdu = fix_header(&[0xAA; 64]).unwrap();
+        let h = Header::parse(&pdu).unwrap();
+        assert_eq!(h.command, smb_wire::Command(0xAAAA));
+    }
+
+    #[test]
+    fn every_target_survives_empty_and_tiny_inputs() {
+        for data in [&[][..], &[0], &[0xFE, b'S', b'M', b'B'], &[0xFF; 70]] {
+            netbios_frame(data);
+            pdu_decode(data);
+            fscc(data);
+            transform(data);
+            smb1_negotiate(data);
+            auth_step(data);
+            rpc_pipe(data);
+            wsd(data);
+        }
     }
 }
