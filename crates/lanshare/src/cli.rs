@@ -47,6 +47,56 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The running server (like `net config server`): listeners, uptime, each limit with its
+    /// live count and refusals, shares, counters
+    Status(ControlArgs),
+    /// Sessions of the running server (like `net session`): id, user, client, dialect,
+    /// signing/encryption, opens, idle time
+    Sessions(ControlArgs),
+    /// Open files of the running server (like `net file`): id, session, user, share, access,
+    /// path
+    Files(ControlArgs),
+    /// End a session (its open files are closed; the client's next request fails)
+    CloseSession {
+        /// The session id `lanshare sessions` shows (decimal, or 0x… hex)
+        #[arg(value_parser = crate::admin::parse_id)]
+        id: u64,
+        #[command(flatten)]
+        control: ControlArgs,
+    },
+    /// Close one open file
+    CloseFile {
+        /// The file id `lanshare files` shows
+        #[arg(value_parser = crate::admin::parse_id)]
+        id: u64,
+        /// The session the file belongs to, when two sessions show the same file id
+        #[arg(long, value_parser = crate::admin::parse_id)]
+        session: Option<u64>,
+        #[command(flatten)]
+        control: ControlArgs,
+    },
+    /// Re-read the running server's config file (as SIGHUP does) and say what changed and
+    /// what needs a restart
+    Reload(ControlArgs),
+}
+
+/// How the administration commands find the running server.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ControlArgs {
+    /// The server's control socket. Default: server.control_socket of the config file, else
+    /// /run/lanshare/control.sock (root), $XDG_RUNTIME_DIR/lanshare.sock, or
+    /// /tmp/lanshare-UID/control.sock
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+
+    /// Config file to take server.control_socket from (default /etc/lanshare/lanshare.toml if
+    /// it exists)
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print the server's answer as JSON (for scripts)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +118,11 @@ pub struct ServeArgs {
     /// Server name (NetBIOS style, at most 15 letters, digits, - or _). Default: host name
     #[arg(short, long)]
     pub name: Option<String>,
+
+    /// The control socket for `lanshare status` and friends. Replaces the config's
+    /// server.control_socket
+    #[arg(long, value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -181,6 +236,16 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(args) => crate::serve::run(args, cli.verbose),
         Command::CheckConfig { config } => check_config(&config),
         Command::User { command } => crate::users::run(command),
+        Command::Status(c) => crate::admin::status(&c),
+        Command::Sessions(c) => crate::admin::sessions(&c),
+        Command::Files(c) => crate::admin::files(&c),
+        Command::CloseSession { id, control } => crate::admin::close_session(&control, id),
+        Command::CloseFile {
+            id,
+            session,
+            control,
+        } => crate::admin::close_file(&control, id, session),
+        Command::Reload(c) => crate::admin::reload(&c),
     }
 }
 
@@ -268,6 +333,37 @@ mod tests {
         assert_eq!(name, "alice");
         assert!(password_stdin);
         assert_eq!(file.users_file, Some(PathBuf::from("/tmp/u")));
+    }
+
+    #[test]
+    fn control_arguments() {
+        let cli = Cli::try_parse_from([
+            "lanshare",
+            "close-file",
+            "0x10",
+            "--session",
+            "77",
+            "--socket",
+            "/tmp/s",
+            "--json",
+        ])
+        .unwrap();
+        let Command::CloseFile {
+            id,
+            session,
+            control,
+        } = cli.command
+        else {
+            panic!("not close-file")
+        };
+        assert_eq!((id, session), (16, Some(77)));
+        assert_eq!(control.socket, Some(PathBuf::from("/tmp/s")));
+        assert!(control.json);
+        assert!(Cli::try_parse_from(["lanshare", "close-session", "x"]).is_err());
+        let cli = Cli::try_parse_from(["lanshare", "status", "-c", "l.toml"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Status(c) if c.config == Some(PathBuf::from("l.toml")) && !c.json)
+        );
     }
 
     #[test]

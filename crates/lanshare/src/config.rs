@@ -11,32 +11,77 @@
 //! users_file = "/etc/lanshare/users"   # written by `lanshare user add|del|passwd`
 //! log = "info"                  # tracing EnvFilter syntax, e.g. "info,smb_engine=debug".
 //!                               # RUST_LOG and -v override it.
+//! # control_socket = "/run/lanshare/control.sock"
+//!                               # the local socket `lanshare status|sessions|files|reload|
+//!                               # close-session|close-file` talk to. Mode 0600, in a 0700
+//!                               # folder; only the server's own user (and root) may use it.
+//!                               # Default: /run/lanshare/control.sock as root, else
+//!                               # $XDG_RUNTIME_DIR/lanshare.sock, else
+//!                               # /tmp/lanshare-UID/control.sock. "" turns it off.
 //!
 //! [security]
 //! signing = "required"          # required | enabled. Default required (Windows 11 24H2's rule:
 //!                               # every user session signs; guest/anonymous never sign).
+//!                               # A client that cannot sign gets STATUS_ACCESS_DENIED at logon.
+//! encryption = "enabled"        # off | enabled | desired | required (Windows' EncryptData /
+//!                               # RejectUnencryptedAccess). off: not offered, an encrypted
+//!                               # message ends the connection. enabled (default): offered,
+//!                               # each client decides (smbclient --client-protection=encrypt).
+//!                               # desired: every SMB 3.x session is told to encrypt; SMB 2.x
+//!                               # clients still connect unencrypted. required: like desired,
+//!                               # and a client that cannot encrypt (SMB 2.x, or without a
+//!                               # common cipher) is refused with STATUS_ACCESS_DENIED
+//!                               # (smbclient: NT_STATUS_ACCESS_DENIED).
 //! anonymous = "deny"            # deny | ipc-only | allow. Null sessions: refused; IPC$ only
 //!                               # (share listing); or also shares with guest_ok = true.
 //! guest = false                 # map unknown users and "guest" to a guest session.
 //! min_protocol = "SMB2_02"      # SMB2_02 | SMB2_10 | SMB3_00 | SMB3_02 | SMB3_11
 //! max_protocol = "SMB3_11"      # (smbclient's names for 2.0.2, 2.1, 3.0, 3.0.2, 3.1.1)
 //!
-//! [limits]                      # 0 = unlimited for every count below
-//! max_sessions = 0              # logged-on sessions (a Windows workstation stops at 20);
-//!                               # the next logon gets STATUS_REQUEST_NOT_ACCEPTED
-//! max_connections = 0           # TCP connections, server-wide
-//! max_connections_per_ip = 0    # TCP connections from one address
-//! max_open_files = 0            # open files, server-wide (STATUS_TOO_MANY_OPENED_FILES)
-//! max_open_files_per_session = 0
-//! idle_timeout = "15m"          # close a connection with no request and no open file
-//!                               # (Windows' autodisconnect); 0 = never
-//! max_credits = 8192            # credits one connection may hold (1..=65535)
+//! [limits]                      # 0 = unlimited for every count below. Each limit's live
+//!                               # value and refusals are in `lanshare status`; a refusal is
+//!                               # logged with the limit's name and the current count.
+//! max_sessions = 0              # logged-on sessions (a Windows workstation stops at 20).
+//!                               # At the limit the next SESSION_SETUP gets
+//!                               # STATUS_REQUEST_NOT_ACCEPTED: Windows shows "No more
+//!                               # connections can be made to this remote computer at this
+//!                               # time…", smbclient NT_STATUS_REQUEST_NOT_ACCEPTED.
+//! max_connections = 0           # TCP connections, server-wide. At the limit a new
+//!                               # connection is accepted, logged and closed at once; the
+//!                               # client sees the connection reset (smbclient:
+//!                               # NT_STATUS_CONNECTION_RESET / _DISCONNECTED).
+//! max_connections_per_ip = 0    # TCP connections from one address; refused the same way.
+//! max_open_files = 0            # open files and folders, server-wide; at the limit CREATE
+//!                               # gets STATUS_TOO_MANY_OPENED_FILES
+//! max_open_files_per_session = 0  # the same, per session
+//! idle_timeout = "15m"          # close a connection with no request and no open file for
+//!                               # this long (Windows' autodisconnect); 0 = never. Clients
+//!                               # reconnect silently. Applies to connections made after a
+//!                               # reload.
+//! max_credits = 8192            # credits one connection may hold (1..=65535, Windows'
+//!                               # Smb2CreditsMax); never granted beyond, nothing refused
 //! max_async_per_connection = 512  # pending change-notify / blocking locks per connection
-//! max_inflight = 0              # requests in progress server-wide before the server stops
-//!                               # reading (back-pressure); 0 = sized from memory
-//! keepalive = true              # TCP keepalive, so dead peers are reaped
-//! handshake_timeout = "30s"     # NEGOTIATE + SESSION_SETUP must finish within this; 0 = off
+//!                               # (Windows' AsynchronousCredits). They never use up the
+//!                               # credits reads and writes need; beyond the limit a new one
+//!                               # gets STATUS_INSUFFICIENT_RESOURCES. 0 = unlimited.
+//! max_inflight = 0              # requests in progress server-wide (Windows' MaxWorkItems).
+//!                               # At the limit the server stops reading from sockets
+//!                               # (back-pressure): clients slow down, nothing fails.
+//!                               # 0 = automatic (4096).
+//! keepalive = true              # TCP keepalive (first probe after 60 s idle, 6 probes 10 s
+//!                               # apart), so dead peers are reaped and never fill a limit
+//! handshake_timeout = "30s"     # NEGOTIATE + SESSION_SETUP must finish within this, or the
+//!                               # connection is closed (counted in status); 0 = off
+//! frame_read_timeout = "30s"    # a message that has started to arrive must be complete
+//!                               # within this (a client trickling bytes cannot hold a slot);
+//!                               # else the connection is closed (counted); 0 = off
 //!                               # Durations: "500ms", "30s", "15m", "1h", or integer seconds.
+//!
+//! [metrics]                     # off unless `listen` is set
+//! # listen = "127.0.0.1:9631"   # Prometheus text format at http://ADDR/metrics: sessions,
+//!                               # connections, open files, limits and refusals per limit,
+//!                               # logons, failures, idle closes. No authentication: keep it
+//!                               # on loopback or a management network.
 //!
 //! [[share]]                     # one block per share; at least one is required
 //! name = "docs"                 # what clients type: \\FILESRV\docs. At most 80 characters,
@@ -47,15 +92,25 @@
 //! read_only = false             # default false
 //! guest_ok = false              # guests (and anonymous when anonymous = "allow") may connect
 //! browseable = true             # listed in the share list (default true)
-//! max_users = 0                 # concurrent connections to this share (net share /users:N)
+//! max_users = 0                 # concurrent connections to this share (net share /users:N);
+//!                               # at the limit TREE_CONNECT gets STATUS_REQUEST_NOT_ACCEPTED
+//! encrypt = false               # every request to this share must be encrypted (SMB 3.x);
+//!                               # a client that cannot encrypt is refused at TREE_CONNECT
+//!                               # with STATUS_ACCESS_DENIED (smbclient -m SMB2_10:
+//!                               # NT_STATUS_ACCESS_DENIED); SMB 3.x clients are told to
+//!                               # encrypt and do so without being asked.
 //! ```
 //!
 //! Relative paths (`users_file`, `share.path`) are taken relative to the config file's folder.
-//! SIGHUP re-reads the file: shares and `[limits]` change at once (nobody is disconnected);
-//! the server name, `listen`, `[security]` and `max_credits` need a restart.
+//! SIGHUP or `lanshare reload` re-reads the file: shares and the counting limits of `[limits]`
+//! (sessions, connections, open files, idle timeout) change at once, and lowering one below the
+//! current count refuses newcomers without disconnecting anyone; the server name, `listen`,
+//! `users_file`, `log`, `control_socket`, `[security]`, `[metrics]`, `max_credits`,
+//! `max_async_per_connection`, `max_inflight`, `keepalive`, `handshake_timeout` and
+//! `frame_read_timeout` need a restart (`lanshare reload` says which changed).
 //! Unknown sections and keys are errors. Every error names the file, the line and column, and
 //! the fix, e.g. `lanshare.toml:7:1: unknown key `sgning` in [security]; did you mean
-//! `signing`? (allowed: signing, anonymous, guest, min_protocol, max_protocol)`.
+//! `signing`? (allowed: signing, encryption, anonymous, guest, min_protocol, max_protocol)`.
 //!
 //! How it works: the text is parsed twice. `toml_edit` keeps the span of every key, which is
 //! what lets unknown keys be reported with their section and position; then serde (with
@@ -79,10 +134,14 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:445";
 pub const DEFAULT_LOG: &str = "info";
 pub const DEFAULT_MAX_CREDITS: u16 = 8192;
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_FRAME_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Windows' `autodisconnect` default.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Windows' `AsynchronousCredits` default.
 pub const DEFAULT_MAX_ASYNC: u32 = 512;
+
+/// `sun_path` holds 108 bytes including the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
 
 /// A config file larger than this is surely not a config file; refuse before reading it all.
 const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
@@ -95,6 +154,29 @@ const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
 pub enum Signing {
     Required,
     Enabled,
+}
+
+/// `security.encryption`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encryption {
+    Off,
+    Enabled,
+    Desired,
+    Required,
+}
+
+impl Encryption {
+    pub const NAMES: [&'static str; 4] = ["off", "enabled", "desired", "required"];
+}
+
+/// `server.control_socket`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControlSocket {
+    /// Not set: the default place for the server's user (see `control::default_socket_path`).
+    Default,
+    /// `control_socket = ""`: no control socket.
+    Off,
+    At(PathBuf),
 }
 
 /// `security.anonymous`.
@@ -168,6 +250,17 @@ impl fmt::Display for Signing {
     }
 }
 
+impl fmt::Display for Encryption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Encryption::Off => "off",
+            Encryption::Enabled => "enabled",
+            Encryption::Desired => "desired",
+            Encryption::Required => "required",
+        })
+    }
+}
+
 impl fmt::Display for Anonymous {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -184,11 +277,13 @@ pub struct ServerSettings {
     pub listen: Vec<SocketAddr>,
     pub users_file: PathBuf,
     pub log: String,
+    pub control_socket: ControlSocket,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecuritySettings {
     pub signing: Signing,
+    pub encryption: Encryption,
     pub anonymous: Anonymous,
     pub guest: bool,
     pub min_protocol: Protocol,
@@ -211,6 +306,15 @@ pub struct LimitSettings {
     pub keepalive: bool,
     /// `Duration::ZERO` means off.
     pub handshake_timeout: Duration,
+    /// `Duration::ZERO` means off.
+    pub frame_read_timeout: Duration,
+}
+
+/// `[metrics]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// Where the Prometheus endpoint listens; `None` = off (the default).
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -224,6 +328,8 @@ pub struct Share {
     pub browseable: bool,
     /// 0 = unlimited.
     pub max_users: u32,
+    /// Only encrypted (SMB 3.x) access.
+    pub encrypt: bool,
 }
 
 /// A validated configuration. Built by [`Config::load`] / [`Config::parse`], or by hand (the
@@ -233,6 +339,7 @@ pub struct Config {
     pub server: ServerSettings,
     pub security: SecuritySettings,
     pub limits: LimitSettings,
+    pub metrics: MetricsSettings,
     pub shares: Vec<Share>,
     /// Things that are legal but probably not what was meant (printed by check-config/serve).
     pub warnings: Vec<String>,
@@ -247,9 +354,11 @@ impl Config {
                 listen: vec![SocketAddr::from(([0, 0, 0, 0], 445))],
                 users_file: PathBuf::from(DEFAULT_USERS_FILE),
                 log: DEFAULT_LOG.into(),
+                control_socket: ControlSocket::Default,
             },
             security: SecuritySettings {
                 signing: Signing::Required,
+                encryption: Encryption::Enabled,
                 anonymous: Anonymous::Deny,
                 guest: false,
                 min_protocol: Protocol::Smb2_02,
@@ -267,7 +376,9 @@ impl Config {
                 max_inflight: 0,
                 keepalive: true,
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+                frame_read_timeout: DEFAULT_FRAME_READ_TIMEOUT,
             },
+            metrics: MetricsSettings::default(),
             shares: Vec::new(),
             warnings: Vec::new(),
         }
@@ -311,10 +422,20 @@ impl Config {
         let _ = writeln!(s, "listen:        {}", listen.join(", "));
         let _ = writeln!(s, "users file:    {}", self.server.users_file.display());
         let _ = writeln!(s, "log:           {}", self.server.log);
+        let control = match &self.server.control_socket {
+            ControlSocket::Default => "default place".to_string(),
+            ControlSocket::Off => "off".to_string(),
+            ControlSocket::At(p) => p.display().to_string(),
+        };
+        let _ = writeln!(s, "control:       {control}");
+        if let Some(m) = self.metrics.listen {
+            let _ = writeln!(s, "metrics:       http://{m}/metrics");
+        }
         let _ = writeln!(
             s,
-            "security:      signing {}, anonymous {}, guest {}, protocols {}..{}",
+            "security:      signing {}, encryption {}, anonymous {}, guest {}, protocols {}..{}",
             self.security.signing,
+            self.security.encryption,
             self.security.anonymous,
             if self.security.guest { "on" } else { "off" },
             self.security.min_protocol,
@@ -346,9 +467,10 @@ impl Config {
         );
         let _ = writeln!(
             s,
-            "               idle_timeout {}, handshake_timeout {}, max_credits {}, max_async_per_connection {}, max_inflight {}, keepalive {}",
+            "               idle_timeout {}, handshake_timeout {}, frame_read_timeout {}, max_credits {}, max_async_per_connection {}, max_inflight {}, keepalive {}",
             dur(l.idle_timeout),
             dur(l.handshake_timeout),
+            dur(l.frame_read_timeout),
             l.max_credits,
             count(l.max_async_per_connection),
             if l.max_inflight == 0 {
@@ -370,6 +492,9 @@ impl Config {
             }
             if !share.browseable {
                 flags.push("hidden");
+            }
+            if share.encrypt {
+                flags.push("encrypted");
             }
             let max_users = format!("max {} users", share.max_users);
             if share.max_users > 0 {
@@ -429,6 +554,19 @@ pub fn users_file_from(path: &Path) -> Result<PathBuf, ConfigErrors> {
     Ok(match raw.server.users_file {
         Some(f) => resolve(&base_dir(path), f.get_ref()),
         None => PathBuf::from(DEFAULT_USERS_FILE),
+    })
+}
+
+/// Only the `server.control_socket` setting of a config file (resolved), without the semantic
+/// checks: `lanshare status` must find a running server even while its file is being edited.
+pub fn control_socket_from(path: &Path) -> Result<ControlSocket, ConfigErrors> {
+    let label = path.display().to_string();
+    let text = read_config_text(path, &label)?;
+    let raw = parse_raw(&text, &label)?;
+    Ok(match raw.server.control_socket {
+        Some(p) if p.get_ref().trim().is_empty() => ControlSocket::Off,
+        Some(p) => ControlSocket::At(resolve(&base_dir(path), p.get_ref().trim())),
+        None => ControlSocket::Default,
     })
 }
 
@@ -582,10 +720,11 @@ fn error_at(
 // ---------------------------------------------------------------------------------------------
 // Pass 1: syntax and unknown keys (toml_edit keeps key spans).
 
-const ROOT_KEYS: &[&str] = &["server", "security", "limits", "share"];
-const SERVER_KEYS: &[&str] = &["name", "listen", "users_file", "log"];
+const ROOT_KEYS: &[&str] = &["server", "security", "limits", "metrics", "share"];
+const SERVER_KEYS: &[&str] = &["name", "listen", "users_file", "log", "control_socket"];
 const SECURITY_KEYS: &[&str] = &[
     "signing",
+    "encryption",
     "anonymous",
     "guest",
     "min_protocol",
@@ -603,7 +742,9 @@ const LIMITS_KEYS: &[&str] = &[
     "max_inflight",
     "keepalive",
     "handshake_timeout",
+    "frame_read_timeout",
 ];
+const METRICS_KEYS: &[&str] = &["listen"];
 const SHARE_KEYS: &[&str] = &[
     "name",
     "path",
@@ -612,6 +753,7 @@ const SHARE_KEYS: &[&str] = &[
     "guest_ok",
     "browseable",
     "max_users",
+    "encrypt",
 ];
 
 fn section_keys(section: &str) -> &'static [&'static str] {
@@ -619,6 +761,7 @@ fn section_keys(section: &str) -> &'static [&'static str] {
         "server" => SERVER_KEYS,
         "security" => SECURITY_KEYS,
         "limits" => LIMITS_KEYS,
+        "metrics" => METRICS_KEYS,
         "share" => SHARE_KEYS,
         _ => &[],
     }
@@ -704,7 +847,7 @@ fn unknown_root_key(
         };
         (
             format!("unknown section `[{key}]`"),
-            format!("{hint}(allowed: [server], [security], [limits], [[share]])"),
+            format!("{hint}(allowed: [server], [security], [limits], [metrics], [[share]])"),
         )
     } else if let Some(home) = home {
         let header = if home == "share" {
@@ -724,7 +867,7 @@ fn unknown_root_key(
         (
             format!("unknown key `{key}` at the top level"),
             format!(
-                "{hint}(allowed at the top level: the sections [server], [security], [limits], [[share]])"
+                "{hint}(allowed at the top level: the sections [server], [security], [limits], [metrics], [[share]])"
             ),
         )
     };
@@ -785,6 +928,8 @@ struct RawConfig {
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
+    metrics: RawMetrics,
+    #[serde(default)]
     share: Vec<Spanned<RawShare>>,
 }
 
@@ -796,12 +941,14 @@ struct RawServer {
     listen: Option<Spanned<toml::Value>>,
     users_file: Option<Spanned<String>>,
     log: Option<Spanned<String>>,
+    control_socket: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawSecurity {
     signing: Option<Spanned<String>>,
+    encryption: Option<Spanned<String>>,
     anonymous: Option<Spanned<String>>,
     guest: Option<bool>,
     min_protocol: Option<Spanned<String>>,
@@ -823,6 +970,13 @@ struct RawLimits {
     keepalive: Option<bool>,
     /// A duration string or an integer of seconds.
     handshake_timeout: Option<Spanned<toml::Value>>,
+    frame_read_timeout: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -839,6 +993,8 @@ struct RawShare {
     #[serde(default = "yes")]
     browseable: bool,
     max_users: Option<Spanned<i64>>,
+    #[serde(default)]
+    encrypt: bool,
 }
 
 fn yes() -> bool {
@@ -930,6 +1086,21 @@ impl Validator<'_> {
                 c.server.users_file = resolve(self.base_dir, f.get_ref());
             }
         }
+        if let Some(cs) = raw.server.control_socket {
+            let p = cs.get_ref().trim();
+            c.server.control_socket = if p.is_empty() {
+                ControlSocket::Off
+            } else if p.len() > MAX_SOCKET_PATH {
+                self.err(
+                    cs.span(),
+                    format!("control_socket path is {} bytes long; a Unix socket path must be at most {MAX_SOCKET_PATH}", p.len()),
+                    "choose a shorter path, e.g. \"/run/lanshare/control.sock\"",
+                );
+                ControlSocket::Default
+            } else {
+                ControlSocket::At(resolve(self.base_dir, p))
+            };
+        }
         if let Some(log) = raw.server.log {
             match tracing_subscriber::EnvFilter::try_new(log.get_ref()) {
                 Ok(_) => c.server.log = log.get_ref().clone(),
@@ -951,6 +1122,22 @@ impl Validator<'_> {
                     self.err(
                         s.span(),
                         format!("`signing = \"{}\"` is not a policy", s.get_ref()),
+                        fix,
+                    )
+                }
+            }
+        }
+        if let Some(e) = raw.security.encryption {
+            match e.get_ref().to_ascii_lowercase().as_str() {
+                "off" => c.security.encryption = Encryption::Off,
+                "enabled" => c.security.encryption = Encryption::Enabled,
+                "desired" => c.security.encryption = Encryption::Desired,
+                "required" => c.security.encryption = Encryption::Required,
+                other => {
+                    let fix = choice_fix(other, &Encryption::NAMES);
+                    self.err(
+                        e.span(),
+                        format!("`encryption = \"{}\"` is not a policy", e.get_ref()),
                         fix,
                     )
                 }
@@ -1076,18 +1263,47 @@ impl Validator<'_> {
         if let Some(k) = raw.limits.keepalive {
             c.limits.keepalive = k;
         }
-        for (key, value) in [
-            ("handshake_timeout", raw.limits.handshake_timeout),
-            ("idle_timeout", raw.limits.idle_timeout),
+        for (key, value, slot) in [
+            (
+                "handshake_timeout",
+                raw.limits.handshake_timeout,
+                &mut c.limits.handshake_timeout,
+            ),
+            (
+                "idle_timeout",
+                raw.limits.idle_timeout,
+                &mut c.limits.idle_timeout,
+            ),
+            (
+                "frame_read_timeout",
+                raw.limits.frame_read_timeout,
+                &mut c.limits.frame_read_timeout,
+            ),
         ] {
             let Some(t) = value else { continue };
             match duration_value(t.get_ref()) {
-                Ok(d) if key == "idle_timeout" => c.limits.idle_timeout = d,
-                Ok(d) => c.limits.handshake_timeout = d,
+                Ok(d) => *slot = d,
                 Err(why) => self.err(
                     t.span(),
                     format!("{key}: {why}"),
                     "write e.g. \"500ms\", \"30s\", \"15m\", \"1h\", or 0 to turn it off",
+                ),
+            }
+        }
+
+        // [metrics]
+        if let Some(l) = raw.metrics.listen {
+            match parse_listen(l.get_ref()) {
+                Ok(a) if c.server.listen.contains(&a) => self.err(
+                    l.span(),
+                    format!("metrics listen address {a} is also an SMB listen address"),
+                    "use another port, e.g. \"127.0.0.1:9631\"",
+                ),
+                Ok(a) => c.metrics.listen = Some(a),
+                Err(why) => self.err(
+                    l.span(),
+                    format!("metrics listen address `{}` {why}", l.get_ref()),
+                    "write IP:PORT, e.g. \"127.0.0.1:9631\"",
                 ),
             }
         }
@@ -1171,6 +1387,15 @@ impl Validator<'_> {
                     "share `{name}` has guest_ok = true, but security.guest = false and security.anonymous is not \"allow\": no guest can reach it"
                 ));
             }
+            if share.encrypt && c.security.encryption == Encryption::Off {
+                c.warnings.push(format!(
+                    "share `{name}` has encrypt = true, but security.encryption = \"off\": nobody can connect to it"
+                ));
+            } else if share.encrypt && share.guest_ok {
+                c.warnings.push(format!(
+                    "share `{name}` has encrypt = true and guest_ok = true: guest sessions cannot encrypt, so guests are refused"
+                ));
+            }
             c.shares.push(Share {
                 name,
                 path,
@@ -1179,6 +1404,7 @@ impl Validator<'_> {
                 guest_ok: share.guest_ok,
                 browseable: share.browseable,
                 max_users,
+                encrypt: share.encrypt,
             });
         }
         c
@@ -1441,6 +1667,121 @@ max_users = 3
         assert!(c.shares[0].browseable && !c.shares[0].read_only);
         assert_eq!(c.shares[0].max_users, 0);
         assert!(!c.server.name.is_empty());
+        assert_eq!(c.security.encryption, Encryption::Enabled);
+        assert_eq!(c.limits.frame_read_timeout, Duration::from_secs(30));
+        assert_eq!(c.server.control_socket, ControlSocket::Default);
+        assert_eq!(c.metrics.listen, None);
+        assert!(!c.shares[0].encrypt);
+    }
+
+    #[test]
+    fn encryption_control_socket_and_metrics_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let share = format!(
+            "[[share]]\nname = \"x\"\npath = \"{}\"\n",
+            dir.path().display()
+        );
+        for (text, want) in [
+            ("off", Encryption::Off),
+            ("Enabled", Encryption::Enabled),
+            ("desired", Encryption::Desired),
+            ("REQUIRED", Encryption::Required),
+        ] {
+            let c = parse_in(
+                dir.path(),
+                &format!("[security]\nencryption = \"{text}\"\n{share}"),
+            )
+            .unwrap();
+            assert_eq!(c.security.encryption, want);
+        }
+        let e = first_err(
+            dir.path(),
+            &format!("[security]\nencryption = \"requird\"\n{share}"),
+        );
+        assert_eq!(
+            e.to_string(),
+            "lanshare.toml:2:14: `encryption = \"requird\"` is not a policy; did you mean \"required\"? (allowed: \"off\", \"enabled\", \"desired\", \"required\")"
+        );
+        let c = parse_in(
+            dir.path(),
+            &format!("[server]\ncontrol_socket = \"\"\n{share}"),
+        )
+        .unwrap();
+        assert_eq!(c.server.control_socket, ControlSocket::Off);
+        let long = format!("/{}", "x".repeat(200));
+        let e = first_err(
+            dir.path(),
+            &format!("[server]\ncontrol_socket = \"{long}\"\n{share}"),
+        );
+        assert!(e.message.contains("at most 107"), "{e}");
+        let e = first_err(
+            dir.path(),
+            &format!(
+                "[server]\nlisten = \"127.0.0.1:4445\"\n[metrics]\nlisten = \"127.0.0.1:4445\"\n{share}"
+            ),
+        );
+        assert!(e.message.contains("also an SMB listen address"), "{e}");
+        let e = first_err(
+            dir.path(),
+            &format!("[metrics]\nlisten = \"9631\"\n{share}"),
+        );
+        assert!(
+            e.message.starts_with("metrics listen address `9631`"),
+            "{e}"
+        );
+        let e = first_err(dir.path(), &format!("[metrics]\nport = 1\n{share}"));
+        assert!(
+            e.to_string().contains("unknown key `port` in [metrics]"),
+            "{e}"
+        );
+        let e = first_err(
+            dir.path(),
+            &format!("[limits]\nframe_read_timeout = \"2x\"\n{share}"),
+        );
+        assert!(e.message.starts_with("frame_read_timeout:"), "{e}");
+    }
+
+    #[test]
+    fn encrypted_shares_that_nobody_can_reach_warn() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().display();
+        let c = parse_in(
+            dir.path(),
+            &format!("[security]\nencryption = \"off\"\n[[share]]\nname = \"x\"\npath = \"{p}\"\nencrypt = true\n"),
+        )
+        .unwrap();
+        assert!(
+            c.warnings[0].contains("nobody can connect"),
+            "{:?}",
+            c.warnings
+        );
+        let c = parse_in(
+            dir.path(),
+            &format!("[security]\nguest = true\n[[share]]\nname = \"x\"\npath = \"{p}\"\nencrypt = true\nguest_ok = true\n"),
+        )
+        .unwrap();
+        assert!(
+            c.warnings[0].contains("guests are refused"),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
+    fn control_socket_only_reads_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[server]\ncontrol_socket = \"run/ctl.sock\"\n[[share]]\nname=\"a\"\npath=\"/nonexistent/x\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            control_socket_from(&path).unwrap(),
+            ControlSocket::At(dir.path().join("run/ctl.sock"))
+        );
+        std::fs::write(&path, "[[share]]\nname=\"a\"\npath=\"/x\"\n").unwrap();
+        assert_eq!(control_socket_from(&path).unwrap(), ControlSocket::Default);
     }
 
     #[test]
@@ -1452,7 +1793,7 @@ max_users = 3
         );
         assert_eq!(
             e.to_string(),
-            "lanshare.toml:7:1: unknown key `sgning` in [security]; did you mean `signing`? (allowed: signing, anonymous, guest, min_protocol, max_protocol)"
+            "lanshare.toml:7:1: unknown key `sgning` in [security]; did you mean `signing`? (allowed: signing, encryption, anonymous, guest, min_protocol, max_protocol)"
         );
     }
 
@@ -1643,17 +1984,30 @@ max_users = 3
         // Every key the walker allows must be accepted by serde, or the walker lets through a
         // key that then fails with a worse message.
         let dir = tempfile::tempdir().unwrap();
-        let text = "[server]\nname=\"A\"\nlisten=\"1.2.3.4:5\"\nusers_file=\"u\"\nlog=\"info\"\n\
-                    [security]\nsigning=\"enabled\"\nanonymous=\"deny\"\nguest=false\nmin_protocol=\"SMB2_02\"\nmax_protocol=\"SMB3_11\"\n\
+        let text = "[server]\nname=\"A\"\nlisten=\"1.2.3.4:5\"\nusers_file=\"u\"\nlog=\"info\"\ncontrol_socket=\"c.sock\"\n\
+                    [security]\nsigning=\"enabled\"\nencryption=\"desired\"\nanonymous=\"deny\"\nguest=false\nmin_protocol=\"SMB2_02\"\nmax_protocol=\"SMB3_11\"\n\
                     [limits]\nmax_credits=1\nhandshake_timeout=\"1s\"\nmax_sessions=1\nmax_connections=1\n\
                     max_connections_per_ip=1\nmax_open_files=1\nmax_open_files_per_session=1\nidle_timeout=\"1m\"\n\
-                    max_async_per_connection=1\nmax_inflight=1\nkeepalive=true\n\
-                    [[share]]\nname=\"a\"\npath=\".\"\ncomment=\"\"\nread_only=false\nguest_ok=false\nbrowseable=true\nmax_users=1\n";
-        parse_in(dir.path(), text).unwrap();
+                    max_async_per_connection=1\nmax_inflight=1\nkeepalive=true\nframe_read_timeout=\"2s\"\n\
+                    [metrics]\nlisten=\"127.0.0.1:9631\"\n\
+                    [[share]]\nname=\"a\"\npath=\".\"\ncomment=\"\"\nread_only=false\nguest_ok=false\nbrowseable=true\nmax_users=1\nencrypt=true\n";
+        let c = parse_in(dir.path(), text).unwrap();
+        assert_eq!(
+            c.server.control_socket,
+            ControlSocket::At(dir.path().join("c.sock"))
+        );
+        assert_eq!(c.security.encryption, Encryption::Desired);
+        assert_eq!(c.limits.frame_read_timeout, Duration::from_secs(2));
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9631".parse().unwrap()));
+        assert!(c.shares[0].encrypt);
         let count = |t: &str| t.lines().filter(|l| l.contains('=')).count();
         assert_eq!(
             count(text),
-            SERVER_KEYS.len() + SECURITY_KEYS.len() + LIMITS_KEYS.len() + SHARE_KEYS.len()
+            SERVER_KEYS.len()
+                + SECURITY_KEYS.len()
+                + LIMITS_KEYS.len()
+                + METRICS_KEYS.len()
+                + SHARE_KEYS.len()
         );
     }
 

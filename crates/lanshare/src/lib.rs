@@ -8,6 +8,8 @@
 //!
 //! Layout:
 //! - [`cli`]: clap definitions, dispatch, exit codes (0 ok, 1 failure, 2 usage/config error).
+//! - [`admin`]: `status`, `sessions`, `files`, `close-session`, `close-file`, `reload`: the
+//!   client side of the control socket, and the tables they print.
 //! - [`config`]: the TOML reference, parsing with file:line:col errors, semantic checks.
 //! - [`names`]: share and server naming rules, "did you mean" suggestions.
 //! - [`quick`]: `serve PATH…` without a config (generated user/password, connect hints).
@@ -15,12 +17,19 @@
 //!   shutdown on SIGINT/SIGTERM.
 //! - [`users`]: `user add|del|list|passwd` on the users file.
 //! - [`logging`]: tracing to stderr, filter from RUST_LOG / -v / config.
+//! - [`control`]: the control socket (Unix, 0600, peer credentials checked, JSON lines).
+//! - [`reload`]: what a reload changed and what waits for a restart.
+//! - [`metrics`]: the optional Prometheus endpoint (`[metrics] listen`).
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod logging;
+pub mod metrics;
 pub mod names;
 pub mod quick;
+pub mod reload;
 pub mod serve;
 pub mod users;

@@ -108,6 +108,7 @@ pub fn plan(
             guest_ok: false,
             browseable: true,
             max_users: 0,
+            encrypt: false,
         });
     }
     Ok(QuickPlan {
@@ -295,6 +296,7 @@ mod tests {
             guest_ok: false,
             browseable: true,
             max_users: 0,
+            encrypt: false,
         };
         let t = connect_instructions("box", 4445, std::slice::from_ref(&share), "lanshare", "PW");
         assert!(t.contains("smbclient \"//box/My Docs\" -p 4445 -U lanshare%PW"));

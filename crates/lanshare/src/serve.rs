@@ -1,22 +1,30 @@
 //! `lanshare serve`: builds the engine configuration, binds the listeners (with the fix when a
 //! port may not be bound), prints one `lanshare listening on ADDR` line per listener, runs the
-//! SMB engine and shuts it down gracefully on SIGINT/SIGTERM.
+//! SMB engine, the control socket and the metrics endpoint, re-reads the config on SIGHUP or
+//! `lanshare reload`, and shuts down gracefully on SIGINT/SIGTERM.
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lanshare_auth::{MemoryUserDb, UserDb, WatchedUserFile};
-use smb_engine::{AnonymousPolicy, EngineConfig, Limits, Server, ShareConfig, SigningPolicy};
+use serde::Serialize;
+use smb_engine::{
+    AnonymousPolicy, EncryptionPolicy, EngineConfig, Limits, Server, ServerStatus, ShareConfig,
+    SigningPolicy,
+};
 use smb_wire::Dialect;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::cli::{CliError, ServeArgs};
-use crate::config::{Anonymous, Config, Protocol, Signing};
+use crate::config::{Anonymous, Config, ControlSocket, Encryption, Protocol, Signing};
+use crate::control::{self, ControlListener, Request, Response};
 use crate::quick::{self, QuickPlan};
+use crate::reload::{self, ReloadReport};
 use crate::{logging, names};
 
 /// Below this many file descriptors a busy server runs out (one per connection and per open).
@@ -49,6 +57,10 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<(), CliError> {
             (plan.config.clone(), Some(plan))
         }
     };
+    let mut config = config;
+    if let Some(p) = &args.control_socket {
+        config.server.control_socket = ControlSocket::At(p.clone());
+    }
     logging::init(verbose, &config.server.log);
     if let Some(dir) = plan.as_ref().and_then(|p| p.created.as_ref()) {
         eprintln!(
@@ -75,6 +87,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<(), CliError> {
         path: path.clone(),
         listen: args.listen.clone(),
         name: config.server.name.clone(),
+        control_socket: args.control_socket.clone(),
     });
     let result = runtime.block_on(serve_async(
         &config,
@@ -95,6 +108,12 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         Signing::Required => SigningPolicy::Required,
         Signing::Enabled => SigningPolicy::Enabled,
     };
+    e.encryption = match config.security.encryption {
+        Encryption::Off => EncryptionPolicy::Off,
+        Encryption::Enabled => EncryptionPolicy::Enabled,
+        Encryption::Desired => EncryptionPolicy::Desired,
+        Encryption::Required => EncryptionPolicy::Required,
+    };
     e.anonymous = match config.security.anonymous {
         Anonymous::Deny => AnonymousPolicy::Deny,
         Anonymous::IpcOnly => AnonymousPolicy::IpcOnly,
@@ -106,6 +125,12 @@ pub fn engine_config(config: &Config) -> EngineConfig {
     let l = &config.limits;
     e.max_credits = l.max_credits;
     e.handshake_timeout = l.handshake_timeout;
+    // The engine has no "off" for the frame deadline; a day is as good as off.
+    e.frame_read_timeout = if l.frame_read_timeout.is_zero() {
+        Duration::from_secs(24 * 3600)
+    } else {
+        l.frame_read_timeout
+    };
     e.max_async_per_connection = l.max_async_per_connection;
     e.max_inflight = l.max_inflight;
     e.tcp_keepalive = l.keepalive;
@@ -127,6 +152,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
             sc.guest_ok = s.guest_ok;
             sc.browseable = s.browseable;
             sc.max_users = s.max_users;
+            sc.encrypt = s.encrypt;
             sc
         })
         .collect();
@@ -250,49 +276,204 @@ pub struct ReloadSource {
     pub listen: Vec<SocketAddr>,
     /// The server name in force (from the file or `--name`); a reload cannot change it.
     pub name: String,
+    /// `--control-socket`, which replaces the file's setting.
+    pub control_socket: Option<PathBuf>,
 }
 
-/// Re-reads the config file and hands shares and limits to the running engine. An invalid file
-/// changes nothing. Returns what was logged, for tests.
-pub fn reload(server: &Server, running: &Config, source: &ReloadSource) -> Vec<String> {
-    let mut notes = Vec::new();
-    let mut new = match Config::load(&source.path) {
-        Ok(c) => c,
-        Err(errs) => {
-            for e in &errs.0 {
-                error!("reload: {e}");
-            }
-            notes.push(format!(
-                "reload refused: {} problem(s) in {}; the running configuration stays",
-                errs.0.len(),
-                source.path.display()
-            ));
-            warn!("{}", notes[0]);
-            return notes;
+/// The running server as the control socket and SIGHUP see it.
+pub struct Running {
+    pub server: Server,
+    /// The configuration the server started with: settings that need a restart are compared
+    /// with it.
+    started: Config,
+    /// The configuration in force (the last one applied).
+    current: Mutex<Config>,
+    source: Option<ReloadSource>,
+    control_socket: Option<PathBuf>,
+    metrics: Option<SocketAddr>,
+}
+
+/// `lanshare status --json`: the engine's view plus what only the binary knows.
+#[derive(Serialize)]
+struct StatusReport {
+    #[serde(flatten)]
+    engine: ServerStatus,
+    pid: u32,
+    config_file: Option<String>,
+    control_socket: Option<String>,
+    metrics: Option<String>,
+    encryption_policy: String,
+    frame_read_timeout_ms: u64,
+    keepalive: bool,
+}
+
+impl Running {
+    pub fn new(server: Server, config: &Config, source: Option<ReloadSource>) -> Running {
+        Running {
+            server,
+            started: config.clone(),
+            current: Mutex::new(config.clone()),
+            source,
+            control_socket: None,
+            metrics: None,
         }
+    }
+
+    fn current(&self) -> Config {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the config file and hands shares and limits to the running engine. An invalid
+    /// file changes nothing. Everything is logged as well as returned.
+    pub fn reload(&self) -> ReloadReport {
+        let Some(source) = &self.source else {
+            let why = "this server was started without a config file (lanshare serve PATH…): there is nothing to re-read";
+            info!("reload: {why}");
+            return ReloadReport {
+                errors: vec![why.into()],
+                ..Default::default()
+            };
+        };
+        let mut report = ReloadReport {
+            file: source.path.display().to_string(),
+            ..Default::default()
+        };
+        let mut new = match Config::load(&source.path) {
+            Ok(c) => c,
+            Err(errs) => {
+                for e in &errs.0 {
+                    error!("reload: {e}");
+                    report.errors.push(e.to_string());
+                }
+                warn!(
+                    "reload refused: {} problem(s) in {}; the running configuration stays",
+                    errs.0.len(),
+                    source.path.display()
+                );
+                return report;
+            }
+        };
+        if !source.listen.is_empty() {
+            new.server.listen = source.listen.clone();
+        }
+        if let Some(p) = &source.control_socket {
+            new.server.control_socket = ControlSocket::At(p.clone());
+        }
+        new.server.name = source.name.clone();
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        match self.server.reload(engine_config(&new)) {
+            Ok(engine_notes) => {
+                for n in engine_notes {
+                    debug!("reload (engine): {n}");
+                }
+            }
+            Err(e) => {
+                let why = format!("the engine refused the new configuration: {e}");
+                error!("reload: {why}");
+                report.errors.push(why);
+                return report;
+            }
+        }
+        report.applied = true;
+        report.changed = reload::live_changes(&current, &new);
+        report.restart_needed = reload::restart_changes(&self.started, &new);
+        report.warnings = new.warnings.clone();
+        for w in &new.warnings {
+            warn!("{w}");
+        }
+        for c in &report.changed {
+            info!("reload: {c}");
+        }
+        for c in &report.restart_needed {
+            info!("reload: needs a restart: {c}");
+        }
+        info!(path = %source.path.display(), shares = new.shares.len(), changed = report.changed.len(), "configuration re-read");
+        *current = new;
+        report
+    }
+
+    fn status(&self) -> StatusReport {
+        let c = self.current();
+        StatusReport {
+            engine: self.server.status(),
+            pid: std::process::id(),
+            config_file: self.source.as_ref().map(|s| s.path.display().to_string()),
+            control_socket: self
+                .control_socket
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            metrics: self.metrics.map(|a| format!("http://{a}/metrics")),
+            encryption_policy: self.started.security.encryption.to_string(),
+            frame_read_timeout_ms: u64::try_from(
+                self.started.limits.frame_read_timeout.as_millis(),
+            )
+            .unwrap_or(u64::MAX),
+            keepalive: c.limits.keepalive,
+        }
+    }
+
+    /// One control-socket request.
+    pub fn handle(&self, req: Request) -> Response {
+        match req {
+            Request::Status => Response::ok(self.status()),
+            Request::Sessions => Response::ok(self.server.sessions()),
+            Request::Files => Response::ok(self.server.open_files()),
+            Request::CloseSession { id } => {
+                if self.server.close_session(id) {
+                    info!(session = id, "control: session closed");
+                    Response::ok(serde_json::json!({ "closed": id }))
+                } else {
+                    Response::error(format!("no session {id} (`lanshare sessions` lists them)"))
+                }
+            }
+            Request::CloseFile { id, session } => {
+                if self.server.close_file(id, session) {
+                    Response::ok(serde_json::json!({ "closed": id }))
+                } else {
+                    Response::error(format!(
+                        "no open file {id}{} (`lanshare files` lists them)",
+                        session.map_or(String::new(), |s| format!(" in session {s}"))
+                    ))
+                }
+            }
+            Request::Reload => {
+                let report = self.reload();
+                if self.source.is_none() {
+                    Response::error(report.errors.join("; "))
+                } else {
+                    Response::ok(report)
+                }
+            }
+        }
+    }
+}
+
+/// Binds the control socket. A socket the config names must work; the default one may be
+/// taken by another server of the same user (then this one goes without, and says so).
+fn bind_control(
+    config: &Config,
+) -> Result<Option<(ControlListener, control::SocketFile)>, CliError> {
+    let Some((path, dedicated)) = control::socket_path(&config.server.control_socket) else {
+        info!(
+            "no control socket (server.control_socket = \"\"): lanshare status and friends cannot reach this server"
+        );
+        return Ok(None);
     };
-    if !source.listen.is_empty() {
-        new.server.listen = source.listen.clone();
+    match ControlListener::bind(&path, dedicated) {
+        Ok(bound) => Ok(Some(bound)),
+        Err(e) if matches!(config.server.control_socket, ControlSocket::Default) => {
+            warn!(
+                "no control socket: {e}; set server.control_socket (or --control-socket) to run several servers"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(CliError::Failed(format!(
+            "cannot create the control socket: {e}"
+        ))),
     }
-    if new.server.listen != running.server.listen {
-        notes.push("`listen` changes take effect after a restart".into());
-    }
-    if new.server.users_file != running.server.users_file {
-        notes.push("`users_file` changes take effect after a restart".into());
-    }
-    new.server.name = source.name.clone();
-    match server.reload(engine_config(&new)) {
-        Ok(engine_notes) => notes.extend(engine_notes),
-        Err(e) => notes.push(format!("reload refused by the engine: {e}")),
-    }
-    for w in &new.warnings {
-        warn!("{w}");
-    }
-    for n in &notes {
-        info!("reload: {n}");
-    }
-    info!(path = %source.path.display(), shares = new.shares.len(), "configuration re-read");
-    notes
 }
 
 async fn serve_async(
@@ -315,7 +496,32 @@ async fn serve_async(
             .map_err(|e| CliError::Failed(format!("cannot read the bound address: {e}")))?;
         listeners.push((local, listener));
     }
-    announce(config, plan, &listeners);
+    let metrics = match config.metrics.listen {
+        Some(addr) => {
+            let l = bind(addr).map_err(|e| {
+                CliError::Failed(format!("[metrics] {}", bind_error_message(addr, &e)))
+            })?;
+            let local = l
+                .local_addr()
+                .map_err(|e| CliError::Failed(format!("cannot read the bound address: {e}")))?;
+            Some((local, l))
+        }
+        None => None,
+    };
+    // Held until the end of this function: dropping it removes the socket file.
+    let control = bind_control(config)?;
+    let mut running = Running::new(server.clone(), config, reload_from);
+    running.control_socket = control.as_ref().map(|(l, _)| l.path().to_path_buf());
+    running.metrics = metrics.as_ref().map(|(a, _)| *a);
+    let running = Arc::new(running);
+
+    announce(
+        config,
+        plan,
+        &listeners,
+        running.control_socket.as_deref(),
+        running.metrics,
+    );
     for share in &config.shares {
         info!(share = %share.name, path = %share.path.display(), read_only = share.read_only, "sharing");
     }
@@ -325,6 +531,21 @@ async fn serve_async(
         let server = server.clone();
         tasks.spawn(async move { (local, server.serve(listener).await) });
     }
+    // Helpers that end with the server: aborted below, never a reason to stop serving.
+    let mut helpers = JoinSet::new();
+    let socket_file = match control {
+        Some((listener, file)) => {
+            info!(path = %listener.path().display(), "control socket ready (lanshare status, sessions, files, reload)");
+            let r = running.clone();
+            helpers.spawn(listener.run(Arc::new(move |req| r.handle(req))));
+            Some(file)
+        }
+        None => None,
+    };
+    if let Some((local, l)) = metrics {
+        info!(%local, "metrics endpoint ready: http://{local}/metrics");
+        helpers.spawn(crate::metrics::serve(l, server.clone()));
+    }
 
     loop {
         tokio::select! {
@@ -333,13 +554,12 @@ async fn serve_async(
                 server.shutdown();
                 break;
             }
-            () = next_signal(&mut signals.hup) => match &reload_from {
-                Some(source) => {
-                    info!("SIGHUP: re-reading {}", source.path.display());
-                    reload(&server, config, source);
-                }
-                None => info!("SIGHUP: no config file to re-read (serving folders from the command line)"),
-            },
+            () = next_signal(&mut signals.hup) => {
+                info!("SIGHUP: re-reading the config file");
+                let r = running.clone();
+                // Reading files and opening share folders is blocking work.
+                let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+            }
             Some(done) = tasks.join_next() => {
                 // A listener ended on its own: something is wrong with it; stop the rest cleanly.
                 match done {
@@ -353,6 +573,8 @@ async fn serve_async(
         }
     }
 
+    helpers.abort_all();
+    drop(socket_file);
     let drain = async {
         while tasks.join_next().await.is_some() {}
         while server.connection_count() > 0 {
@@ -370,12 +592,25 @@ async fn serve_async(
     Ok(())
 }
 
-/// Prints the listening lines (scripts and tests parse them) and, without a config file, how
-/// to connect. Stdout is flushed so a reader on a pipe sees it at once.
-fn announce(config: &Config, plan: Option<&QuickPlan>, listeners: &[(SocketAddr, TcpListener)]) {
+/// Prints the listening lines (scripts and tests parse them), the control socket and metrics
+/// lines, and, without a config file, how to connect. Stdout is flushed so a reader on a pipe
+/// sees it at once.
+fn announce(
+    config: &Config,
+    plan: Option<&QuickPlan>,
+    listeners: &[(SocketAddr, TcpListener)],
+    control: Option<&std::path::Path>,
+    metrics: Option<SocketAddr>,
+) {
     let mut out = std::io::stdout().lock();
     for (local, _) in listeners {
         let _ = writeln!(out, "lanshare listening on {local}");
+    }
+    if let Some(path) = control {
+        let _ = writeln!(out, "lanshare control socket {}", path.display());
+    }
+    if let Some(m) = metrics {
+        let _ = writeln!(out, "lanshare metrics on http://{m}/metrics");
     }
     if let (Some(plan), Some((first, _))) = (plan, listeners.first()) {
         let hostname = names::hostname();
@@ -485,6 +720,8 @@ mod tests {
         c.limits.max_async_per_connection = 10;
         c.limits.max_inflight = 11;
         c.limits.keepalive = false;
+        c.security.encryption = Encryption::Desired;
+        c.limits.frame_read_timeout = Duration::from_secs(2);
         c.shares.push(Share {
             name: "d".into(),
             path: "/srv/d".into(),
@@ -493,6 +730,7 @@ mod tests {
             guest_ok: true,
             browseable: false,
             max_users: 12,
+            encrypt: true,
         });
         let e = engine_config(&c);
         assert_eq!(e.server_name, "BOX");
@@ -515,7 +753,19 @@ mod tests {
         assert_eq!(e.shares[0].max_users, 12);
         let s = &e.shares[0];
         assert_eq!((s.name.as_str(), s.comment.as_str()), ("d", "c"));
-        assert!(s.read_only && s.guest_ok && !s.browseable);
+        assert!(s.read_only && s.guest_ok && !s.browseable && s.encrypt);
+        assert_eq!(e.encryption, EncryptionPolicy::Desired);
+        assert_eq!(e.frame_read_timeout, Duration::from_secs(2));
+        for (policy, engine) in [
+            (Encryption::Off, EncryptionPolicy::Off),
+            (Encryption::Enabled, EncryptionPolicy::Enabled),
+            (Encryption::Required, EncryptionPolicy::Required),
+        ] {
+            c.security.encryption = policy;
+            assert_eq!(engine_config(&c).encryption, engine);
+        }
+        c.limits.frame_read_timeout = Duration::ZERO;
+        assert!(engine_config(&c).frame_read_timeout >= Duration::from_secs(3600));
     }
 
     #[test]
