@@ -166,6 +166,15 @@ impl Open {
     }
 }
 
+impl Drop for Open {
+    /// A safety net: every path that ends an open calls [`Open::close`] first (so deletion
+    /// happens on the blocking pool, before a response); an open dropped any other way still
+    /// gives back its share mode and locks.
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 /// The one place a storage error becomes an NTSTATUS ([MS-ERREF] 2.3; the choices follow what
 /// Windows returns for the same condition, per [MS-FSA]).
 pub(crate) fn vfs_status(e: &VfsError) -> NtStatus {
