@@ -137,3 +137,14 @@ fn init_tracing() {
         }
     });
 }
+
+impl crate::TestServer {
+    /// The in-process lanshare engine, for tests that read its live status (`Server::status()`,
+    /// `sessions()`) next to what a client saw; `None` against Samba.
+    pub fn lanshare_server(&self) -> Option<&smb_engine::Server> {
+        match &self.backend {
+            crate::Backend::Lanshare(p) => Some(&p.server),
+            crate::Backend::Samba(_) => None,
+        }
+    }
+}
