@@ -412,7 +412,8 @@ pub fn format_status(st: &StatusView) -> String {
         ));
     }
     for (label, value, setting) in fixed {
-        out.push_str(&format!("  {label:<28}{value:<35}({setting})\n"));
+        // Values under the "now" column, settings under the limit rows' settings.
+        out.push_str(&format!("  {label:<28}{value:>6}{:29}({setting})\n", ""));
     }
 
     out.push_str(&format!("\nShares ({})\n", st.shares.len()));
@@ -468,6 +469,16 @@ pub fn format_status(st: &StatusView) -> String {
     out
 }
 
+/// `SMB3_1_1` (the engine's spelling) as people write it, `3.1.1`; anything else unchanged.
+pub fn dialect_text(d: &str) -> String {
+    match d.strip_prefix("SMB") {
+        Some(rest) if !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == '_') => {
+            rest.replace('_', ".")
+        }
+        _ => d.to_string(),
+    }
+}
+
 fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
 }
@@ -490,7 +501,7 @@ pub fn format_sessions(list: &[SessionView]) -> String {
                 s.id.to_string(),
                 user,
                 s.client.clone(),
-                s.dialect.clone(),
+                dialect_text(&s.dialect),
                 yes_no(s.signing),
                 yes_no(s.encryption),
                 s.trees.to_string(),
@@ -563,6 +574,15 @@ mod tests {
         assert_eq!(parse_id(" 0X4D2 ").unwrap(), 1234);
         assert!(parse_id("abc").unwrap_err().contains("lanshare sessions"));
         assert!(parse_id("-1").is_err());
+    }
+
+    #[test]
+    fn dialects_for_people() {
+        assert_eq!(dialect_text("SMB3_1_1"), "3.1.1");
+        assert_eq!(dialect_text("SMB2_1"), "2.1");
+        assert_eq!(dialect_text("3.0.2"), "3.0.2");
+        assert_eq!(dialect_text("0x0400"), "0x0400");
+        assert_eq!(dialect_text("SMB"), "SMB");
     }
 
     #[test]

@@ -48,8 +48,8 @@
 //!                               # time…", smbclient NT_STATUS_REQUEST_NOT_ACCEPTED.
 //! max_connections = 0           # TCP connections, server-wide. At the limit a new
 //!                               # connection is accepted, logged and closed at once; the
-//!                               # client sees the connection reset (smbclient:
-//!                               # NT_STATUS_CONNECTION_RESET / _DISCONNECTED).
+//!                               # client sees the connection reset (smbclient: "protocol
+//!                               # negotiation failed: NT_STATUS_CONNECTION_RESET").
 //! max_connections_per_ip = 0    # TCP connections from one address; refused the same way.
 //! max_open_files = 0            # open files and folders, server-wide; at the limit CREATE
 //!                               # gets STATUS_TOO_MANY_OPENED_FILES
@@ -1294,7 +1294,8 @@ impl Validator<'_> {
         // [metrics]
         if let Some(l) = raw.metrics.listen {
             match parse_listen(l.get_ref()) {
-                Ok(a) if c.server.listen.contains(&a) => self.err(
+                // Port 0 picks a free port each time: two of them never clash.
+                Ok(a) if a.port() != 0 && c.server.listen.contains(&a) => self.err(
                     l.span(),
                     format!("metrics listen address {a} is also an SMB listen address"),
                     "use another port, e.g. \"127.0.0.1:9631\"",

@@ -370,12 +370,18 @@ async fn serve_client(stream: UnixStream, owner: u32, handler: Handler) {
         }
     };
     let (rd, mut wr) = stream.into_split();
+    let mut rd = tokio::io::BufReader::new(rd.take(MAX_REQUEST_LINE));
     if cred.uid() != owner && cred.uid() != 0 {
         warn!(
             uid = cred.uid(),
             pid = cred.pid(),
             "control socket: connection from another user refused"
         );
+        // Take the request first (briefly): closing on a client that is still writing would
+        // give it EPIPE instead of this answer.
+        let mut ignored = Vec::new();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), rd.read_until(b'\n', &mut ignored)).await;
         let answer = Response::error(format!(
             "permission denied: uid {} may not control this server (only uid {owner} and root may)",
             cred.uid()
@@ -383,7 +389,6 @@ async fn serve_client(stream: UnixStream, owner: u32, handler: Handler) {
         let _ = write_line(&mut wr, &answer).await;
         return;
     }
-    let mut rd = tokio::io::BufReader::new(rd.take(MAX_REQUEST_LINE));
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -465,15 +470,20 @@ pub fn request(
         .map_err(io_err(path))?;
     let mut text = serde_json::to_vec(req).map_err(|e| ControlError::BadAnswer(e.to_string()))?;
     text.push(b'\n');
-    stream.write_all(&text).map_err(io_err(path))?;
+    // A server that refuses the caller may answer and close before the request is written:
+    // its answer is still worth reading.
+    let written = stream.write_all(&text);
     let mut line = Vec::new();
     let read = BufReader::new((&stream).take(MAX_RESPONSE_LINE)).read_until(b'\n', &mut line);
     match read {
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
             return Err(ControlError::Timeout(timeout));
         }
-        Err(e) => return Err(io_err(path)(e)),
+        Err(e) => return Err(io_err(path)(written.err().unwrap_or(e))),
         Ok(0) => {
+            if let Err(e) = written {
+                return Err(io_err(path)(e));
+            }
             return Err(ControlError::BadAnswer(
                 "the server closed the connection without answering".into(),
             ));

@@ -211,9 +211,11 @@ pub fn render(st: &ServerStatus) -> String {
         "Requests being processed now (limits.max_inflight bounds them).",
         &one(u64::from(st.inflight_now)),
     );
+    // share.max_users is per share: lanshare_share_max_users carries it.
     let limits: Vec<(String, f64)> = st
         .limits
         .iter()
+        .filter(|l| l.setting != "share.max_users")
         .map(|l| (format!("limit=\"{}\"", label(l.setting)), l.limit as f64))
         .chain(std::iter::once((
             "limit=\"limits.max_inflight\"".to_string(),
@@ -247,6 +249,22 @@ pub fn render(st: &ServerStatus) -> String {
         "gauge",
         "Tree connects to each share now (share.max_users bounds them).",
         &shares,
+    );
+    let max_users: Vec<(String, f64)> = st
+        .shares
+        .iter()
+        .map(|s| {
+            (
+                format!("share=\"{}\"", label(&s.name)),
+                f64::from(s.max_users),
+            )
+        })
+        .collect();
+    metric(
+        "lanshare_share_max_users",
+        "gauge",
+        "Each share's max_users (0 = unlimited).",
+        &max_users,
     );
     for (name, help, v) in [
         (
@@ -357,6 +375,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("lanshare_sessions 0\n"));
+        assert!(
+            text.contains("lanshare_share_max_users{share=\"docs\\\"x\"} 3\n"),
+            "{text}"
+        );
+        assert!(!text.contains("lanshare_limit{limit=\"share.max_users\"}"));
         assert!(text.contains("lanshare_info{server_name=\"BOX\",version=\""));
         // Every sample line is `name{labels} value` with a known family and a numeric value.
         let mut families = std::collections::HashSet::new();

@@ -400,7 +400,12 @@ impl Running {
         StatusReport {
             engine: self.server.status(),
             pid: std::process::id(),
-            config_file: self.source.as_ref().map(|s| s.path.display().to_string()),
+            config_file: self.source.as_ref().map(|s| {
+                std::fs::canonicalize(&s.path)
+                    .unwrap_or_else(|_| s.path.clone())
+                    .display()
+                    .to_string()
+            }),
             control_socket: self
                 .control_socket
                 .as_ref()

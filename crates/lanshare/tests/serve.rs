@@ -358,13 +358,20 @@ fn serve_explains_how_to_get_port_445() {
     } else {
         Command::new(env!("CARGO_BIN_EXE_lanshare"))
     };
-    let out = cmd
-        .args(["serve", "/tmp", "--listen", "127.0.0.1:445"])
+    cmd.args(["serve", "/tmp", "--listen", "127.0.0.1:445"])
         .current_dir("/")
         .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .stdin(Stdio::null());
+    // The fresh copy can be "busy" for a moment (ETXTBSY): a child forked by a parallel test
+    // may hold the copy's write descriptor until it execs.
+    let mut out = cmd.output().unwrap();
+    for _ in 0..50 {
+        if !text(&out.stderr).contains("Text file busy") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        out = cmd.output().unwrap();
+    }
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
