@@ -4,7 +4,8 @@
 //! What it is not: no protocol code lives here. SMB is in `smb-engine` (over `smb-wire`),
 //! authentication and the users-file format in `lanshare-auth`, storage in `lanshare-vfs`.
 //! This crate turns a config file or a command line into an `smb_engine::EngineConfig` plus a
-//! `UserDb`, binds the sockets, and handles signals.
+//! `UserDb`, binds the sockets, handles signals, serves the local control socket and the
+//! optional metrics endpoint, and implements the administration commands that talk to it.
 //!
 //! Layout:
 //! - [`cli`]: clap definitions, dispatch, exit codes (0 ok, 1 failure, 2 usage/config error).

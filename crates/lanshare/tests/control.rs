@@ -378,6 +378,34 @@ async fn status_sessions_files_close_and_reload() {
         "{m}"
     );
 
+    // At the new limit the next logon is refused, and the status view counts it.
+    let first = client(addr.port());
+    first
+        .share_connect(&share, "alice", "pw".to_string())
+        .await
+        .unwrap();
+    let second = client(addr.port());
+    let refused = second
+        .share_connect(&share, "alice", "pw".to_string())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            smb::Error::UnexpectedMessageStatus(0xC000_00D0)
+                | smb::Error::ReceivedErrorMessage(0xC000_00D0, _)
+        ),
+        "expected STATUS_REQUEST_NOT_ACCEPTED: {refused:?}"
+    );
+    let table = text(&admin(&s.socket, &["status"]).await.stdout);
+    assert!(
+        table.lines().any(|l| l.starts_with("  sessions ")
+            && l.contains(" 1 / 1 ")
+            && l.contains("refused 1")),
+        "{table}"
+    );
+    drop(first);
+
     // A broken file changes nothing and says why.
     std::fs::write(&s.config, format!("{}[limits]\nmax_sesions = 2\n", s.base)).unwrap();
     let out = admin(&s.socket, &["reload"]).await;
