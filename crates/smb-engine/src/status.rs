@@ -229,7 +229,7 @@ impl Server {
                     client: s.peer.to_string(),
                     dialect: format!("{}", s.dialect),
                     signing: auth.signing.is_some(),
-                    encryption: false,
+                    encryption: auth.crypto.is_some(),
                     guest: auth.is_guest(),
                     anonymous: auth.is_anonymous(),
                     trees: lock(&s.trees).len(),

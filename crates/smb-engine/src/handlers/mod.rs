@@ -30,7 +30,7 @@ pub(crate) async fn dispatch(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             Command::READ => return pipe::read(ctx).await,
             Command::WRITE => return pipe::write(ctx).await,
             Command::QUERY_INFO => return pipe::query_info(ctx).await,
-            Command::FLUSH | Command::SET_INFO => return Ok(pipe::nothing_to_do(ctx)?),
+            Command::FLUSH | Command::SET_INFO => return pipe::nothing_to_do(ctx),
             Command::QUERY_DIRECTORY | Command::LOCK | Command::CHANGE_NOTIFY => {
                 return Err(NtStatus::INVALID_DEVICE_REQUEST.into());
             }
