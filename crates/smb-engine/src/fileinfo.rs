@@ -45,6 +45,14 @@ pub(crate) fn end_of_file(m: &Metadata) -> u64 {
     if m.is_dir { 0 } else { m.size }
 }
 
+/// ChangeTime as reported: the last data change (mtime), as Samba reports it. POSIX ctime
+/// cannot be set, and clients that set ChangeTime (smbtorture smb2.timestamps.*, backup
+/// tools restoring all four times) expect to read back what they set; the write time is the
+/// closest settable time.
+pub(crate) fn change_time(m: &Metadata) -> u64 {
+    to_filetime(m.modified)
+}
+
 /// What the file classes need besides the metadata.
 pub(crate) struct OpenView<'a> {
     /// Open.GrantedAccess.
@@ -69,7 +77,7 @@ fn basic(m: &Metadata) -> FileBasicInformation {
         creation_time: to_filetime(m.created),
         last_access_time: to_filetime(m.accessed),
         last_write_time: to_filetime(m.modified),
-        change_time: to_filetime(m.changed),
+        change_time: change_time(m),
         file_attributes: FileAttributes(attributes(m)),
     }
 }
@@ -183,7 +191,7 @@ pub(crate) fn file_info(
                 creation_time: to_filetime(m.created),
                 last_access_time: to_filetime(m.accessed),
                 last_write_time: to_filetime(m.modified),
-                change_time: to_filetime(m.changed),
+                change_time: change_time(m),
                 allocation_size: allocation(m),
                 end_of_file: end_of_file(m),
                 file_attributes: FileAttributes(attributes(m)),
@@ -350,7 +358,7 @@ pub(crate) fn dir_entry<'a>(name: &'a str, short: &'a str, m: &Metadata) -> DirE
         creation_time: to_filetime(m.created),
         last_access_time: to_filetime(m.accessed),
         last_write_time: to_filetime(m.modified),
-        change_time: to_filetime(m.changed),
+        change_time: change_time(m),
         end_of_file: end_of_file(m),
         allocation_size: allocation(m),
         file_attributes: FileAttributes(attributes(m)),

@@ -61,7 +61,7 @@ use smb_wire::{
 
 use crate::conn::Ctx;
 use crate::error::{ProtoError, ProtoResult};
-use crate::fileinfo::{allocation, attributes};
+use crate::fileinfo::{allocation, attributes, change_time};
 use crate::names::{StreamName, split_stream};
 use crate::objects::Objects;
 use crate::open::{NewOpen, Open, vfs_status};
@@ -498,7 +498,7 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         creation_time: to_filetime(meta.created),
         last_access_time: to_filetime(meta.accessed),
         last_write_time: to_filetime(meta.modified),
-        change_time: to_filetime(meta.changed),
+        change_time: change_time(meta),
         allocation_size: allocation(meta),
         end_of_file: if meta.is_dir { 0 } else { meta.size },
         file_attributes: FileAttributes(attributes(meta)),
@@ -555,7 +555,7 @@ pub(crate) async fn close(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         resp.creation_time = to_filetime(m.created);
         resp.last_access_time = to_filetime(m.accessed);
         resp.last_write_time = to_filetime(m.modified);
-        resp.change_time = to_filetime(m.changed);
+        resp.change_time = change_time(&m);
         resp.allocation_size = allocation(&m);
         resp.end_of_file = if m.is_dir { 0 } else { m.size };
         resp.file_attributes = FileAttributes(attributes(&m));
