@@ -13,7 +13,7 @@
 //!   than OutputBufferLength bytes; RETURN_SINGLE_ENTRY returns one;
 //! - the search pattern is taken on the first query, on RESTART_SCANS and on REOPEN (which
 //!   also restarts); an empty pattern is `*`; `*`, `?`, `<`, `>`, `"` are wildcards, names
-//!   compare case-insensitively;
+//!   compare case-insensitively; a pattern with `~` also matches generated 8.3 names;
 //! - `.` and `..` come first (when they match), then the directory's entries;
 //! - no match on the first query after a (re)start is STATUS_NO_SUCH_FILE, the end of the
 //!   enumeration afterwards STATUS_NO_MORE_FILES;
@@ -33,8 +33,8 @@ use smb_wire::{AccessMask, FileInfoClass, NtStatus};
 use crate::conn::Ctx;
 use crate::error::ProtoResult;
 use crate::fileinfo::{dir_entry, dir_fixed_len, dir_has_short_name};
-use crate::names::short_name;
 use crate::names::{MAX_PATTERN_CHARS, Pattern};
+use crate::names::{is_8dot3, short_name};
 use crate::open::{Open, vfs_status};
 use crate::session::lock;
 
@@ -49,6 +49,10 @@ struct Entry {
 /// The state of a directory enumeration, kept on the open between queries.
 pub(crate) struct DirCursor {
     pattern: Pattern,
+    /// The pattern names an 8.3 name (`~`): match short names too ([MS-FSA] 2.1.5.6.3).
+    /// Other patterns match long names only, as on a volume without 8.3 names, so `*.txt`
+    /// does not find `a.txtx` through its short name.
+    short_names: bool,
     stream: Option<Box<dyn DirStream>>,
     /// `.` and `..` emitted so far (0, 1, 2).
     dots: u8,
@@ -62,6 +66,7 @@ impl DirCursor {
     fn new(pattern: &str) -> DirCursor {
         DirCursor {
             pattern: Pattern::new(pattern),
+            short_names: pattern.contains('~'),
             stream: None,
             dots: 0,
             pending: None,
@@ -107,7 +112,12 @@ impl DirCursor {
             match stream.next_entry() {
                 None => return Ok(None),
                 Some(Err(e)) => return Err(vfs_status(&e)),
-                Some(Ok(e)) if self.pattern.matches(&e.name) => {
+                Some(Ok(e))
+                    if self.pattern.matches(&e.name)
+                        || (self.short_names
+                            && !is_8dot3(&e.name)
+                            && self.pattern.matches(&short_name(&e.name))) =>
+                {
                     return Ok(Some(Entry {
                         name: e.name,
                         meta: e.metadata,

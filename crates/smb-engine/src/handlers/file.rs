@@ -13,13 +13,15 @@
 //!   bits are STATUS_ACCESS_DENIED and ACCESS_SYSTEM_SECURITY is STATUS_PRIVILEGE_NOT_HELD;
 //!   GENERIC_* rights are mapped, MAXIMUM_ALLOWED grants the file's maximal access; access
 //!   beyond the maximal access (read-only share; READONLY file: no data writes) is
-//!   STATUS_ACCESS_DENIED, and so is overwriting a READONLY file; FILE_DELETE_ON_CLOSE needs
+//!   STATUS_ACCESS_DENIED, and so is overwriting a READONLY file, or a HIDDEN / SYSTEM one
+//!   without asking for that attribute again; FILE_DELETE_ON_CLOSE needs
 //!   DELETE access (STATUS_ACCESS_DENIED) and a file without READONLY, existing or asked for
 //!   (STATUS_CANNOT_DELETE);
 //!   a directory asked to be a file is STATUS_FILE_IS_A_DIRECTORY and the reverse
 //!   STATUS_NOT_A_DIRECTORY; share modes are checked in the object table before an existing
 //!   file is truncated (STATUS_SHARING_VIOLATION), and a delete-pending file cannot be opened
-//!   (STATUS_DELETE_PENDING); a missing parent is STATUS_OBJECT_PATH_NOT_FOUND; MxAc and QFid
+//!   (STATUS_DELETE_PENDING); a missing parent is STATUS_OBJECT_PATH_NOT_FOUND; a `..`
+//!   component is STATUS_OBJECT_PATH_SYNTAX_BAD; a generated 8.3 name opens its long name; MxAc and QFid
 //!   contexts are answered, a TWrp (previous version) context is STATUS_OBJECT_NAME_NOT_FOUND
 //!   (no snapshots), other contexts are ignored; `limits.max_open_files[_per_session]` give
 //!   STATUS_TOO_MANY_OPENED_FILES; IPC$ pipes are not served yet (STATUS_OBJECT_NAME_NOT_FOUND).
@@ -62,7 +64,7 @@ use smb_wire::{
 use crate::conn::Ctx;
 use crate::error::{ProtoError, ProtoResult};
 use crate::fileinfo::{allocation, attributes, change_time};
-use crate::names::{StreamName, split_stream};
+use crate::names::{StreamName, is_8dot3, short_name, split_stream};
 use crate::objects::Objects;
 use crate::open::{NewOpen, Open, vfs_status};
 use crate::session::lock;
@@ -200,7 +202,12 @@ impl Plan {
             write: !is_dir && (access & (WRITE_DATA | APPEND_DATA) != 0 || truncates),
             create: self.mode,
             directory: self.dir_mode,
-            dos_attributes: self.attributes,
+            // [MS-FSA] 2.1.5.1.2.1: a file created, overwritten or superseded gets ARCHIVE.
+            dos_attributes: if is_dir || self.dir_mode == DirMode::DirOnly {
+                self.attributes
+            } else {
+                self.attributes | dos::ARCHIVE
+            },
         }
     }
 
@@ -245,6 +252,11 @@ impl Plan {
         }
         let max = maximal_access(self.tree_max, m);
         let access = self.grant(max)?;
+        // [MS-FSA] 2.1.5.1.2.1: overwriting keeps HIDDEN and SYSTEM only when asked to.
+        let kept = m.dos_attributes & (dos::HIDDEN | dos::SYSTEM);
+        if truncates && !m.is_dir && kept & !self.attributes != 0 {
+            return Err(NtStatus::ACCESS_DENIED);
+        }
         if !m.is_dir && m.dos_attributes & dos::READONLY != 0 {
             if truncates {
                 return Err(NtStatus::ACCESS_DENIED);
@@ -323,6 +335,37 @@ impl Plan {
     }
 }
 
+/// A last component that does not exist but looks like a generated 8.3 name (`ABCD~1XY.TXT`)
+/// is looked up among the folder's long names by their short names ([MS-FSCC] 2.1.5.2.1:
+/// either name opens the file). Names that exist, or have no `~`, are left alone, so the
+/// folder is scanned only for such misses.
+fn resolve_short_name(vfs: &Arc<dyn Vfs>, path: VfsPath) -> VfsPath {
+    let Some(leaf) = path.file_name() else {
+        return path;
+    };
+    if !leaf.contains('~') || !is_8dot3(leaf) || !matches!(vfs.stat(&path), Err(VfsError::NotFound))
+    {
+        return path;
+    }
+    let parent = path.parent().unwrap_or_default();
+    let found = vfs
+        .open(&parent, &OpenOptions::read())
+        .and_then(|(h, _)| h.read_dir())
+        .ok()
+        .and_then(|mut entries| {
+            while let Some(Ok(e)) = entries.next_entry() {
+                if !is_8dot3(&e.name) && short_name(&e.name).eq_ignore_ascii_case(leaf) {
+                    return Some(e.name);
+                }
+            }
+            None
+        });
+    match found.and_then(|n| parent.join(&n).ok()) {
+        Some(p) => p,
+        None => path,
+    }
+}
+
 /// 3.3.5.9.
 pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let req = CreateRequest::parse(ctx.pdu).map_err(|e| match e {
@@ -384,6 +427,10 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         StreamName::Default(n) => n,
         StreamName::Named => return Err(NtStatus::OBJECT_NAME_NOT_FOUND.into()),
     };
+    // `..` is never interpreted: Windows calls such a path a syntax error.
+    if name.split('\\').any(|c| c == "..") {
+        return Err(NtStatus::OBJECT_PATH_SYNTAX_BAD.into());
+    }
     let path = VfsPath::parse(name).map_err(|e| ProtoError::Status(vfs_status(&e)))?;
     if CreateContext::find(&req.contexts, names::TW_RP).is_some() {
         return Err(NtStatus::OBJECT_NAME_NOT_FOUND.into());
@@ -413,7 +460,7 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let plan = Plan {
         vfs: vfs.clone(),
         objects: server.objects.clone(),
-        path: path.clone(),
+        path,
         mode,
         dir_mode: if want_dir {
             DirMode::DirOnly
@@ -432,7 +479,12 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             & !FileAttributes::NORMAL.0,
         read_only_share,
     };
-    let opened = blocking(move || plan.run()).await??;
+    let (opened, path) = blocking(move || {
+        let mut plan = plan;
+        plan.path = resolve_short_name(&plan.vfs, plan.path);
+        plan.run().map(|o| (o, plan.path))
+    })
+    .await??;
 
     let volatile = session.next_volatile_id();
     let file_id = FileId {
