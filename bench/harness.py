@@ -138,11 +138,20 @@ class Server:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
-        # Samba's children, and anything else left in the group.
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        # Samba's children, and anything else left in the group; wait until they are gone,
+        # or a new smbd could find the old one's pid file and state still locked.
+        pgid = self.proc.pid
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                break
+            try:
+                os.waitpid(-pgid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.2)
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -597,8 +606,8 @@ def sessions(ctx, srv, rep, n):
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
-        # Leave a clean server behind for the next group.
-        srv.restart()
+        # Free the memory now; the next measurement (re)starts the server.
+        srv.stop()
 
 
 def iperf(ctx):
@@ -952,16 +961,17 @@ def main():
                     cellres = lambda rid: results.setdefault(rid, {}).setdefault(  # noqa: E731
                         sname, {"values": [], "errors": []}
                     )
-                    if srv.error or not srv.alive():
-                        why = srv.error or f"server exited ({short(srv.log_tail(2), 50)})"
+                    if not srv.error and not srv.alive():
+                        # Stopped after a session group, or it died: bring it back.
+                        if srv.proc is not None:
+                            log(f"  {sname} had exited ({short(srv.log_tail(2), 60)}): restarting")
+                        try:
+                            srv.restart()
+                        except NA as e:
+                            srv.error = str(e)
+                    if srv.error:
                         for rid in ids:
-                            cellres(rid)["errors"].append(why)
-                        # Try to bring it back for the next group.
-                        if not srv.error:
-                            try:
-                                srv.restart()
-                            except NA as e:
-                                srv.error = str(e)
+                            cellres(rid)["errors"].append(srv.error)
                         continue
                     t = time.perf_counter()
                     prof = start_perf(ctx, srv, name, rep)

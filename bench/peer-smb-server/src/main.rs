@@ -38,7 +38,9 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(Args {
-        listen: listen.parse().map_err(|e| format!("--listen {listen}: {e}"))?,
+        listen: listen
+            .parse()
+            .map_err(|e| format!("--listen {listen}: {e}"))?,
         root: root.ok_or("--root is required")?,
         share: share.ok_or("--share is required")?,
         user: user.ok_or("--user is required")?,
