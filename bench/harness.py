@@ -870,7 +870,7 @@ def main():
     ctx.torture_reps = a.reps or (1 if a.smoke else 2)
     # The slow rows get fewer repetitions so that a full run stays under 20 minutes.
     ctx.many_reps = a.reps or 1  # Samba alone takes minutes: it scans the folder per create
-    ctx.session_counts = [(200, 1)] if a.smoke else [(1000, a.reps or 2), (10000, 1)]
+    ctx.session_counts = [(200, a.reps or 1)] if a.smoke else [(1000, a.reps or 2), (10000, 1)]
     ctx.iperf_time = 1 if a.smoke else 5
     # Setup budget per session group: Samba needs over 10 minutes for 10,000 on a busy machine.
     ctx.session_deadline = 60 if a.smoke else 240
