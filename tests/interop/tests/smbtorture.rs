@@ -39,8 +39,7 @@ fn listed_smbtorture_tests_pass() {
     assert!(!tests.is_empty(), "scripts/smbtorture-ci.txt lists no test");
     let mut failures = Vec::new();
     for test in &tests {
-        let server =
-            TestServer::start(ServerOptions::default()).expect("start the server under test");
+        let server = TestServer::start(options()).expect("start the server under test");
         let out = smbtorture(&server, test).expect("run smbtorture");
         if passed(test, &out) {
             eprintln!("smbtorture {test}: ok");
@@ -61,4 +60,23 @@ fn listed_smbtorture_tests_pass() {
         tests.len(),
         failures.join("\n")
     );
+}
+
+/// smbtorture's secleak (and others) make hundreds of failed logons on purpose; lanshare's
+/// failed-logon throttle (on by default, tested in throttle.rs) would lock them out, as
+/// Windows' account lockout would. Samba has no such throttle, so it is turned off here to
+/// compare like with like.
+fn options() -> ServerOptions {
+    #[cfg(feature = "lanshare")]
+    {
+        ServerOptions::default().lanshare(|cfg| {
+            cfg.logon_throttle.ip_max_failures = 0;
+            cfg.logon_throttle.user_max_failures = 0;
+            cfg.logon_failure_delay = std::time::Duration::ZERO;
+        })
+    }
+    #[cfg(not(feature = "lanshare"))]
+    {
+        ServerOptions::default()
+    }
 }
