@@ -258,7 +258,7 @@ impl Server {
                     user: auth.user_name().to_string(),
                     client: s.peer.to_string(),
                     share,
-                    path: open.path.to_windows_string(),
+                    path: open.current_path().to_windows_string(),
                     directory: open.is_dir,
                     access: open.access,
                     access_text: access_text(open.access),
