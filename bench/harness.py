@@ -639,9 +639,10 @@ def start_perf(ctx, srv, group, rep):
     (not the session groups, which restart the server)."""
     if not ctx.perf or srv.name != "lanshare" or rep != 0 or group.startswith("sessions"):
         return None
-    out = ctx.work / "logs" / f"perf-{group}.data"
+    out = ctx.perf_dir / f"perf-{group}.data"
     p = subprocess.Popen(
-        ["perf", "record", "-F", "499", "-g", "-p", str(srv.proc.pid), "-o", str(out)],
+        # DWARF unwinding: the release build keeps no frame pointers.
+        ["perf", "record", "-F", "199", "--call-graph", "dwarf,16384", "-p", str(srv.proc.pid), "-o", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -665,7 +666,13 @@ def stop_perf(ctx, prof):
         capture_output=True,
         text=True,
     )
-    top = [line for line in r.stdout.splitlines() if line.strip() and not line.startswith("#")][:12]
+    top = []
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s*([\d.]+%)\s+\[(.)\]\s+(\S+)", line)
+        if m:
+            where = "kernel" if m.group(2) == "k" else "user"
+            top.append(f"{m.group(1):>7}  {where:6} {m.group(3)}")
+    top = top[:12]
     ctx.profiles.append((group, top))
     (ctx.perf_dir / f"perf-{group}.txt").write_text(r.stdout)
 
@@ -917,7 +924,7 @@ def main():
         os.nice(-10)
     except OSError:
         log("could not raise the priority (not root?): other load on the machine will show")
-    load_start = os.getloadavg()[0]
+    loads = [os.getloadavg()[0]]
 
     ensure_unix_user()
     ctx.work = Path(tempfile.mkdtemp(prefix="lanshare-bench.", dir="/dev/shm"))
@@ -955,6 +962,10 @@ def main():
             if name not in ctx.groups_selected:
                 continue
             order.extend(ids)
+            if not name.startswith("sessions"):
+                # Sampled before each group: the session groups' own thousands of processes
+                # would inflate it afterwards.
+                loads.append(os.getloadavg()[0])
             log(f"group {name}: {reps} rep(s)")
             for rep in range(reps):
                 for sname, srv in servers.items():
@@ -1009,10 +1020,9 @@ def main():
     print()
     print(f"lanshare bench ({'smoke' if a.smoke else 'full'}), {time.strftime('%Y-%m-%d %H:%M')}, "
           f"{os.cpu_count()} cores, {elapsed / 60:.1f} min")
-    load_end = os.getloadavg()[0]
-    print(f"load average (1 min) at start {load_start:.1f}, at end {load_end:.1f}"
+    print(f"load average (1 min) before the groups: median {statistics.median(loads):.1f}, max {max(loads):.1f}"
           + ("  -- the machine was busy with other work: treat the numbers with care"
-             if max(load_start, load_end) > (os.cpu_count() or 1) + 0.5 else ""))
+             if statistics.median(loads) > (os.cpu_count() or 1) + 0.5 else ""))
     if tcp is not None:
         print(f"loopback TCP ceiling (iperf3, 1 stream): {tcp:,.0f} MB/s")
     print("cells: median (min-max) over the repetitions; ratio: lanshare / the better of the others, "
