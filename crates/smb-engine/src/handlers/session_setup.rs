@@ -23,6 +23,9 @@ use crate::crypto;
 use crate::error::ProtoResult;
 use crate::session::{Session, SessionAuth, SessionState, lock};
 
+/// Logons one connection may have in progress at once (real clients use one).
+const MAX_LOGONS_IN_PROGRESS: usize = 8;
+
 /// The one place an authentication failure becomes a wire status.
 pub(crate) fn auth_error_status(e: &AuthError) -> NtStatus {
     match e {
@@ -52,6 +55,22 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let conn_preauth = lock(&conn.neg).preauth;
     let sid = ctx.hdr.session_id.0;
     let session = if sid == 0 {
+        // A connection may have only a few logons in progress at once: each holds the client's
+        // NTLM tokens, and an unauthenticated client opening them without end would grow
+        // memory without bound (found by reading the fuzz fixture; docs/security.md).
+        let in_progress = lock(&conn.sessions)
+            .values()
+            .filter(|s| {
+                matches!(
+                    *lock(&s.state),
+                    SessionState::InProgress { previous: None, .. }
+                )
+            })
+            .count();
+        if in_progress >= MAX_LOGONS_IN_PROGRESS {
+            warn!(peer = %conn.peer, in_progress, "logon refused: too many logons in progress on one connection");
+            return Err(NtStatus::INSUFFICIENT_RESOURCES.into());
+        }
         let id = server.new_session_id();
         let acceptor = Acceptor::new(server.users.clone(), server.auth_policy.clone())
             .with_throttle(server.throttle.clone(), conn.peer.ip());
