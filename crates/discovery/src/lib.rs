@@ -16,6 +16,7 @@
 //! - `http`    – a minimal HTTP/1.1 server for the metadata endpoint (port 5357): one
 //!   request per connection, size-capped, with deadlines and a connection cap.
 //! - `mdns`    – registration with the `mdns-sd` daemon.
+//! - `netns`   – test support: re-running a test in a private network namespace.
 //! - this file – [`DiscoveryConfig`], [`Discovery`] (start/stop, the tasks), [`fuzz_wsd`].
 
 #![forbid(unsafe_code)]
@@ -25,6 +26,8 @@
 mod http;
 mod mdns;
 mod net;
+#[doc(hidden)]
+pub mod netns;
 mod soap;
 #[cfg(test)]
 mod tests;

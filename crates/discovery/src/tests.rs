@@ -3,8 +3,8 @@
 //! Unicast tests run on 127.0.0.1 with multicast off and mDNS off, so they send nothing beyond
 //! this machine. The multicast and mDNS test runs this same test binary again inside a fresh
 //! network namespace (`unshare --net`) whose only interface is a loopback with multicast
-//! switched on: multicast there cannot leave the namespace. Where namespaces cannot be made
-//! (not root, no `unshare`), that test says so and passes without checking.
+//! switched on: multicast there cannot leave the namespace (see `netns`). Where no namespace
+//! can be made, those tests fail.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -348,50 +348,10 @@ fn mutated_messages_never_panic() {
 // ---------------------------------------------------------------------------------------
 // Multicast and mDNS, inside a private network namespace.
 
-const NETNS_ENV: &str = "LANSHARE_DISCOVERY_IN_NETNS";
-
-/// Inside the new namespace: multicast on `lo`, and a veth pair v0/v1 with documentation-range
-/// addresses (203.0.113.0/24, fd99::/64) standing in for a LAN. Nothing here has a route out.
-const NETNS_SETUP: &str = "sysctl -qw net.ipv6.conf.default.accept_dad=0 && \
-    sysctl -qw net.ipv6.conf.all.accept_dad=0 && \
-    ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo && \
-    ip link add v0 type veth peer name v1 && \
-    ip addr add 203.0.113.1/24 dev v0 && ip addr add 203.0.113.2/24 dev v1 && \
-    ip -6 addr add fd99::1/64 dev v0 nodad && ip -6 addr add fd99::2/64 dev v1 nodad && \
-    ip link set v0 up && ip link set v1 up && exec \"$0\" \"$@\"";
-
-/// Re-runs test `name` of this binary in a new network namespace. Returns false when
-/// namespaces are not available here.
-fn run_in_netns(name: &str) -> bool {
-    use std::process::Command;
-    let can = Command::new("unshare")
-        .args(["--net", "true"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !can {
-        eprintln!("SKIPPED {name}: cannot create a network namespace (needs root and unshare)");
-        return false;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let status = Command::new("unshare")
-        .args(["--net", "sh", "-c", NETNS_SETUP])
-        .arg(exe)
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(NETNS_ENV, "1")
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "{name} failed inside the namespace: {status}"
-    );
-    true
-}
-
 #[test]
 fn multicast_and_mdns_in_netns() {
-    if std::env::var_os(NETNS_ENV).is_none() {
-        run_in_netns("tests::multicast_and_mdns_in_netns");
+    if !netns::inside() {
+        netns::rerun("tests::multicast_and_mdns_in_netns");
         return;
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -400,8 +360,8 @@ fn multicast_and_mdns_in_netns() {
 
 #[test]
 fn default_config_on_a_lan_in_netns() {
-    if std::env::var_os(NETNS_ENV).is_none() {
-        run_in_netns("tests::default_config_on_a_lan_in_netns");
+    if !netns::inside() {
+        netns::rerun("tests::default_config_on_a_lan_in_netns");
         return;
     }
     let rt = tokio::runtime::Runtime::new().unwrap();

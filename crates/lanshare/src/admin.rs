@@ -202,6 +202,16 @@ pub struct StatusView {
     pub locked_out_addresses: u64,
     pub locked_out_accounts: u64,
     pub accepted_connections: u64,
+    /// Absent from servers older than discovery.
+    pub discovery: Option<DiscoveryView>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DiscoveryView {
+    pub wsd: bool,
+    pub mdns: bool,
+    pub workgroup: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -349,6 +359,14 @@ pub fn format_status(st: &StatusView) -> String {
             if st.guest { "on" } else { "off" }
         ),
     );
+    if let Some(d) = &st.discovery {
+        let on = |b: bool| if b { "on" } else { "off" };
+        let mut v = format!("WS-Discovery {}, mDNS {}", on(d.wsd), on(d.mdns));
+        if d.wsd {
+            v.push_str(&format!(" (workgroup {})", d.workgroup));
+        }
+        kv("Announced", v);
+    }
 
     out.push_str("\nLimits                          now / limit       refused\n");
     let mut limit_rows = Vec::new();

@@ -83,6 +83,25 @@
 //!                               # logons, failures, idle closes. No authentication: keep it
 //!                               # on loopback or a management network.
 //!
+//! [discovery]                   # how Windows ("Network") and macOS/Linux file managers find
+//!                               # the server by themselves, under the server name. The
+//!                               # default for wsd and mdns: on when a listen address is not
+//!                               # loopback (0.0.0.0, [::] or a LAN address; announced on that
+//!                               # address's interface, or on every interface for 0.0.0.0/[::]),
+//!                               # off when every listen address is loopback.
+//! # wsd = true                  # WS-Discovery: UDP 3702 (multicast 239.255.255.250, ff02::c)
+//!                               # and its HTTP metadata on TCP 5357; Windows 10/11 list the
+//!                               # server under Network. What wsdd does for Samba.
+//! # mdns = true                 # mDNS/DNS-SD on UDP 5353 (224.0.0.251, ff02::fb):
+//!                               # NAME._smb._tcp and _device-info._tcp, for Finder, GNOME
+//!                               # Files, Dolphin, `avahi-browse -rt _smb._tcp`. What avahi
+//!                               # does for Samba; shares the port with a running avahi.
+//! workgroup = "WORKGROUP"       # the workgroup Windows files the server under (WS-Discovery);
+//!                               # letters, digits, - and _, at most 15
+//!                               # A port that cannot be bound (wsdd or another lanshare holds
+//!                               # 3702/5357) or a network without multicast gives one warning;
+//!                               # the SMB server runs on regardless.
+//!
 //! [[share]]                     # one block per share; at least one is required
 //! name = "docs"                 # what clients type: \\FILESRV\docs. At most 80 characters,
 //!                               # none of " / \ [ ] : | < > + = ; , * ?  IPC$ is reserved.
@@ -105,7 +124,7 @@
 //! SIGHUP or `lanshare reload` re-reads the file: shares and the counting limits of `[limits]`
 //! (sessions, connections, open files, idle timeout) change at once, and lowering one below the
 //! current count refuses newcomers without disconnecting anyone; the server name, `listen`,
-//! `users_file`, `log`, `control_socket`, `[security]`, `[metrics]`, `max_credits`,
+//! `users_file`, `log`, `control_socket`, `[security]`, `[metrics]`, `[discovery]`, `max_credits`,
 //! `max_async_per_connection`, `max_inflight`, `keepalive`, `handshake_timeout` and
 //! `frame_read_timeout` need a restart (`lanshare reload` says which changed).
 //! Unknown sections and keys are errors. Every error names the file, the line and column, and
@@ -317,6 +336,47 @@ pub struct MetricsSettings {
     pub listen: Option<SocketAddr>,
 }
 
+/// `[discovery]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscoverySettings {
+    /// WS-Discovery; `None` = automatic (see [`DiscoverySettings::wsd_on`]).
+    pub wsd: Option<bool>,
+    /// mDNS/DNS-SD; `None` = automatic.
+    pub mdns: Option<bool>,
+    /// Upper-cased.
+    pub workgroup: String,
+}
+
+pub const DEFAULT_WORKGROUP: &str = "WORKGROUP";
+
+impl Default for DiscoverySettings {
+    fn default() -> Self {
+        DiscoverySettings {
+            wsd: None,
+            mdns: None,
+            workgroup: DEFAULT_WORKGROUP.into(),
+        }
+    }
+}
+
+/// A server that listens only on loopback is not on a LAN: announcing it there would invite
+/// clients that cannot connect.
+pub fn listens_on_lan(listen: &[SocketAddr]) -> bool {
+    listen.iter().any(|a| !a.ip().is_loopback())
+}
+
+impl DiscoverySettings {
+    /// WS-Discovery on for these listen addresses (given after `--listen` replaced the file's).
+    pub fn wsd_on(&self, listen: &[SocketAddr]) -> bool {
+        self.wsd.unwrap_or_else(|| listens_on_lan(listen))
+    }
+
+    /// mDNS on for these listen addresses.
+    pub fn mdns_on(&self, listen: &[SocketAddr]) -> bool {
+        self.mdns.unwrap_or_else(|| listens_on_lan(listen))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Share {
     pub name: String,
@@ -340,6 +400,7 @@ pub struct Config {
     pub security: SecuritySettings,
     pub limits: LimitSettings,
     pub metrics: MetricsSettings,
+    pub discovery: DiscoverySettings,
     pub shares: Vec<Share>,
     /// Things that are legal but probably not what was meant (printed by check-config/serve).
     pub warnings: Vec<String>,
@@ -379,6 +440,7 @@ impl Config {
                 frame_read_timeout: DEFAULT_FRAME_READ_TIMEOUT,
             },
             metrics: MetricsSettings::default(),
+            discovery: DiscoverySettings::default(),
             shares: Vec::new(),
             warnings: Vec::new(),
         }
@@ -431,6 +493,24 @@ impl Config {
         if let Some(m) = self.metrics.listen {
             let _ = writeln!(s, "metrics:       http://{m}/metrics");
         }
+        let d = &self.discovery;
+        let onoff = |v: bool| if v { "on" } else { "off" };
+        let _ = writeln!(
+            s,
+            "discovery:     WS-Discovery {}, mDNS {}{}, workgroup {}",
+            onoff(d.wsd_on(&self.server.listen)),
+            onoff(d.mdns_on(&self.server.listen)),
+            if d.wsd.is_none() || d.mdns.is_none() {
+                if listens_on_lan(&self.server.listen) {
+                    " (automatic: a listen address is on the LAN)"
+                } else {
+                    " (automatic: loopback only)"
+                }
+            } else {
+                ""
+            },
+            d.workgroup
+        );
         let _ = writeln!(
             s,
             "security:      signing {}, encryption {}, anonymous {}, guest {}, protocols {}..{}",
@@ -720,7 +800,14 @@ fn error_at(
 // ---------------------------------------------------------------------------------------------
 // Pass 1: syntax and unknown keys (toml_edit keeps key spans).
 
-const ROOT_KEYS: &[&str] = &["server", "security", "limits", "metrics", "share"];
+const ROOT_KEYS: &[&str] = &[
+    "server",
+    "security",
+    "limits",
+    "metrics",
+    "discovery",
+    "share",
+];
 const SERVER_KEYS: &[&str] = &["name", "listen", "users_file", "log", "control_socket"];
 const SECURITY_KEYS: &[&str] = &[
     "signing",
@@ -745,6 +832,7 @@ const LIMITS_KEYS: &[&str] = &[
     "frame_read_timeout",
 ];
 const METRICS_KEYS: &[&str] = &["listen"];
+const DISCOVERY_KEYS: &[&str] = &["wsd", "mdns", "workgroup"];
 const SHARE_KEYS: &[&str] = &[
     "name",
     "path",
@@ -762,6 +850,7 @@ fn section_keys(section: &str) -> &'static [&'static str] {
         "security" => SECURITY_KEYS,
         "limits" => LIMITS_KEYS,
         "metrics" => METRICS_KEYS,
+        "discovery" => DISCOVERY_KEYS,
         "share" => SHARE_KEYS,
         _ => &[],
     }
@@ -836,7 +925,7 @@ fn unknown_root_key(
 ) -> ConfigError {
     let is_section = item.is_table() || item.is_array_of_tables();
     // A key written above the first header belongs to no section: say which one it wanted.
-    let home = ["server", "security", "limits", "share"]
+    let home = ["server", "security", "limits", "discovery", "share"]
         .into_iter()
         .find(|s| section_keys(s).contains(&key));
     let (message, fix) = if is_section {
@@ -847,7 +936,9 @@ fn unknown_root_key(
         };
         (
             format!("unknown section `[{key}]`"),
-            format!("{hint}(allowed: [server], [security], [limits], [metrics], [[share]])"),
+            format!(
+                "{hint}(allowed: [server], [security], [limits], [metrics], [discovery], [[share]])"
+            ),
         )
     } else if let Some(home) = home {
         let header = if home == "share" {
@@ -867,7 +958,7 @@ fn unknown_root_key(
         (
             format!("unknown key `{key}` at the top level"),
             format!(
-                "{hint}(allowed at the top level: the sections [server], [security], [limits], [metrics], [[share]])"
+                "{hint}(allowed at the top level: the sections [server], [security], [limits], [metrics], [discovery], [[share]])"
             ),
         )
     };
@@ -893,7 +984,7 @@ fn check_table_keys(
         let mut fix = String::new();
         if let Some(s) = names::did_you_mean(key, allowed) {
             fix.push_str(&format!("did you mean `{s}`? "));
-        } else if let Some(home) = ["server", "security", "limits", "share"]
+        } else if let Some(home) = ["server", "security", "limits", "discovery", "share"]
             .into_iter()
             .find(|s| section_keys(s).contains(&key))
         {
@@ -929,6 +1020,8 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     metrics: RawMetrics,
+    #[serde(default)]
+    discovery: RawDiscovery,
     #[serde(default)]
     share: Vec<Spanned<RawShare>>,
 }
@@ -977,6 +1070,14 @@ struct RawLimits {
 #[serde(deny_unknown_fields)]
 struct RawMetrics {
     listen: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDiscovery {
+    wsd: Option<bool>,
+    mdns: Option<bool>,
+    workgroup: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -1305,6 +1406,23 @@ impl Validator<'_> {
                     l.span(),
                     format!("metrics listen address `{}` {why}", l.get_ref()),
                     "write IP:PORT, e.g. \"127.0.0.1:9631\"",
+                ),
+            }
+        }
+
+        // [discovery]
+        c.discovery.wsd = raw.discovery.wsd;
+        c.discovery.mdns = raw.discovery.mdns;
+        if let Some(w) = raw.discovery.workgroup {
+            let upper = w.get_ref().trim().to_ascii_uppercase();
+            match names::check_server_name(&upper) {
+                Ok(()) => c.discovery.workgroup = upper,
+                Err(why) => self.err(
+                    w.span(),
+                    format!("workgroup `{}` {why}", w.get_ref()),
+                    format!(
+                        "use the workgroup the Windows machines are in (System > About: usually \"{DEFAULT_WORKGROUP}\"), or remove `workgroup`"
+                    ),
                 ),
             }
         }
@@ -1991,6 +2109,7 @@ max_users = 3
                     max_connections_per_ip=1\nmax_open_files=1\nmax_open_files_per_session=1\nidle_timeout=\"1m\"\n\
                     max_async_per_connection=1\nmax_inflight=1\nkeepalive=true\nframe_read_timeout=\"2s\"\n\
                     [metrics]\nlisten=\"127.0.0.1:9631\"\n\
+                    [discovery]\nwsd=false\nmdns=true\nworkgroup=\"lab\"\n\
                     [[share]]\nname=\"a\"\npath=\".\"\ncomment=\"\"\nread_only=false\nguest_ok=false\nbrowseable=true\nmax_users=1\nencrypt=true\n";
         let c = parse_in(dir.path(), text).unwrap();
         assert_eq!(
@@ -2000,6 +2119,14 @@ max_users = 3
         assert_eq!(c.security.encryption, Encryption::Desired);
         assert_eq!(c.limits.frame_read_timeout, Duration::from_secs(2));
         assert_eq!(c.metrics.listen, Some("127.0.0.1:9631".parse().unwrap()));
+        assert_eq!(
+            c.discovery,
+            DiscoverySettings {
+                wsd: Some(false),
+                mdns: Some(true),
+                workgroup: "LAB".into()
+            }
+        );
         assert!(c.shares[0].encrypt);
         let count = |t: &str| t.lines().filter(|l| l.contains('=')).count();
         assert_eq!(
@@ -2008,7 +2135,64 @@ max_users = 3
                 + SECURITY_KEYS.len()
                 + LIMITS_KEYS.len()
                 + METRICS_KEYS.len()
+                + DISCOVERY_KEYS.len()
                 + SHARE_KEYS.len()
+        );
+    }
+
+    #[test]
+    fn discovery_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let share = format!(
+            "[[share]]\nname = \"x\"\npath = \"{}\"\n",
+            dir.path().display()
+        );
+        // Automatic: on for a LAN listener, off for loopback only.
+        let c = parse_in(dir.path(), &share).unwrap();
+        assert_eq!(c.discovery, DiscoverySettings::default());
+        assert_eq!(c.discovery.workgroup, "WORKGROUP");
+        let lan: Vec<SocketAddr> = vec!["0.0.0.0:445".parse().unwrap()];
+        let lo: Vec<SocketAddr> = vec![
+            "127.0.0.1:445".parse().unwrap(),
+            "[::1]:445".parse().unwrap(),
+        ];
+        let mixed: Vec<SocketAddr> = vec![lo[0], "192.168.1.5:445".parse().unwrap()];
+        assert!(c.discovery.wsd_on(&lan) && c.discovery.mdns_on(&lan));
+        assert!(!c.discovery.wsd_on(&lo) && !c.discovery.mdns_on(&lo));
+        assert!(c.discovery.wsd_on(&mixed));
+        assert!(
+            c.summary()
+                .contains("discovery:     WS-Discovery on, mDNS on (automatic")
+        );
+        // Explicit values win either way.
+        let c = parse_in(
+            dir.path(),
+            &format!("[discovery]\nwsd = true\nmdns = false\n{share}"),
+        )
+        .unwrap();
+        assert!(c.discovery.wsd_on(&lo) && !c.discovery.mdns_on(&lan));
+
+        let e = first_err(dir.path(), &format!("[discovery]\nwsd = \"yes\"\n{share}"));
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.to_string().contains("write true or false"), "{e}");
+        let e = first_err(
+            dir.path(),
+            &format!("[discovery]\nworkgroup = \"my group\"\n{share}"),
+        );
+        assert_eq!((e.line, e.column), (Some(2), Some(13)), "{e}");
+        assert!(e.message.contains("workgroup `my group`"), "{e}");
+        assert!(e.to_string().contains("WORKGROUP"), "{e}");
+        let e = first_err(dir.path(), &format!("[discovery]\nmdn = true\n{share}"));
+        assert!(
+            e.to_string()
+                .contains("unknown key `mdn` in [discovery]; did you mean `mdns`?"),
+            "{e}"
+        );
+        let e = first_err(dir.path(), &format!("wsd = false\n{share}"));
+        assert!(
+            e.to_string()
+                .contains("move it below the `[discovery]` header"),
+            "{e}"
         );
     }
 

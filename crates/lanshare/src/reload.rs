@@ -3,7 +3,8 @@
 //!
 //! Applied live (the engine's `Server::reload`): the shares and the counting limits
 //! (`max_sessions`, `max_connections[_per_ip]`, `max_open_files[_per_session]`,
-//! `idle_timeout`). Everything else is fixed when the server starts.
+//! `idle_timeout`). Everything else is fixed when the server starts, `[discovery]` included:
+//! its announcements carry the server name, which cannot change either.
 
 use std::fmt::Display;
 use std::time::Duration;
@@ -249,6 +250,11 @@ pub fn restart_changes(started: &Config, new: &Config) -> Vec<String> {
         m(a.metrics.listen),
         m(b.metrics.listen),
     );
+    let auto = |v: Option<bool>| v.map_or("automatic".to_string(), |b| b.to_string());
+    let (x, y) = (&a.discovery, &b.discovery);
+    diff(&mut out, "discovery.wsd", auto(x.wsd), auto(y.wsd));
+    diff(&mut out, "discovery.mdns", auto(x.mdns), auto(y.mdns));
+    diff(&mut out, "discovery.workgroup", &x.workgroup, &y.workgroup);
     out
 }
 

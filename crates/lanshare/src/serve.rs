@@ -1,15 +1,17 @@
 //! `lanshare serve`: builds the engine configuration, binds the listeners (with the fix when a
 //! port may not be bound), prints one `lanshare listening on ADDR` line per listener, runs the
-//! SMB engine, the control socket and the metrics endpoint, re-reads the config on SIGHUP or
-//! `lanshare reload`, and shuts down gracefully on SIGINT/SIGTERM.
+//! SMB engine, the control socket, the metrics endpoint and the network announcements
+//! (WS-Discovery, mDNS), re-reads the config on SIGHUP or `lanshare reload`, and shuts down
+//! gracefully on SIGINT/SIGTERM.
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lanshare_auth::{MemoryUserDb, UserDb, WatchedUserFile};
+use lanshare_discovery::{Discovery, DiscoveryConfig, DiscoveryError};
 use serde::Serialize;
 use smb_engine::{
     AnonymousPolicy, EncryptionPolicy, EngineConfig, Limits, Server, ServerStatus, ShareConfig,
@@ -269,6 +271,190 @@ pub fn bind_error_message(addr: SocketAddr, e: &std::io::Error) -> String {
     }
 }
 
+/// What `[discovery]` makes of the bound SMB listeners: `None` when both announcers are off.
+/// Announced on the interfaces the listeners are on (every one for a wildcard address);
+/// loopback only when every listener is on loopback and discovery was asked for explicitly.
+pub fn discovery_config(config: &Config, bound: &[SocketAddr]) -> Option<DiscoveryConfig> {
+    let d = &config.discovery;
+    let (wsd, mdns) = (d.wsd_on(bound), d.mdns_on(bound));
+    if !wsd && !mdns {
+        return None;
+    }
+    let lan: Vec<&SocketAddr> = bound.iter().filter(|a| !a.ip().is_loopback()).collect();
+    let chosen = if lan.is_empty() {
+        bound.iter().collect()
+    } else {
+        lan
+    };
+    let mut interfaces: Vec<IpAddr> = Vec::new();
+    if !chosen.iter().any(|a| a.ip().is_unspecified()) {
+        for a in &chosen {
+            if !interfaces.contains(&a.ip()) {
+                interfaces.push(a.ip());
+            }
+        }
+    }
+    let smb_port = chosen.first().map_or(445, |a| a.port());
+    let mut dc = DiscoveryConfig::new(&config.server.name, &d.workgroup, smb_port);
+    dc.interfaces = interfaces;
+    dc.wsd = wsd;
+    dc.mdns = mdns;
+    Some(dc)
+}
+
+/// The announcers that are running, for `lanshare status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DiscoveryStatus {
+    pub wsd: bool,
+    pub mdns: bool,
+    pub workgroup: String,
+}
+
+/// WS-Discovery and mDNS, started separately so that one failing (a port held by wsdd, say)
+/// leaves the other running.
+#[derive(Default)]
+pub struct Announcers {
+    wsd: Option<Discovery>,
+    mdns: Option<Discovery>,
+    workgroup: String,
+}
+
+impl Announcers {
+    /// Starts what `cfg` asks for. Never fails: discovery is a convenience, and the SMB
+    /// server must run without it; each failure is one warning with the fix.
+    pub async fn start(cfg: Option<DiscoveryConfig>, why_off: &str) -> Announcers {
+        let Some(cfg) = cfg else {
+            info!("discovery: off ({why_off})");
+            return Announcers::default();
+        };
+        let mut me = Announcers {
+            workgroup: cfg.workgroup.clone(),
+            ..Announcers::default()
+        };
+        let name = &cfg.computer_name;
+        if cfg.wsd {
+            let c = DiscoveryConfig {
+                mdns: false,
+                ..cfg.clone()
+            };
+            match Discovery::start(c).await {
+                Ok(d) => me.wsd = Some(d),
+                Err(e) => warn!(
+                    "discovery: WS-Discovery not started: {e}; {}. The SMB server runs on, but Windows will not list {name} under Network (\\\\{name} still works). `[discovery] wsd = false` silences this",
+                    discovery_fix(&e, cfg.wsd_udp_port, cfg.wsd_http_port)
+                ),
+            }
+        }
+        if cfg.mdns {
+            let c = DiscoveryConfig {
+                wsd: false,
+                ..cfg.clone()
+            };
+            match Discovery::start(c).await {
+                Ok(d) => me.mdns = Some(d),
+                Err(e) => warn!(
+                    "discovery: mDNS not started: {e}; {}. The SMB server runs on, but Finder and Linux file managers will not list {name} by themselves. `[discovery] mdns = false` silences this",
+                    discovery_fix(&e, cfg.wsd_udp_port, cfg.wsd_http_port)
+                ),
+            }
+        }
+        let mut what = Vec::new();
+        if me.wsd.is_some() {
+            what.push(format!(
+                "WS-Discovery (UDP {}, metadata on HTTP {}) as {name} in workgroup {}",
+                cfg.wsd_udp_port, cfg.wsd_http_port, cfg.workgroup
+            ));
+        }
+        if me.mdns.is_some() {
+            what.push(format!(
+                "mDNS (UDP 5353) {name}._smb._tcp.local port {} and _device-info._tcp",
+                cfg.smb_port
+            ));
+        }
+        if !what.is_empty() {
+            let place = if cfg.interfaces.is_empty() {
+                "every non-loopback interface".to_string()
+            } else {
+                cfg.interfaces
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            info!("discovery: announcing {} on {place}", what.join(" and "));
+        }
+        me
+    }
+
+    pub fn status(&self) -> DiscoveryStatus {
+        DiscoveryStatus {
+            wsd: self.wsd.is_some(),
+            mdns: self.mdns.is_some(),
+            workgroup: self.workgroup.clone(),
+        }
+    }
+
+    /// Says goodbye (WS-Discovery Bye, mDNS goodbye records) and stops, both at once.
+    pub async fn stop(self) {
+        let wsd = async {
+            if let Some(d) = self.wsd {
+                d.stop().await;
+            }
+        };
+        let mdns = async {
+            if let Some(d) = self.mdns {
+                d.stop().await;
+            }
+        };
+        tokio::join!(wsd, mdns);
+    }
+}
+
+/// What to do about a discovery start failure.
+fn discovery_fix(e: &DiscoveryError, udp: u16, http: u16) -> String {
+    match e {
+        DiscoveryError::Bind { addr, source, .. }
+            if source.kind() == std::io::ErrorKind::AddrInUse =>
+        {
+            let (proto, port) = if addr.port() == http {
+                ("t", http)
+            } else {
+                ("u", udp)
+            };
+            format!(
+                "another WS-Discovery responder (wsdd, or a second lanshare) holds port {port}; `sudo ss -l{proto}np 'sport = :{port}'` shows which; stop it, or turn WS-Discovery off here"
+            )
+        }
+        DiscoveryError::Bind { .. } => {
+            "the address may have gone, or a firewall/security policy refuses the socket".into()
+        }
+        DiscoveryError::NoInterfaces => {
+            "no network interface with a non-loopback address is up (check `ip -brief address`)"
+                .into()
+        }
+        DiscoveryError::Interfaces(_) => "the interface list cannot be read here".into(),
+        DiscoveryError::Mdns(_) => {
+            "multicast may be unavailable on this network (`ip link` shows MULTICAST per interface)"
+                .into()
+        }
+        DiscoveryError::InvalidName(..) | DiscoveryError::InvalidWorkgroup(..) => {
+            "change server.name or discovery.workgroup".into()
+        }
+    }
+}
+
+/// Why discovery is off, for the log line.
+fn discovery_off_reason(config: &Config, bound: &[SocketAddr]) -> &'static str {
+    let d = &config.discovery;
+    if d.wsd == Some(false) && d.mdns == Some(false) {
+        "[discovery] wsd = false and mdns = false"
+    } else if !crate::config::listens_on_lan(bound) {
+        "every listen address is loopback; `[discovery] wsd = true` / `mdns = true` announce anyway"
+    } else {
+        "turned off in [discovery]"
+    }
+}
+
 /// Where SIGHUP re-reads the configuration from, and the command-line overrides to keep.
 pub struct ReloadSource {
     pub path: std::path::PathBuf,
@@ -291,6 +477,7 @@ pub struct Running {
     source: Option<ReloadSource>,
     control_socket: Option<PathBuf>,
     metrics: Option<SocketAddr>,
+    discovery: DiscoveryStatus,
 }
 
 /// `lanshare status --json`: the engine's view plus what only the binary knows.
@@ -305,6 +492,7 @@ struct StatusReport {
     encryption_policy: String,
     frame_read_timeout_ms: u64,
     keepalive: bool,
+    discovery: DiscoveryStatus,
 }
 
 impl Running {
@@ -316,6 +504,7 @@ impl Running {
             source,
             control_socket: None,
             metrics: None,
+            discovery: DiscoveryStatus::default(),
         }
     }
 
@@ -417,6 +606,7 @@ impl Running {
             )
             .unwrap_or(u64::MAX),
             keepalive: c.limits.keepalive,
+            discovery: self.discovery.clone(),
         }
     }
 
@@ -515,9 +705,16 @@ async fn serve_async(
     };
     // Held until the end of this function: dropping it removes the socket file.
     let control = bind_control(config)?;
+    let bound: Vec<SocketAddr> = listeners.iter().map(|(a, _)| *a).collect();
+    let announcers = Announcers::start(
+        discovery_config(config, &bound),
+        discovery_off_reason(config, &bound),
+    )
+    .await;
     let mut running = Running::new(server.clone(), config, reload_from);
     running.control_socket = control.as_ref().map(|(l, _)| l.path().to_path_buf());
     running.metrics = metrics.as_ref().map(|(a, _)| *a);
+    running.discovery = announcers.status();
     let running = Arc::new(running);
 
     announce(
@@ -579,6 +776,8 @@ async fn serve_async(
     }
 
     helpers.abort_all();
+    // Goodbyes first, so clients stop offering a server that is going away.
+    announcers.stop().await;
     drop(socket_file);
     let drain = async {
         while tasks.join_next().await.is_some() {}
@@ -771,6 +970,70 @@ mod tests {
         }
         c.limits.frame_read_timeout = Duration::ZERO;
         assert!(engine_config(&c).frame_read_timeout >= Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn discovery_follows_the_listeners() {
+        let a = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        let mut c = Config::defaults("BOX");
+        c.discovery.workgroup = "LAB".into();
+        // A wildcard: every interface, the bound port, both announcers.
+        let d = discovery_config(&c, &[a("0.0.0.0:4445")]).unwrap();
+        assert_eq!(
+            (d.computer_name.as_str(), d.workgroup.as_str()),
+            ("BOX", "LAB")
+        );
+        assert!(d.interfaces.is_empty() && d.wsd && d.mdns && d.multicast);
+        assert_eq!(d.smb_port, 4445);
+        assert_eq!(
+            (d.wsd_udp_port, d.wsd_http_port),
+            (
+                lanshare_discovery::WSD_UDP_PORT,
+                lanshare_discovery::WSD_HTTP_PORT
+            )
+        );
+        // Specific LAN addresses: those only, loopback left out, no duplicates.
+        let d = discovery_config(
+            &c,
+            &[
+                a("127.0.0.1:445"),
+                a("192.168.1.5:445"),
+                a("192.168.1.5:4445"),
+                a("[fd00::5]:445"),
+            ],
+        )
+        .unwrap();
+        let want: Vec<IpAddr> = vec!["192.168.1.5".parse().unwrap(), "fd00::5".parse().unwrap()];
+        assert_eq!(d.interfaces, want);
+        assert_eq!(d.smb_port, 445);
+        // Loopback only: off unless asked for, then on loopback.
+        assert!(discovery_config(&c, &[a("127.0.0.1:4445")]).is_none());
+        c.discovery.mdns = Some(true);
+        let d = discovery_config(&c, &[a("127.0.0.1:4445")]).unwrap();
+        assert!(d.mdns && !d.wsd);
+        assert_eq!(d.interfaces, vec![IpAddr::from([127, 0, 0, 1])]);
+        // Both off.
+        c.discovery.mdns = Some(false);
+        c.discovery.wsd = Some(false);
+        assert!(discovery_config(&c, &[a("0.0.0.0:445")]).is_none());
+        assert!(discovery_off_reason(&c, &[a("0.0.0.0:445")]).contains("wsd = false"));
+    }
+
+    #[test]
+    fn discovery_failures_name_the_fix() {
+        let busy = |port: u16| DiscoveryError::Bind {
+            what: "x",
+            addr: SocketAddr::from(([0, 0, 0, 0], port)),
+            source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+        };
+        let m = discovery_fix(&busy(5357), 3702, 5357);
+        assert!(
+            m.contains("ss -ltnp 'sport = :5357'") && m.contains("wsdd"),
+            "{m}"
+        );
+        let m = discovery_fix(&busy(3702), 3702, 5357);
+        assert!(m.contains("ss -lunp 'sport = :3702'"), "{m}");
+        assert!(discovery_fix(&DiscoveryError::NoInterfaces, 3702, 5357).contains("ip -brief"));
     }
 
     #[test]
