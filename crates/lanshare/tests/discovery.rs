@@ -320,24 +320,30 @@ fn announced_on_a_lan() {
         "{body}"
     );
 
-    // mDNS: found under _smb._tcp with the port the SMB listener really has.
+    // mDNS: found under _smb._tcp with the port the SMB listener really has, and the LAN
+    // address. Resolutions arrive as the records do (IPv6 first, sometimes), so the
+    // addresses are gathered over every resolution of our name.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut found = None;
-    while found.is_none() && Instant::now() < deadline {
+    let mut addrs: Vec<IpAddr> = Vec::new();
+    let mut port = None;
+    while Instant::now() < deadline
+        && !addrs
+            .iter()
+            .any(|a| a.to_string().starts_with("203.0.113."))
+    {
         if let Ok(mdns_sd::ServiceEvent::ServiceResolved(s)) =
             smb_events.recv_timeout(Duration::from_millis(200))
             && s.get_fullname().starts_with("DISCBOX.")
         {
-            found = Some(s);
+            port = Some(s.get_port());
+            addrs.extend(s.get_addresses().iter().map(|a| a.to_ip_addr()));
         }
     }
-    let found = found.expect("mDNS browse did not find DISCBOX._smb._tcp.local.");
-    assert_eq!(found.get_port(), smb.port());
-    let addrs: Vec<IpAddr> = found
-        .get_addresses()
-        .iter()
-        .map(|a| a.to_ip_addr())
-        .collect();
+    assert_eq!(
+        port,
+        Some(smb.port()),
+        "mDNS browse did not find DISCBOX._smb._tcp.local. with the SMB port"
+    );
     assert!(
         addrs
             .iter()
