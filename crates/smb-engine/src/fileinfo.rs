@@ -97,6 +97,31 @@ fn name_err(_: smb_wire::WireError) -> NtStatus {
     NtStatus::OBJECT_NAME_INVALID
 }
 
+/// FileStreamInformation ([MS-FSCC] 2.4.43) of a file with metadata `m` and the named
+/// streams `named` (name, size): the unnamed data stream first, for files only (a directory
+/// has none), then `:name:$DATA` for each named stream.
+pub(crate) fn stream_info(
+    m: &Metadata,
+    named: &[(String, u64)],
+) -> Result<(Vec<u8>, usize), NtStatus> {
+    let mut entries = Vec::with_capacity(named.len() + 1);
+    if !m.is_dir {
+        entries.push(StreamEntry {
+            name: "::$DATA".into(),
+            size: m.size,
+            allocation_size: m.alloc_size,
+        });
+    }
+    entries.extend(named.iter().map(|(name, size)| StreamEntry {
+        name: format!(":{name}:$DATA"),
+        size: *size,
+        allocation_size: size.div_ceil(4096) * 4096,
+    }));
+    let mut out = Vec::with_capacity(64 * entries.len());
+    fscc::encode_streams(&entries, &mut out).map_err(name_err)?;
+    Ok((out, 32))
+}
+
 /// [MS-FSCC] 2.4: one file information class. `Ok((bytes, minimum))`; classes lanshare does
 /// not answer are STATUS_INVALID_INFO_CLASS, named-pipe classes on a disk open
 /// STATUS_INVALID_PARAMETER. FileNormalizedNameInformation's 3.1.1 rule is the caller's.
@@ -166,18 +191,8 @@ pub(crate) fn file_info(
             fscc::encode_name(&short, &mut out).map_err(name_err)?;
             8
         }
-        // One entry, the unnamed data stream, for files; directories have no data stream.
-        FileInfoClass::STREAM => {
-            if !m.is_dir {
-                let s = StreamEntry {
-                    name: "::$DATA".into(),
-                    size: m.size,
-                    allocation_size: m.alloc_size,
-                };
-                fscc::encode_streams(&[s], &mut out).map_err(name_err)?;
-            }
-            32
-        }
+        // Without the named streams (the caller lists them: `stream_info`).
+        FileInfoClass::STREAM => return stream_info(m, &[]),
         FileInfoClass::COMPRESSION => {
             FileCompressionInformation {
                 compressed_file_size: end_of_file(m),

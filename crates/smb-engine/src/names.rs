@@ -6,7 +6,10 @@
 //! uses for lookups (`lanshare_vfs::fold_case`), so what a pattern finds is what an open by
 //! that name opens.
 
-use lanshare_vfs::fold_case;
+use std::sync::Arc;
+
+use lanshare_vfs::{StreamView, Vfs, fold_case};
+use smb_wire::NtStatus;
 
 /// `DOS_STAR` (`<`): zero or more characters up to (not including) the last `.` of the name.
 const DOS_STAR: char = '<';
@@ -115,26 +118,69 @@ impl Matcher<'_> {
     }
 }
 
-/// What a CREATE name asks for once the stream syntax is looked at ([MS-FSCC] 2.1.5.1).
+/// What a CREATE (or rename) name asks for once the stream syntax is looked at
+/// ([MS-FSCC] 2.1.5.1: `file:stream:type`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum StreamName<'a> {
-    /// The file itself (no stream, or the default data stream `::$DATA`).
-    Default(&'a str),
-    /// A named stream: not stored until alternate data streams are supported.
-    Named,
+    /// The file itself. `data` when the unnamed data stream was named explicitly (`::$DATA`):
+    /// then the object must be a file (a directory has no data stream).
+    Default { base: &'a str, data: bool },
+    /// A named data stream of `base` (which may be a directory, or empty for the share root).
+    Named { base: &'a str, stream: &'a str },
 }
 
-/// Strips `::$DATA` (and the `:$DATA` type-only form) from a name; any other `:` is a named
-/// stream. Case-insensitive, as Windows treats stream types.
-pub(crate) fn split_stream(name: &str) -> StreamName<'_> {
-    let Some(colon) = name.find(':') else {
-        return StreamName::Default(name);
+/// Splits `base[:stream[:type]]`. The type, when present, must be `$DATA` (any case); an
+/// empty stream name with it (`::$DATA`) or a stream name of `$DATA` alone is the unnamed
+/// stream. Anything else with a colon (`file:`, `file:s:`, `file:s:$FOO`, a fourth part, a
+/// name the storage cannot keep) is STATUS_OBJECT_NAME_INVALID, as Windows answers.
+pub(crate) fn split_stream(name: &str) -> Result<StreamName<'_>, NtStatus> {
+    let Some((base, rest)) = name.split_once(':') else {
+        return Ok(StreamName::Default {
+            base: name,
+            data: false,
+        });
     };
-    let (base, rest) = name.split_at(colon);
-    if rest.eq_ignore_ascii_case("::$DATA") || rest.eq_ignore_ascii_case(":$DATA") {
-        StreamName::Default(base)
-    } else {
-        StreamName::Named
+    let (stream, kind) = match rest.split_once(':') {
+        Some((s, k)) => (s, Some(k)),
+        None => (rest, None),
+    };
+    match kind {
+        Some(k) if !k.eq_ignore_ascii_case("$DATA") => return Err(NtStatus::OBJECT_NAME_INVALID),
+        _ => {}
+    }
+    if stream.is_empty() {
+        return match kind {
+            Some(_) => Ok(StreamName::Default { base, data: true }),
+            None => Err(NtStatus::OBJECT_NAME_INVALID),
+        };
+    }
+    if kind.is_none() && stream.eq_ignore_ascii_case("$DATA") {
+        return Ok(StreamName::Default { base, data: true });
+    }
+    if !lanshare_vfs::streams::valid_name(stream) {
+        return Err(NtStatus::OBJECT_NAME_INVALID);
+    }
+    Ok(StreamName::Named { base, stream })
+}
+
+/// What CREATE opens for a name: the path part, the storage to run the open on (a
+/// [`StreamView`] for a named stream) and whether the object must be a file (`::$DATA`).
+/// A stream asked for as a directory is STATUS_NOT_A_DIRECTORY ([MS-FSA] 2.1.5.1: streams
+/// are never directories).
+pub(crate) fn create_target<'a>(
+    name: &'a str,
+    vfs: &Arc<dyn Vfs>,
+    want_dir: bool,
+) -> Result<(&'a str, Arc<dyn Vfs>, bool), NtStatus> {
+    match split_stream(name)? {
+        StreamName::Default { base, data: false } => Ok((base, vfs.clone(), false)),
+        StreamName::Default { .. } | StreamName::Named { .. } if want_dir => {
+            Err(NtStatus::NOT_A_DIRECTORY)
+        }
+        StreamName::Default { base, data: true } => Ok((base, vfs.clone(), true)),
+        StreamName::Named { base, stream } => {
+            Ok((base, Arc::new(StreamView::new(vfs.clone(), stream)), false))
+        }
     }
 }
 
@@ -263,12 +309,23 @@ mod tests {
 
     #[test]
     fn stream_suffixes() {
-        assert_eq!(split_stream("a.txt"), StreamName::Default("a.txt"));
-        assert_eq!(split_stream("a.txt::$DATA"), StreamName::Default("a.txt"));
-        assert_eq!(split_stream("a.txt::$dAtA"), StreamName::Default("a.txt"));
-        assert_eq!(split_stream("a.txt:$DATA"), StreamName::Default("a.txt"));
-        assert_eq!(split_stream("a.txt:s"), StreamName::Named);
-        assert_eq!(split_stream("a.txt:s:$DATA"), StreamName::Named);
+        let d = |base, data| Ok(StreamName::Default { base, data });
+        let n = |base, stream| Ok(StreamName::Named { base, stream });
+        assert_eq!(split_stream("a.txt"), d("a.txt", false));
+        assert_eq!(split_stream("a.txt::$DATA"), d("a.txt", true));
+        assert_eq!(split_stream("a.txt::$dAtA"), d("a.txt", true));
+        assert_eq!(split_stream("a.txt:$DATA"), d("a.txt", true));
+        assert_eq!(split_stream("a.txt:s"), n("a.txt", "s"));
+        assert_eq!(split_stream("a.txt:s:$DaTa"), n("a.txt", "s"));
+        assert_eq!(split_stream(":s"), n("", "s"));
+        assert_eq!(split_stream("d\\f:?S*"), n("d\\f", "?S*"));
+        let invalid = Err(NtStatus::OBJECT_NAME_INVALID);
+        assert_eq!(split_stream("a.txt:"), invalid);
+        assert_eq!(split_stream("a.txt:s:"), invalid);
+        assert_eq!(split_stream("a.txt:s:$FOO"), invalid);
+        assert_eq!(split_stream("a.txt:s:?D*a"), invalid);
+        assert_eq!(split_stream("a.txt:s:$DATA:x"), invalid);
+        assert_eq!(split_stream("a.txt:a/b"), invalid);
     }
 
     #[test]

@@ -118,6 +118,13 @@ impl Open {
         if !outcome.delete_now {
             return;
         }
+        // A named stream goes from its file; the file stays.
+        if let Some(stream) = self.handle.as_stream() {
+            if let Err(e) = stream.remove() {
+                tracing::warn!(path = %self.current_path(), stream = %stream.name(), error = %e, "delete on close of a stream failed");
+            }
+            return;
+        }
         let path = self.current_path();
         // The name may have been reused since (a rename elsewhere): delete only our file.
         match self.vfs.stat(&path) {

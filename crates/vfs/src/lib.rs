@@ -40,6 +40,7 @@ mod local;
 mod mem;
 mod objtable;
 mod path;
+pub mod streams;
 mod types;
 
 pub use case::fold as fold_case;
@@ -50,6 +51,7 @@ pub use objtable::{
     Access, MemObjectTable, ObjectTable, OpenRecord, OpenToken, ReleaseOutcome, ShareMode,
 };
 pub use path::{MAX_COMPONENT_BYTES, MAX_PATH_UTF16, VfsPath};
+pub use streams::{StreamHandle, StreamView};
 pub use types::{
     Capabilities, CreateMode, DirEntry, DirMode, FileIdentity, FsStats, Metadata, OpenOptions,
     OpenOutcome, SetTimes, dos, from_filetime, to_filetime,
@@ -120,7 +122,45 @@ pub trait VfsHandle: Send + Sync {
 
     /// Starts a listing of this directory; [`VfsError::NotADirectory`] for a file.
     fn read_dir(&self) -> Result<Box<dyn DirStream>, VfsError>;
+
+    /// Reads one of lanshare's own attributes of this object (`name` within lanshare's
+    /// namespace: LocalFs stores it as the user xattr `user.lanshare.<name>`); `None` when
+    /// absent. Named streams, EAs and security descriptors live there (see [`streams`]).
+    /// Back-ends without such storage answer [`VfsError::NotSupported`].
+    fn get_attr(&self, name: &str) -> Result<Option<Vec<u8>>, VfsError> {
+        let _ = name;
+        Err(VfsError::NotSupported)
+    }
+
+    /// Creates or replaces one of lanshare's attributes. Values above [`MAX_ATTR_SIZE`] (the
+    /// Linux xattr value limit; some filesystems hold less, ext4 about one block per inode)
+    /// are [`VfsError::FileTooLarge`], a full attribute area [`VfsError::NoSpace`]. The
+    /// handle's read/write access is not checked: callers decide what may change.
+    fn set_attr(&self, name: &str, value: &[u8]) -> Result<(), VfsError> {
+        let _ = (name, value);
+        Err(VfsError::NotSupported)
+    }
+
+    /// Removes one of lanshare's attributes; [`VfsError::NotFound`] when absent.
+    fn remove_attr(&self, name: &str) -> Result<(), VfsError> {
+        let _ = name;
+        Err(VfsError::NotSupported)
+    }
+
+    /// Names of lanshare's attributes of this object (without the storage prefix).
+    fn list_attrs(&self) -> Result<Vec<String>, VfsError> {
+        Err(VfsError::NotSupported)
+    }
+
+    /// This handle as a named-stream handle (see [`streams`]), for the operations only
+    /// streams have (rename within the file, removal).
+    fn as_stream(&self) -> Option<&StreamHandle> {
+        None
+    }
 }
+
+/// Largest value of one attribute ([`VfsHandle::set_attr`]): `XATTR_SIZE_MAX` on Linux.
+pub const MAX_ATTR_SIZE: usize = 65_536;
 
 /// A streaming directory listing: entries are produced as the caller asks, never collected
 /// up front, so a 100,000-entry directory costs memory for one entry at a time (plus the

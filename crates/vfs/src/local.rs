@@ -138,6 +138,21 @@ fn probe_xattrs(fd: impl AsFd) -> bool {
     }
 }
 
+/// Where lanshare's attributes ([`VfsHandle::get_attr`]) live among a file's xattrs.
+const ATTR_PREFIX: &str = "user.lanshare.";
+
+/// The full xattr name; Linux caps names at 255 bytes (`XATTR_NAME_MAX`).
+fn attr_name(name: &str) -> Result<String, VfsError> {
+    if name.is_empty() || name.contains('\0') {
+        return Err(VfsError::InvalidName);
+    }
+    let full = format!("{ATTR_PREFIX}{name}");
+    if full.len() > 255 {
+        return Err(VfsError::NameTooLong);
+    }
+    Ok(full)
+}
+
 /// `renameat2(RENAME_NOREPLACE)`; where the filesystem lacks it, a check then a rename
 /// (racy, and only on such filesystems).
 fn noreplace_rename(from_dir: &Dir, from: &str, to_dir: &Dir, to: &str) -> Result<(), Errno> {
@@ -838,6 +853,14 @@ impl LocalHandle {
         }
     }
 
+    fn need_xattrs(&self) -> Result<(), VfsError> {
+        if self.inner.xattrs {
+            Ok(())
+        } else {
+            Err(VfsError::NotSupported)
+        }
+    }
+
     fn xattr(&self) -> Option<DosXattr> {
         if self.inner.xattrs {
             read_xattr(&self.file)
@@ -975,6 +998,88 @@ impl VfsHandle for LocalHandle {
             write_xattr(&self.file, &x)?;
         }
         Ok(())
+    }
+
+    fn get_attr(&self, name: &str) -> Result<Option<Vec<u8>>, VfsError> {
+        self.need_xattrs()?;
+        let full = attr_name(name)?;
+        let mut buf = vec![0u8; 256];
+        // The value may grow between the size query and the read: retry a few times.
+        for _ in 0..4 {
+            match rustix::fs::fgetxattr(&self.file, full.as_str(), &mut buf[..]) {
+                Ok(n) => {
+                    buf.truncate(n);
+                    return Ok(Some(buf));
+                }
+                Err(Errno::NODATA) => return Ok(None),
+                Err(Errno::RANGE) => {
+                    let n = rustix::fs::fgetxattr_query(&self.file, full.as_str())
+                        .map_err(|e| VfsError::from_io(e.into(), "get xattr"))?;
+                    buf = vec![0u8; n.clamp(1, crate::MAX_ATTR_SIZE)];
+                }
+                Err(e) => return Err(VfsError::from_io(e.into(), "get xattr")),
+            }
+        }
+        Err(VfsError::Io {
+            op: "get xattr",
+            source: io::Error::other("xattr keeps changing size"),
+        })
+    }
+
+    fn set_attr(&self, name: &str, value: &[u8]) -> Result<(), VfsError> {
+        self.need_xattrs()?;
+        if self.inner.opts.read_only {
+            return Err(VfsError::ReadOnly);
+        }
+        if value.len() > crate::MAX_ATTR_SIZE {
+            return Err(VfsError::FileTooLarge);
+        }
+        let full = attr_name(name)?;
+        rustix::fs::fsetxattr(&self.file, full.as_str(), value, XattrFlags::empty()).map_err(|e| {
+            match e {
+                // E2BIG: larger than this filesystem takes for one value (ext4 without
+                // ea_inode: about one block for all of a file's xattrs).
+                Errno::TOOBIG => VfsError::FileTooLarge,
+                Errno::RANGE => VfsError::NameTooLong,
+                e => VfsError::from_io(e.into(), "set xattr"),
+            }
+        })
+    }
+
+    fn remove_attr(&self, name: &str) -> Result<(), VfsError> {
+        self.need_xattrs()?;
+        if self.inner.opts.read_only {
+            return Err(VfsError::ReadOnly);
+        }
+        let full = attr_name(name)?;
+        rustix::fs::fremovexattr(&self.file, full.as_str()).map_err(|e| match e {
+            Errno::NODATA => VfsError::NotFound,
+            e => VfsError::from_io(e.into(), "remove xattr"),
+        })
+    }
+
+    fn list_attrs(&self) -> Result<Vec<String>, VfsError> {
+        self.need_xattrs()?;
+        let mut buf = vec![0u8; 1024];
+        let n = loop {
+            match rustix::fs::flistxattr(&self.file, &mut buf[..]) {
+                Ok(n) => break n,
+                Err(Errno::RANGE) if buf.len() < (1 << 20) => {
+                    let n = rustix::fs::flistxattr_query(&self.file)
+                        .map_err(|e| VfsError::from_io(e.into(), "list xattrs"))?;
+                    buf = vec![0u8; n.clamp(buf.len() * 2, 1 << 20)];
+                }
+                Err(e) => return Err(VfsError::from_io(e.into(), "list xattrs")),
+            }
+        };
+        Ok(buf
+            .get(..n)
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .filter_map(|raw| std::str::from_utf8(raw).ok())
+            .filter_map(|s| s.strip_prefix(ATTR_PREFIX))
+            .map(str::to_owned)
+            .collect())
     }
 
     fn read_dir(&self) -> Result<Box<dyn DirStream>, VfsError> {

@@ -98,6 +98,8 @@ struct Node {
     changed: SystemTime,
     /// Stored [`dos::SETTABLE`] bits.
     attrs: u32,
+    /// lanshare's attributes ([`VfsHandle::get_attr`]): streams, EAs, security descriptor.
+    xattrs: BTreeMap<String, Vec<u8>>,
 }
 
 impl Node {
@@ -116,6 +118,7 @@ impl Node {
             modified: now,
             changed: now,
             attrs,
+            xattrs: BTreeMap::new(),
         }
     }
 
@@ -650,6 +653,35 @@ impl VfsHandle for MemHandle {
         n.attrs = attrs & dos::SETTABLE;
         n.changed = SystemTime::now();
         Ok(())
+    }
+
+    fn get_attr(&self, name: &str) -> Result<Option<Vec<u8>>, VfsError> {
+        let st = self.shared.lock();
+        Ok(st.node(self.ino)?.xattrs.get(name).cloned())
+    }
+
+    fn set_attr(&self, name: &str, value: &[u8]) -> Result<(), VfsError> {
+        if value.len() > crate::MAX_ATTR_SIZE {
+            return Err(VfsError::FileTooLarge);
+        }
+        let mut st = self.shared.lock();
+        let n = st.node_mut(self.ino)?;
+        n.xattrs.insert(name.to_owned(), value.to_vec());
+        n.changed = SystemTime::now();
+        Ok(())
+    }
+
+    fn remove_attr(&self, name: &str) -> Result<(), VfsError> {
+        let mut st = self.shared.lock();
+        let n = st.node_mut(self.ino)?;
+        n.xattrs.remove(name).ok_or(VfsError::NotFound)?;
+        n.changed = SystemTime::now();
+        Ok(())
+    }
+
+    fn list_attrs(&self) -> Result<Vec<String>, VfsError> {
+        let st = self.shared.lock();
+        Ok(st.node(self.ino)?.xattrs.keys().cloned().collect())
     }
 
     fn read_dir(&self) -> Result<Box<dyn DirStream>, VfsError> {

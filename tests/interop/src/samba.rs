@@ -188,6 +188,7 @@ fn smb_conf(root: &Path, share_dir: &Path, port: u16, opts: &ServerOptions) -> S
 \tpath = {share_dir}
 \tread only = no
 \tguest ok = no
+\tvfs objects = streams_xattr
 ",
         private = d("private"),
         lock = d("lock"),

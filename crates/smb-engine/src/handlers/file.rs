@@ -3,8 +3,9 @@
 //!
 //! MUSTs enforced here:
 //! - CREATE: a name starting with `\` is STATUS_INVALID_PARAMETER (the name is relative to the
-//!   share); `::$DATA` is the file itself, other stream names are STATUS_OBJECT_NAME_NOT_FOUND
-//!   (alternate data streams are not stored); an ImpersonationLevel above Delegate is
+//!   share); `::$DATA` is the file itself (a directory: STATUS_FILE_IS_A_DIRECTORY), a named
+//!   stream (`names::create_target`) is opened through a `StreamView` with the same rules,
+//!   asked for as a directory it is STATUS_NOT_A_DIRECTORY; an ImpersonationLevel above Delegate is
 //!   STATUS_BAD_IMPERSONATION_LEVEL; an unknown disposition, FILE_DIRECTORY_FILE with
 //!   FILE_NON_DIRECTORY_FILE or with a disposition other than open/create/open-if, reserved
 //!   option bits, unknown share bits or attribute bits are STATUS_INVALID_PARAMETER;
@@ -64,7 +65,7 @@ use smb_wire::{
 use crate::conn::Ctx;
 use crate::error::{ProtoError, ProtoResult};
 use crate::fileinfo::{allocation, attributes, change_time};
-use crate::names::{StreamName, is_8dot3, short_name, split_stream};
+use crate::names::{is_8dot3, short_name};
 use crate::objects::Objects;
 use crate::open::{NewOpen, Open, vfs_status};
 use crate::session::lock;
@@ -423,10 +424,10 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     if req.name.starts_with('\\') {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
-    let name = match split_stream(&req.name) {
-        StreamName::Default(n) => n,
-        StreamName::Named => return Err(NtStatus::OBJECT_NAME_NOT_FOUND.into()),
-    };
+    // Named streams open through a view of the share that addresses the stream.
+    let (name, open_vfs, data_only) =
+        crate::names::create_target(&req.name, &vfs, want_dir).map_err(ProtoError::Status)?;
+    let want_file = want_file || data_only;
     // `..` is never interpreted: Windows calls such a path a syntax error.
     if name.split('\\').any(|c| c == "..") {
         return Err(NtStatus::OBJECT_PATH_SYNTAX_BAD.into());
@@ -458,7 +459,7 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     }
     let delete_on_close = opts & CreateOptions::DELETE_ON_CLOSE.0 != 0;
     let plan = Plan {
-        vfs: vfs.clone(),
+        vfs: open_vfs,
         objects: server.objects.clone(),
         path,
         mode,

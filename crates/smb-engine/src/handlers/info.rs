@@ -37,7 +37,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use lanshare_vfs::{SetTimes, Vfs, VfsError, VfsPath, dos, fold_case, from_filetime};
+use lanshare_vfs::{SetTimes, Vfs, VfsError, VfsHandle, VfsPath, dos, fold_case, from_filetime};
 use smb_wire::fscc::{self, DispositionFlags, FileBasicInformation, FileRenameInformation};
 use smb_wire::msg::error::ErrorResponse;
 use smb_wire::msg::query_info::{QueryInfoRequest, QueryInfoResponse};
@@ -46,7 +46,7 @@ use smb_wire::{AccessMask, Dialect, FileInfoClass, InfoType, NtStatus};
 
 use crate::conn::Ctx;
 use crate::error::{ProtoError, ProtoResult};
-use crate::fileinfo::{MODE_BITS, OpenView, VolumeView, file_info, fs_info};
+use crate::fileinfo::{MODE_BITS, OpenView, VolumeView, file_info, fs_info, stream_info};
 use crate::names::{StreamName, split_stream};
 use crate::open::{Open, vfs_status};
 use crate::security;
@@ -178,13 +178,29 @@ async fn query_file(
     }
     let o = open.clone();
     let r = blocking(move || -> Result<(Vec<u8>, usize), NtStatus> {
+        let stream = o.handle.as_stream();
+        if class == FileInfoClass::STREAM {
+            // The file's streams, whichever of them this open is.
+            let file: &dyn VfsHandle = match stream {
+                Some(s) => s.file(),
+                None => &*o.handle,
+            };
+            let fm = file.metadata().map_err(|e| vfs_status(&e))?;
+            let named = lanshare_vfs::streams::list(file).map_err(|e| vfs_status(&e))?;
+            return stream_info(&fm, &named);
+        }
         let m = o.handle.metadata().map_err(|e| vfs_status(&e))?;
         let path = if class == FileInfoClass::NORMALIZED_NAME {
             canonical(&o.vfs, &o.current_path())
         } else {
             o.current_path()
         };
-        let name = windows_name(&path);
+        let mut name = windows_name(&path);
+        if let Some(s) = stream {
+            // A stream's name is its file's with `:stream` ([MS-FSCC] 2.1.5.1).
+            name.push(':');
+            name.push_str(&s.name());
+        }
         let view = OpenView {
             access: o.access,
             position: o.position.load(Ordering::Relaxed),
@@ -438,10 +454,31 @@ async fn rename(ctx: &Ctx<'_>, open: &Arc<Open>, buf: &[u8]) -> ProtoResult<()> 
     let name = info.file_name;
     // Windows clients send the path from the share root; some prefix it with `\`.
     let name = name.strip_prefix('\\').unwrap_or(&name);
-    let name = match split_stream(name) {
-        StreamName::Default(n) => n,
-        StreamName::Named => return Err(NtStatus::NOT_SUPPORTED.into()),
+    let name = match split_stream(name)? {
+        StreamName::Default { base, .. } => base,
+        // [MS-FSA] 2.1.5.14.11: a stream is renamed within its file, the target named
+        // `:name[:$DATA]`.
+        StreamName::Named { base: "", stream } => {
+            let Some(_) = open.handle.as_stream() else {
+                // Turning the unnamed data stream into a named one is not offered.
+                return Err(NtStatus::INVALID_PARAMETER.into());
+            };
+            let o = open.clone();
+            let stream = stream.to_owned();
+            blocking(move || match o.handle.as_stream() {
+                Some(s) => s.rename(&stream, replace),
+                None => Err(VfsError::InvalidParameter),
+            })
+            .await?
+            .map_err(|e| ProtoError::Status(vfs_status(&e)))?;
+            return Ok(());
+        }
+        StreamName::Named { .. } => return Err(NtStatus::INVALID_PARAMETER.into()),
     };
+    if open.handle.as_stream().is_some() {
+        // A stream cannot become a file of its own.
+        return Err(NtStatus::INVALID_PARAMETER.into());
+    }
     let to = VfsPath::parse(name).map_err(|e| ProtoError::Status(vfs_status(&e)))?;
     if to.is_root() {
         return Err(NtStatus::OBJECT_NAME_INVALID.into());
