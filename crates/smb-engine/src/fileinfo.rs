@@ -62,6 +62,8 @@ pub(crate) struct OpenView<'a> {
     /// FileModeInformation: the create options that persist on the open.
     pub mode: u32,
     pub delete_pending: bool,
+    /// FileEaInformation.EaSize (computed by the caller for the classes that report it).
+    pub ea_size: u32,
     /// The path from the share root, as the file's name is reported (`\dir\file`).
     pub name: &'a str,
     /// The last component (for the 8.3 name); empty for the share root.
@@ -145,7 +147,7 @@ pub(crate) fn file_info(
             8
         }
         FileInfoClass::EA => {
-            fscc::encode_ea(0, &mut out);
+            fscc::encode_ea(o.ea_size, &mut out);
             4
         }
         FileInfoClass::ACCESS => {
@@ -170,7 +172,7 @@ pub(crate) fn file_info(
                 basic: basic(m),
                 standard: standard(m, o.delete_pending),
                 index_number: m.file_id,
-                ea_size: 0,
+                ea_size: o.ea_size,
                 access_flags: AccessMask(o.access),
                 current_byte_offset: o.position,
                 mode: o.mode,
@@ -222,7 +224,7 @@ pub(crate) fn file_info(
             .encode(&mut out);
             FileAttributeTagInformation::SIZE
         }
-        // Extended attributes are not stored: the list is empty.
+        // The caller answers with the file's EAs (`ea::query`).
         FileInfoClass::FULL_EA => 0,
         FileInfoClass::NORMALIZED_NAME => {
             fscc::encode_name(o.name.trim_start_matches('\\'), &mut out).map_err(name_err)?;
@@ -418,6 +420,7 @@ mod tests {
             position: 9,
             mode: 0,
             delete_pending: false,
+            ea_size: 0,
             name: "\\dir\\file.txt",
             leaf: "file.txt",
         }

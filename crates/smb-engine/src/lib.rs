@@ -22,6 +22,7 @@ pub mod config;
 mod conn;
 mod credits;
 mod crypto;
+mod ea;
 mod error;
 mod fileinfo;
 #[cfg(feature = "fuzzing")]

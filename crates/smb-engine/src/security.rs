@@ -2,12 +2,18 @@
 //! InfoType SECURITY ([MS-SMB2] 3.3.5.20.3; layout [MS-DTYP] 2.4.6 self-relative
 //! SECURITY_DESCRIPTOR, 2.4.2.2 SID, 2.4.5 ACL, 2.4.4.2 ACCESS_ALLOWED_ACE).
 //!
-//! lanshare stores no NT ACLs. Owner and group are the Unix ids in the `S-1-22-1-<uid>` /
+//! A descriptor a client sets (SET_INFO, [MS-SMB2] 3.3.5.21.3) is kept whole in the file's
+//! `sd` attribute (`user.lanshare.sd` on LocalFs), merged part by part with what was there,
+//! and returned as set. It is recorded, not enforced: SMB access is decided by the share's
+//! settings and the session's user, as the README says. Where none was stored, the
+//! descriptor is derived from the POSIX ownership and mode:
+//! owner and group are the Unix ids in the `S-1-22-1-<uid>` /
 //! `S-1-22-2-<gid>` form Samba uses, so a Windows client sees the same identities from both
 //! servers; the DACL has one allow entry each for the owner, the group and Everyone, from
 //! the user, group and other bits. It describes what the kernel enforces for local users;
 //! SMB access is decided by the share's settings and the session's user.
 
+use lanshare_vfs::{Metadata, VfsError, VfsHandle};
 use smb_wire::fscc::security::AceFlags;
 use smb_wire::fscc::{Ace, Acl, SecurityDescriptor, Sid};
 use smb_wire::{AccessMask, NtStatus};
@@ -66,6 +72,86 @@ pub(crate) fn descriptor(uid: u32, gid: u32, mode: u32, is_dir: bool, info: u32)
     out
 }
 
+/// Where a stored descriptor lives among the file's attributes.
+const SD_ATTR: &str = "sd";
+
+/// The mode-based descriptor with every part, parsed.
+fn derived(m: &Metadata) -> Option<SecurityDescriptor> {
+    SecurityDescriptor::parse(&descriptor(
+        m.uid,
+        m.gid,
+        m.mode,
+        m.is_dir,
+        OWNER | GROUP | DACL,
+    ))
+    .ok()
+}
+
+/// The file's stored descriptor, if a valid one is there.
+fn stored(h: &dyn VfsHandle) -> Option<SecurityDescriptor> {
+    let raw = h.get_attr(SD_ATTR).ok()??;
+    SecurityDescriptor::parse(&raw).ok()
+}
+
+/// QUERY_INFO security ([MS-SMB2] 3.3.5.20.3): the parts `info` asks for of the stored
+/// descriptor, or of the one derived from the mode when none was stored.
+pub(crate) fn query(h: &dyn VfsHandle, m: &Metadata, info: u32) -> Vec<u8> {
+    let Some(sd) = stored(h) else {
+        return descriptor(m.uid, m.gid, m.mode, m.is_dir, info);
+    };
+    let out = SecurityDescriptor {
+        control: if info & DACL != 0 {
+            sd.control
+        } else {
+            Default::default()
+        },
+        owner: if info & OWNER != 0 { sd.owner } else { None },
+        group: if info & GROUP != 0 { sd.group } else { None },
+        sacl: None,
+        dacl: if info & DACL != 0 { sd.dacl } else { None },
+    };
+    let mut buf = Vec::with_capacity(256);
+    match out.encode(&mut buf) {
+        Ok(()) => buf,
+        Err(_) => descriptor(m.uid, m.gid, m.mode, m.is_dir, info),
+    }
+}
+
+/// SET_INFO security ([MS-SMB2] 3.3.5.21.3, [MS-FSA] 2.1.5.16): replaces the parts `info`
+/// names (owner, group, DACL) of the file's descriptor with those of `new` and stores the
+/// result. The caller has checked access and refused the SACL.
+pub(crate) fn store(h: &dyn VfsHandle, info: u32, new: &[u8]) -> Result<(), NtStatus> {
+    let new = SecurityDescriptor::parse(new).map_err(|_| NtStatus::INVALID_SECURITY_DESCR)?;
+    let m = h.metadata().map_err(|e| crate::open::vfs_status(&e))?;
+    let mut sd = stored(h)
+        .or_else(|| derived(&m))
+        .ok_or(NtStatus::INTERNAL_ERROR)?;
+    if info & OWNER != 0 {
+        // [MS-DTYP] 2.4.6: an owner must be given when it is being set.
+        sd.owner = Some(new.owner.ok_or(NtStatus::INVALID_OWNER)?);
+    }
+    if info & GROUP != 0 {
+        sd.group = Some(new.group.ok_or(NtStatus::INVALID_PRIMARY_GROUP)?);
+    }
+    if info & DACL != 0 {
+        sd.dacl = new.dacl;
+        sd.control = new.control;
+    }
+    sd.sacl = None;
+    let mut buf = Vec::with_capacity(256);
+    sd.encode(&mut buf)
+        .map_err(|_| NtStatus::INVALID_SECURITY_DESCR)?;
+    h.set_attr(SD_ATTR, &buf).map_err(|e| match e {
+        VfsError::NotSupported => {
+            tracing::warn!(
+                "security descriptor not stored: the share's filesystem keeps no user xattrs"
+            );
+            NtStatus::NOT_SUPPORTED
+        }
+        e => crate::open::vfs_status(&e),
+    })
+}
+
 /// Checks that a client-supplied self-relative descriptor is well formed.
 /// STATUS_INVALID_SECURITY_DESCR otherwise.
 pub(crate) fn validate(sd: &[u8]) -> Result<(), NtStatus> {
@@ -121,6 +207,57 @@ mod tests {
         assert_eq!(u32_at(&sd, 4), 0);
         assert_eq!(u32_at(&sd, 8), 20);
         assert_eq!(sd.len(), 36);
+    }
+
+    #[test]
+    fn stored_descriptor_round_trips() {
+        use lanshare_vfs::{CreateMode, MemFs, OpenOptions, Vfs, VfsPath};
+        let fs = MemFs::new();
+        let (h, _) = fs
+            .open(
+                &VfsPath::parse("f").unwrap(),
+                &OpenOptions::read_write(CreateMode::Create),
+            )
+            .unwrap();
+        let m = h.metadata().unwrap();
+        let all = OWNER | GROUP | DACL;
+        assert_eq!(
+            query(&*h, &m, all),
+            descriptor(m.uid, m.gid, m.mode, m.is_dir, all),
+            "without a stored descriptor, the mode speaks"
+        );
+        let dacl = Acl::new(vec![Ace::allow(
+            Sid::everyone(),
+            AccessMask(0x001F_01FF),
+            AceFlags(0),
+        )]);
+        let set = SecurityDescriptor {
+            owner: Some(Sid::unix_user(42)),
+            group: Some(Sid::unix_group(43)),
+            dacl: Some(dacl.clone()),
+            ..Default::default()
+        };
+        let mut buf = Vec::new();
+        set.encode(&mut buf).unwrap();
+        store(&*h, DACL, &buf).unwrap();
+        let q = SecurityDescriptor::parse(&query(&*h, &m, all)).unwrap();
+        assert_eq!(q.dacl, Some(dacl.clone()));
+        assert_eq!(
+            q.owner,
+            Some(Sid::unix_user(m.uid)),
+            "owner not asked to change"
+        );
+        store(&*h, OWNER | GROUP, &buf).unwrap();
+        let q = SecurityDescriptor::parse(&query(&*h, &m, all)).unwrap();
+        assert_eq!(q.owner, Some(Sid::unix_user(42)));
+        assert_eq!(q.group, Some(Sid::unix_group(43)));
+        assert_eq!(q.dacl, Some(dacl));
+        let q = SecurityDescriptor::parse(&query(&*h, &m, GROUP)).unwrap();
+        assert!(q.owner.is_none() && q.dacl.is_none());
+        // Setting the owner without giving one is refused.
+        let mut empty = Vec::new();
+        SecurityDescriptor::default().encode(&mut empty).unwrap();
+        assert_eq!(store(&*h, OWNER, &empty), Err(NtStatus::INVALID_OWNER));
     }
 
     #[test]

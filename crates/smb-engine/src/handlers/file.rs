@@ -480,10 +480,21 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             & !FileAttributes::NORMAL.0,
         read_only_share,
     };
+    // ExtA ([MS-SMB2] 2.2.13.2.1): EAs for a created or replaced file, checked up front.
+    let create_eas = CreateContext::find(&req.contexts, names::EXT_A)
+        .map(|c| crate::ea::parse(c.data))
+        .transpose()?;
     let (opened, path) = blocking(move || {
         let mut plan = plan;
         plan.path = resolve_short_name(&plan.vfs, plan.path);
-        plan.run().map(|o| (o, plan.path))
+        let o = plan.run()?;
+        if let Some(eas) = create_eas.filter(|_| o.outcome != OpenOutcome::Opened)
+            && let Err(e) = crate::ea::apply(&*o.handle, &eas)
+        {
+            plan.objects.table.release(o.token);
+            return Err(e);
+        }
+        Ok((o, plan.path))
     })
     .await??;
 

@@ -7,7 +7,9 @@
 //!   STATUS_INVALID_PARAMETER, and so is a CreditCharge that does not cover them on dialects
 //!   above 2.0.2;
 //! - QUERY file classes: Basic, All, NetworkOpen and AttributeTag need FILE_READ_ATTRIBUTES,
-//!   FullEa needs FILE_READ_EA, else STATUS_ACCESS_DENIED; FileNormalizedNameInformation
+//!   FullEa needs FILE_READ_EA, else STATUS_ACCESS_DENIED (SET FullEa: FILE_WRITE_EA); EAs
+//!   are answered by `ea::query` and stored by `ea::apply`; FileStreamInformation lists the
+//!   file's named streams; a stream is renamed by a target `:name`; FileNormalizedNameInformation
 //!   exists from 3.1.1 on (STATUS_NOT_SUPPORTED before);
 //! - a buffer smaller than a class's fixed part is STATUS_INFO_LENGTH_MISMATCH; variable data
 //!   that does not fit is cut, with STATUS_BUFFER_OVERFLOW;
@@ -29,9 +31,8 @@
 //!   STATUS_INVALID_PARAMETER;
 //! - a buffer shorter than a SET class needs is STATUS_INFO_LENGTH_MISMATCH;
 //! - SET security needs WRITE_DAC (DACL) / WRITE_OWNER (owner, group); the descriptor must be
-//!   well formed. lanshare keeps no NT ACLs: a valid descriptor is accepted and not stored
-//!   (what Samba does with `nt acl support = no`), and QUERY keeps reporting the one derived
-//!   from the mode bits;
+//!   well formed; owner, group and DACL are stored (`security::store`) and QUERY returns them,
+//!   or the descriptor derived from the mode bits when none was stored;
 //! - unknown classes are STATUS_INVALID_INFO_CLASS; quota is STATUS_NOT_SUPPORTED.
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ use smb_wire::msg::set_info::{SetInfoRequest, SetInfoResponse};
 use smb_wire::{AccessMask, Dialect, FileInfoClass, InfoType, NtStatus};
 
 use crate::conn::Ctx;
+use crate::ea;
 use crate::error::{ProtoError, ProtoResult};
 use crate::fileinfo::{MODE_BITS, OpenView, VolumeView, file_info, fs_info, stream_info};
 use crate::names::{StreamName, split_stream};
@@ -56,6 +58,7 @@ use super::file::{blocking, check_credit_charge, find_open};
 const READ_ATTRIBUTES: u32 = AccessMask::FILE_READ_ATTRIBUTES.0;
 const WRITE_ATTRIBUTES: u32 = AccessMask::FILE_WRITE_ATTRIBUTES.0;
 const READ_EA: u32 = AccessMask::FILE_READ_EA.0;
+const WRITE_EA: u32 = AccessMask::FILE_WRITE_EA.0;
 const WRITE_DATA: u32 = AccessMask::FILE_WRITE_DATA.0;
 const DELETE: u32 = AccessMask::DELETE.0;
 const READ_CONTROL: u32 = AccessMask::READ_CONTROL.0;
@@ -120,7 +123,10 @@ pub(crate) async fn query_info(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     check_credit_charge(ctx, req.output_buffer_length.max(req.input.len() as u32))?;
     let max = req.output_buffer_length as usize;
     let (buf, status) = match req.info_type {
-        InfoType::FILE => query_file(ctx, &open, req.file_class(), max).await?,
+        InfoType::FILE => {
+            let single = req.flags & QueryInfoRequest::SL_RETURN_SINGLE_ENTRY != 0;
+            query_file(ctx, &open, req.file_class(), max, (req.input, single)).await?
+        }
         InfoType::FILESYSTEM => query_fs(ctx, &open, req.file_info_class, max).await?,
         InfoType::SECURITY => {
             let info = req.additional_information;
@@ -133,10 +139,13 @@ pub(crate) async fn query_info(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
                 return Err(NtStatus::ACCESS_DENIED.into());
             }
             let o = open.clone();
-            let m = blocking(move || o.handle.metadata())
-                .await?
-                .map_err(|e| ProtoError::Status(vfs_status(&e)))?;
-            let sd = security::descriptor(m.uid, m.gid, m.mode, m.is_dir, info);
+            let sd = blocking(move || {
+                o.handle
+                    .metadata()
+                    .map(|m| security::query(&*o.handle, &m, info))
+            })
+            .await?
+            .map_err(|e| ProtoError::Status(vfs_status(&e)))?;
             if sd.len() > max {
                 // The size needed goes back as ErrorData, so the client can retry.
                 ctx.out.truncate(smb_wire::header::Header::SIZE);
@@ -161,6 +170,7 @@ async fn query_file(
     open: &Arc<Open>,
     class: FileInfoClass,
     max: usize,
+    (ea_list, single): (&[u8], bool),
 ) -> ProtoResult<(Vec<u8>, NtStatus)> {
     let needs = match class {
         FileInfoClass::BASIC
@@ -175,6 +185,11 @@ async fn query_file(
     }
     if class == FileInfoClass::NORMALIZED_NAME && ctx.dialect() < Dialect::SMB3_1_1 {
         return Err(NtStatus::NOT_SUPPORTED.into());
+    }
+    if class == FileInfoClass::FULL_EA {
+        let o = open.clone();
+        let list = ea_list.to_vec();
+        return Ok(blocking(move || ea::query(&*o.handle, &list, single, max)).await??);
     }
     let o = open.clone();
     let r = blocking(move || -> Result<(Vec<u8>, usize), NtStatus> {
@@ -206,6 +221,11 @@ async fn query_file(
             position: o.position.load(Ordering::Relaxed),
             mode: o.create_options & MODE_BITS,
             delete_pending: o.delete_pending(),
+            ea_size: if matches!(class, FileInfoClass::EA | FileInfoClass::ALL) {
+                ea::ea_size(&*o.handle)
+            } else {
+                0
+            },
             name: &name,
             leaf: path.file_name().unwrap_or(""),
         };
@@ -272,7 +292,9 @@ pub(crate) async fn set_info(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
                 return Err(NtStatus::ACCESS_DENIED.into());
             }
             security::validate(req.buffer)?;
-            tracing::debug!(path = %open.current_path(), "security descriptor accepted, not stored (no NT ACL storage)");
+            let o = open.clone();
+            let sd = req.buffer.to_vec();
+            blocking(move || security::store(&*o.handle, info, &sd)).await??;
         }
         InfoType::FILESYSTEM | InfoType::QUOTA => return Err(NtStatus::NOT_SUPPORTED.into()),
         _ => return Err(NtStatus::INVALID_PARAMETER.into()),
@@ -410,7 +432,11 @@ async fn set_file(
             }
             open.position.store(pos, Ordering::Relaxed);
         }
-        FileInfoClass::FULL_EA => return Err(NtStatus::EAS_NOT_SUPPORTED.into()),
+        FileInfoClass::FULL_EA => {
+            need(open, WRITE_EA)?;
+            let set = ea::parse(buf)?;
+            blocking(move || ea::apply(&*o.handle, &set)).await??;
+        }
         FileInfoClass::LINK
         | FileInfoClass::SHORT_NAME
         | FileInfoClass::VALID_DATA_LENGTH
