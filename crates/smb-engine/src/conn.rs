@@ -67,6 +67,8 @@ pub(crate) struct Connection {
     pending: Mutex<HashMap<u64, PendingOp>>,
     /// Server-clock seconds of the last frame received (idle timeout).
     last_active: AtomicU64,
+    /// A macOS client negotiated READDIR_ATTR through the AAPL create context (`aapl.rs`).
+    pub aapl_readdir: std::sync::atomic::AtomicBool,
 }
 
 /// An operation that went async: how to find it (CANCEL by AsyncId or MessageId, CLOSE by
@@ -274,6 +276,7 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
         tx,
         pending: Mutex::new(HashMap::new()),
         last_active: AtomicU64::new(server.now_secs()),
+        aapl_readdir: Default::default(),
     });
     let _cleanup = Cleanup(conn.clone());
     debug!(conn = conn.id, %peer, "connection accepted");
@@ -877,6 +880,7 @@ pub(crate) mod testing {
             tx,
             pending: Mutex::new(HashMap::new()),
             last_active: AtomicU64::new(0),
+            aapl_readdir: Default::default(),
         });
         (conn, rx)
     }

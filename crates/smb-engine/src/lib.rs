@@ -17,6 +17,7 @@
 //! - `names`: search patterns, 8.3 names, stream suffixes; `security`: synthesized descriptors.
 #![forbid(unsafe_code)]
 
+mod aapl;
 mod cipher;
 pub mod config;
 mod conn;

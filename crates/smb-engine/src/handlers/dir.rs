@@ -20,6 +20,9 @@
 //! - INDEX_SPECIFIED is accepted and the enumeration continues where it was (NTFS keeps no
 //!   resumable FileIndex either).
 //!
+//! - after a macOS client negotiated READDIR_ATTR (the AAPL create context), entries of
+//!   FileIdBothDirectoryInformation carry its fields (`readdir_attr`).
+//!
 //! Memory: the open keeps a streaming cursor ([`lanshare_vfs::DirStream`]) and at most one
 //! entry that did not fit, so listing a 100,000-entry directory never holds it whole.
 
@@ -143,9 +146,13 @@ fn fill(
     fixed: usize,
     max: usize,
     single: bool,
+    aapl: Option<u32>,
 ) -> Result<(Vec<u8>, NtStatus), NtStatus> {
     let mut out: Vec<u8> = Vec::new();
     let with_short = dir_has_short_name(class);
+    // READDIR_ATTR for macOS: per entry, what goes in place of EaSize and the short name.
+    let aapl = aapl.filter(|_| class == FileInfoClass::ID_BOTH_DIRECTORY);
+    let mut mac: Vec<[u8; 32]> = Vec::new();
     let wire = |_: smb_wire::WireError| NtStatus::INTERNAL_ERROR;
     let mut w = DirWriter::new(&mut out, class, max).map_err(wire)?;
     while let Some(e) = cursor.next(open)? {
@@ -172,11 +179,17 @@ fn fill(
             break;
         }
         cursor.returned_any = true;
+        if let Some(tree_max) = aapl {
+            mac.push(readdir_attr(open, &e, tree_max));
+        }
         if single {
             break;
         }
     }
-    if w.is_empty() {
+    let empty = w.is_empty();
+    drop(w);
+    patch_readdir_attr(&mut out, &mac);
+    if empty {
         return Err(if cursor.returned_any {
             NtStatus::NO_MORE_FILES
         } else {
@@ -184,6 +197,47 @@ fn fill(
         });
     }
     Ok((out, NtStatus::SUCCESS))
+}
+
+/// The READDIR_ATTR fields of one entry ([`crate::aapl`]): EaSize = the maximal access,
+/// ShortNameLength 0, ShortName = resource fork size (u64) and 16 bytes of FinderInfo,
+/// Reserved2 = the Unix mode's low 16 bits.
+fn readdir_attr(open: &Open, e: &Entry, tree_max: u32) -> [u8; 32] {
+    let mut f = [0u8; 32];
+    let max = super::file::maximal_access(tree_max, &e.meta);
+    f[0..4].copy_from_slice(&max.to_le_bytes());
+    if e.name != "." && e.name != ".." {
+        let handle = open
+            .current_path()
+            .join(&e.name)
+            .ok()
+            .and_then(|p| open.vfs.open(&p, &lanshare_vfs::OpenOptions::read()).ok());
+        if let Some((h, _)) = handle {
+            let (rfork, finder) = crate::aapl::finder_data(&*h);
+            f[6..14].copy_from_slice(&rfork.to_le_bytes());
+            f[14..30].copy_from_slice(&finder);
+        }
+    }
+    f[30..32].copy_from_slice(&((e.meta.mode & 0xFFFF) as u16).to_le_bytes());
+    f
+}
+
+/// Writes each entry's READDIR_ATTR fields over bytes 64..96 of the FileIdBothDirectory
+/// entries of `out`, in order.
+fn patch_readdir_attr(out: &mut [u8], mac: &[[u8; 32]]) {
+    let mut at = 0usize;
+    for m in mac {
+        if let Some(dst) = out.get_mut(at + 64..at + 96) {
+            dst.copy_from_slice(m);
+        }
+        let next = out
+            .get(at..at + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+        if next == 0 {
+            break;
+        }
+        at += next;
+    }
 }
 
 /// 3.3.5.18.
@@ -216,6 +270,12 @@ pub(crate) async fn query_directory(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> 
         || flags.contains(QueryDirectoryFlags::REOPEN);
     let single = flags.contains(QueryDirectoryFlags::RETURN_SINGLE_ENTRY);
     let pattern = req.file_name;
+    let aapl = ctx
+        .conn
+        .aapl_readdir
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .then(|| ctx.tree().map(|t| t.maximal_access))
+        .transpose()?;
     let o = open.clone();
     let (buf, status) = blocking(move || {
         let mut guard = lock(&o.dir);
@@ -223,7 +283,7 @@ pub(crate) async fn query_directory(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> 
             Some(c) if !restart => c,
             _ => guard.insert(DirCursor::new(&pattern)),
         };
-        fill(cursor, &o, class, fixed, max, single)
+        fill(cursor, &o, class, fixed, max, single, aapl)
     })
     .await??;
     QueryDirectoryResponse { buffer: &buf }.encode(&mut ctx.out)?;

@@ -550,6 +550,20 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         .encode(&mut qfid);
         contexts.push(CreateContext::new(names::QFID, &qfid));
     }
+    // Apple's AAPL context (macOS): answered by `aapl::reply`.
+    let case_sensitive = tree
+        .share
+        .vfs
+        .as_ref()
+        .is_some_and(|v| v.capabilities().case_sensitive);
+    let aapl = CreateContext::find(&req.contexts, b"AAPL")
+        .and_then(|c| crate::aapl::reply(c.data, case_sensitive));
+    if let Some((reply, readdir)) = &aapl {
+        if *readdir {
+            ctx.conn.aapl_readdir.store(true, Ordering::Relaxed);
+        }
+        contexts.push(CreateContext::new(b"AAPL", reply));
+    }
     CreateResponse {
         oplock_level: smb_wire::OplockLevel::NONE,
         flags: 0,
