@@ -187,7 +187,6 @@ fn fill(
         }
     }
     let empty = w.is_empty();
-    drop(w);
     patch_readdir_attr(&mut out, &mac);
     if empty {
         return Err(if cursor.returned_any {
