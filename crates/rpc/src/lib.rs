@@ -7,8 +7,9 @@
 //! FSCTL_PIPE_TRANSCEIVE ([`Pipe::write`]) and hands back what [`Pipe::read`] returns for READ
 //! and TRANSCEIVE. Inside, a connection-oriented DCE/RPC state machine (\[C706\] chapter 12,
 //! [MS-RPCE] 2.2.2, 3.3.1) negotiates the presentation context and fragment sizes, reassembles
-//! fragmented requests, splits responses into fragments, and answers faults; an NDR 2.0
-//! marshaller of its own reads the requests and writes the responses.
+//! fragmented requests, splits responses into fragments, and answers faults; an NDR
+//! marshaller of its own reads the requests and writes the responses, in NDR 2.0, or in NDR64
+//! for a context that offered only that (the Rust `smb` crate does).
 //!
 //! What it is not: no I/O, no sockets, no async runtime, no SMB types, no authentication
 //! (a PDU carrying authentication is refused) and no access policy: the engine decides who

@@ -1,6 +1,10 @@
 //! NDR 2.0 transfer syntax ([C706] chapter 14, [MS-RPCE] 2.2.5), little-endian only, just as
 //! much as srvsvc and wkssvc need: primitives with natural alignment, unique pointers as
-//! referent ids, and conformant varying UTF-16 strings.
+//! referent ids, and conformant varying UTF-16 strings. The same code speaks NDR64
+//! ([MS-RPCE] 2.2.5.3) when the context negotiated it: pointers (referent ids) and the
+//! counts of conformant and varying arrays are then 8 bytes, aligned to 8; everything else
+//! srvsvc and wkssvc use (u32 fields, UTF-16 units) is encoded alike, and structures holding
+//! pointers start at an 8-byte boundary, which the pointer alignment gives.
 //!
 //! Alignment is relative to the start of the stub ([C706] 14.2.2), which is why both the
 //! reader and the writer work on the stub alone, never on the whole PDU.
@@ -27,14 +31,47 @@ pub(crate) struct NdrReader<'a> {
     pos: usize,
     /// Non-NULL pointers read so far; see [`NdrWriter::after`].
     pointers: u32,
+    ndr64: bool,
 }
 
 impl<'a> NdrReader<'a> {
+    #[cfg(test)]
     pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Self::with_syntax(buf, false)
+    }
+
+    /// A reader for NDR64 when `ndr64`, else NDR 2.0.
+    pub(crate) fn with_syntax(buf: &'a [u8], ndr64: bool) -> Self {
         NdrReader {
             buf,
             pos: 0,
             pointers: 0,
+            ndr64,
+        }
+    }
+
+    fn u64(&mut self) -> Result<u64, NdrError> {
+        self.align(8)?;
+        let b: [u8; 8] = self
+            .take(8)?
+            .try_into()
+            .map_err(|_| NdrError::Invalid("u64"))?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Skips to the alignment of a pointer, which is also that of a structure or union that
+    /// holds one.
+    pub(crate) fn align_pointer(&mut self) -> Result<(), NdrError> {
+        self.align(if self.ndr64 { 8 } else { 4 })
+    }
+
+    /// A conformance or variance count: u32 in NDR 2.0, u64 in NDR64 (a value beyond u32 is
+    /// refused, as nothing here can be that large).
+    fn size(&mut self) -> Result<u32, NdrError> {
+        if self.ndr64 {
+            u32::try_from(self.u64()?).map_err(|_| NdrError::Invalid("count beyond 32 bits"))
+        } else {
+            self.u32()
         }
     }
 
@@ -64,20 +101,34 @@ impl<'a> NdrReader<'a> {
 
     /// A unique or full pointer's referent id: `true` when the pointee follows.
     pub(crate) fn pointer(&mut self) -> Result<bool, NdrError> {
-        let present = self.u32()? != 0;
+        let present = if self.ndr64 {
+            self.u64()? != 0
+        } else {
+            self.u32()? != 0
+        };
         if present {
             self.pointers = self.pointers.saturating_add(1);
         }
         Ok(present)
     }
 
+    #[cfg(test)]
+    pub(crate) fn size_for_tests(&mut self) -> Result<u32, NdrError> {
+        self.size()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn remaining_for_tests(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
     /// A `[string] wchar_t*` pointee: conformant varying array of UTF-16 code units
     /// ([C706] 14.3.4.2), maximum count, offset, actual count, then the units. The terminating
     /// NUL is removed when present; a string without one is accepted, as Windows does.
     pub(crate) fn wstring(&mut self) -> Result<String, NdrError> {
-        let max_count = self.u32()?;
-        let offset = self.u32()?;
-        let actual = self.u32()?;
+        let max_count = self.size()?;
+        let offset = self.size()?;
+        let actual = self.size()?;
         if offset > max_count || actual > max_count - offset {
             return Err(NdrError::Invalid("string bounds exceed its maximum count"));
         }
@@ -121,6 +172,7 @@ const FIRST_REFERENT: u32 = 0x0002_0000;
 pub(crate) struct NdrWriter {
     buf: Vec<u8>,
     next_referent: u32,
+    ndr64: bool,
 }
 
 impl NdrWriter {
@@ -129,6 +181,7 @@ impl NdrWriter {
         NdrWriter {
             buf: Vec::new(),
             next_referent: FIRST_REFERENT,
+            ndr64: false,
         }
     }
 
@@ -140,6 +193,7 @@ impl NdrWriter {
         NdrWriter {
             buf: Vec::new(),
             next_referent: FIRST_REFERENT.wrapping_add(req.pointers.wrapping_mul(4)),
+            ndr64: req.ndr64,
         }
     }
 
@@ -157,14 +211,44 @@ impl NdrWriter {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
 
-    /// A unique pointer: a fresh referent id when `present`, else NULL (0).
+    /// Pads to the alignment of a pointer, which is also that of a structure or union that
+    /// holds one.
+    pub(crate) fn align_pointer(&mut self) {
+        self.align(if self.ndr64 { 8 } else { 4 });
+    }
+
+    fn u64(&mut self, v: u64) {
+        self.align(8);
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+
+    /// A conformance or variance count (u32 in NDR 2.0, u64 in NDR64).
+    pub(crate) fn size(&mut self, v: u32) {
+        if self.ndr64 {
+            self.u64(u64::from(v));
+        } else {
+            self.u32(v);
+        }
+    }
+
+    /// A unique pointer: a fresh referent id when `present`, else NULL (0). In NDR64 every
+    /// unique pointer carries the same id, 0x20000, as Windows writes them: a unique pointer
+    /// never aliases another, so the id only says "present", and some clients (the Rust `smb`
+    /// crate) accept no other value.
     pub(crate) fn pointer(&mut self, present: bool) {
-        if present {
+        let id = if present && self.ndr64 {
+            FIRST_REFERENT
+        } else if present {
             let id = self.next_referent;
             self.next_referent = self.next_referent.wrapping_add(4);
-            self.u32(id);
+            id
         } else {
-            self.u32(0);
+            0
+        };
+        if self.ndr64 {
+            self.u64(u64::from(id));
+        } else {
+            self.u32(id);
         }
     }
 
@@ -174,9 +258,9 @@ impl NdrWriter {
         units.push(0);
         // At most MAX_STRING_UNITS + 1, so the conversion cannot fail.
         let count = u32::try_from(units.len()).unwrap_or(u32::MAX);
-        self.u32(count);
-        self.u32(0);
-        self.u32(count);
+        self.size(count);
+        self.size(0);
+        self.size(count);
         for u in units {
             self.buf.extend_from_slice(&u.to_le_bytes());
         }

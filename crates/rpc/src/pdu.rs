@@ -146,13 +146,24 @@ impl fmt::Debug for SyntaxId {
     }
 }
 
-/// NDR 2.0, the only transfer syntax we speak ([C706] 14, [MS-RPCE] 2.2.4.12).
+/// NDR 2.0 ([C706] 14, [MS-RPCE] 2.2.4.12): preferred whenever offered.
 pub(crate) const NDR20: SyntaxId = SyntaxId::new(
     0x8a88_5d04,
     0x1ceb,
     0x11c9,
     [0x9f, 0xe8, 0x08, 0x00, 0x2b, 0x10, 0x48, 0x60],
     2,
+    0,
+);
+
+/// NDR64 ([MS-RPCE] 2.2.4.12, 2.2.5.3): accepted only when NDR 2.0 is not offered, since some
+/// clients (the Rust `smb` crate) offer nothing else.
+pub(crate) const NDR64: SyntaxId = SyntaxId::new(
+    0x7171_0533,
+    0xbeba,
+    0x4937,
+    [0x83, 0x19, 0xb5, 0xdb, 0xef, 0x9c, 0xcc, 0x36],
+    1,
     0,
 );
 

@@ -16,9 +16,9 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::RpcError;
-use crate::ndr::NdrError;
+use crate::ndr::{NdrError, NdrReader};
 use crate::pdu::{
-    self, BindBody, ContextElem, ContextResult, HEADER_LEN, Header, NDR20, RequestHead,
+    self, BindBody, ContextElem, ContextResult, HEADER_LEN, Header, NDR20, NDR64, RequestHead,
     SUPPORTED_BIND_FEATURES, SyntaxId, fault, nak, pfc, ptype, result,
 };
 use crate::{RpcContext, srvsvc, wkssvc};
@@ -71,10 +71,17 @@ impl Interface {
             && abstract_syntax.minor() <= ours.minor()
     }
 
-    fn call(self, opnum: u16, stub: &[u8], ctx: &dyn RpcContext) -> Result<Vec<u8>, CallError> {
+    fn call(
+        self,
+        opnum: u16,
+        stub: &[u8],
+        ndr64: bool,
+        ctx: &dyn RpcContext,
+    ) -> Result<Vec<u8>, CallError> {
+        let r = NdrReader::with_syntax(stub, ndr64);
         match self {
-            Interface::Srvsvc => srvsvc::call(opnum, stub, ctx),
-            Interface::Wkssvc => wkssvc::call(opnum, stub, ctx),
+            Interface::Srvsvc => srvsvc::call(opnum, r, ctx),
+            Interface::Wkssvc => wkssvc::call(opnum, r, ctx),
         }
     }
 }
@@ -163,8 +170,9 @@ pub struct Pipe {
     /// Largest fragment we accept.
     max_recv: u16,
     assoc_group_id: u32,
-    /// Bound presentation context ids; all name this pipe's interface with NDR 2.0.
-    contexts: Vec<u16>,
+    /// Bound presentation context ids, all naming this pipe's interface, each with whether
+    /// its transfer syntax is NDR64 (else NDR 2.0).
+    contexts: Vec<(u16, bool)>,
     /// The fragment being received, never longer than its `frag_length`.
     inbuf: Vec<u8>,
     reassembly: Reassembly,
@@ -484,19 +492,26 @@ impl Pipe {
                 if !self.iface.accepts(&c.abstract_syntax) {
                     return reject(result::ABSTRACT_SYNTAX_NOT_SUPPORTED);
                 }
-                if !c.transfer_syntaxes.contains(&NDR20) {
+                let ndr64 = if c.transfer_syntaxes.contains(&NDR20) {
+                    false
+                } else if c.transfer_syntaxes.contains(&NDR64) {
+                    true
+                } else {
                     return reject(result::TRANSFER_SYNTAXES_NOT_SUPPORTED);
-                }
-                if !self.contexts.contains(&c.id) {
-                    if self.contexts.len() >= MAX_CONTEXTS {
-                        return reject(result::LOCAL_LIMIT_EXCEEDED);
+                };
+                match self.contexts.iter_mut().find(|(id, _)| *id == c.id) {
+                    Some(known) => known.1 = ndr64,
+                    None => {
+                        if self.contexts.len() >= MAX_CONTEXTS {
+                            return reject(result::LOCAL_LIMIT_EXCEEDED);
+                        }
+                        self.contexts.push((c.id, ndr64));
                     }
-                    self.contexts.push(c.id);
                 }
                 ContextResult {
                     result: result::ACCEPTANCE,
                     reason: result::REASON_NOT_SPECIFIED,
-                    transfer_syntax: NDR20,
+                    transfer_syntax: if ndr64 { NDR64 } else { NDR20 },
                 }
             })
             .collect()
@@ -614,11 +629,11 @@ impl Pipe {
     }
 
     fn dispatch(&mut self, call_id: u32, head: RequestHead, stub: &[u8], ctx: &dyn RpcContext) {
-        if !self.contexts.contains(&head.context_id) {
+        let Some(&(_, ndr64)) = self.contexts.iter().find(|(id, _)| *id == head.context_id) else {
             self.queue(pdu::fault(call_id, 0, fault::UNK_IF, true));
             return;
-        }
-        match self.iface.call(head.opnum, stub, ctx) {
+        };
+        match self.iface.call(head.opnum, stub, ndr64, ctx) {
             Ok(out) => {
                 for frag in pdu::responses(call_id, head.context_id, &out, self.max_xmit) {
                     self.queue(frag);

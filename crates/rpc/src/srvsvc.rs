@@ -56,7 +56,11 @@ const SV_TYPE: u32 = 0x0000_0001 /* WORKSTATION */
 /// No more shares than this are listed: it keeps counts inside `u32` and the response bounded.
 const MAX_LISTED: usize = 65_536;
 
-pub(crate) fn call(opnum: u16, stub: &[u8], ctx: &dyn RpcContext) -> Result<Vec<u8>, CallError> {
+pub(crate) fn call(
+    opnum: u16,
+    stub: NdrReader<'_>,
+    ctx: &dyn RpcContext,
+) -> Result<Vec<u8>, CallError> {
     match opnum {
         OP_NETR_SHARE_ENUM => share_enum(stub, ctx, false),
         OP_NETR_SHARE_ENUM_STICKY => share_enum(stub, ctx, true),
@@ -157,11 +161,18 @@ fn share_deferred(w: &mut NdrWriter, level: u32, s: &ShareInfo) {
     }
 }
 
-fn share_enum(stub: &[u8], ctx: &dyn RpcContext, sticky: bool) -> Result<Vec<u8>, CallError> {
-    let mut r = NdrReader::new(stub);
+fn share_enum(
+    mut r: NdrReader<'_>,
+    ctx: &dyn RpcContext,
+    sticky: bool,
+) -> Result<Vec<u8>, CallError> {
     let _server = r.unique_wstring()?;
-    // InfoStruct: SHARE_ENUM_STRUCT { Level; [switch_is(Level)] SHARE_ENUM_UNION }.
+    // InfoStruct: SHARE_ENUM_STRUCT { Level; [switch_is(Level)] SHARE_ENUM_UNION }, aligned
+    // like the pointer in its union.
+    r.align_pointer()?;
     let level = r.u32()?;
+    // The union is aligned like its pointer arms (NDR64 pads before the switch).
+    r.align_pointer()?;
     if r.u32()? != level {
         return Err(NdrError::Invalid("union switch differs from Level").into());
     }
@@ -178,6 +189,7 @@ fn share_enum(stub: &[u8], ctx: &dyn RpcContext, sticky: bool) -> Result<Vec<u8>
 
     let mut w = NdrWriter::after(&r);
     w.u32(level);
+    w.align_pointer();
     w.u32(level);
     let (total, status) = if matches!(level, 0 | 1 | 2 | 501 | 502) {
         let shares = all_shares(ctx);
@@ -198,7 +210,7 @@ fn share_enum(stub: &[u8], ctx: &dyn RpcContext, sticky: bool) -> Result<Vec<u8>
         w.u32(n); // EntriesRead
         w.pointer(n > 0); // Buffer
         if n > 0 {
-            w.u32(n); // conformant array: maximum count
+            w.size(n); // conformant array: maximum count
             for s in &listed {
                 share_fixed(&mut w, level, s);
             }
@@ -223,8 +235,7 @@ fn share_enum(stub: &[u8], ctx: &dyn RpcContext, sticky: bool) -> Result<Vec<u8>
     Ok(w.into_bytes())
 }
 
-fn share_get_info(stub: &[u8], ctx: &dyn RpcContext) -> Result<Vec<u8>, CallError> {
-    let mut r = NdrReader::new(stub);
+fn share_get_info(mut r: NdrReader<'_>, ctx: &dyn RpcContext) -> Result<Vec<u8>, CallError> {
     let _server = r.unique_wstring()?;
     let netname = r.wstring()?; // [in, string] WCHAR*: a reference pointer, no referent id
     let level = r.u32()?;
@@ -264,8 +275,7 @@ const AUTODISCONNECT_MINUTES: u32 = 15;
 const ANNOUNCE_SECONDS: u32 = 240;
 const ANNOUNCE_DELTA_MS: u32 = 3000;
 
-fn server_get_info(stub: &[u8], ctx: &dyn RpcContext) -> Result<Vec<u8>, CallError> {
-    let mut r = NdrReader::new(stub);
+fn server_get_info(mut r: NdrReader<'_>, ctx: &dyn RpcContext) -> Result<Vec<u8>, CallError> {
     let _server = r.unique_wstring()?;
     let level = r.u32()?;
     let info: ServerInfo = ctx.server();

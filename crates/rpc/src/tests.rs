@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 
 use crate::ndr::{NdrReader, NdrWriter};
-use crate::pdu::{NDR20, SyntaxId, fault, nak, pfc, ptype, result};
+use crate::pdu::{NDR20, NDR64, SyntaxId, fault, nak, pfc, ptype, result};
 use crate::pipe::{MAX_PENDING_OUTPUT, MAX_REQUEST_STUB};
 use crate::{
     Pipe, RpcContext, RpcError, ServerInfo, ShareInfo, ShareKind, open_pipe, srvsvc, wkssvc,
@@ -51,15 +51,6 @@ impl RpcContext for Ctx {
         }
     }
 }
-
-const NDR64: SyntaxId = SyntaxId::new(
-    0x7171_0533,
-    0xbeba,
-    0x4937,
-    [0x83, 0x19, 0xb5, 0xdb, 0xef, 0x9c, 0xcc, 0x36],
-    1,
-    0,
-);
 
 fn btfn(bits: u8) -> SyntaxId {
     let mut s = SyntaxId::new(
@@ -371,10 +362,8 @@ fn bind_context_results() {
         r,
         [
             (result::ACCEPTANCE, 0),
-            (
-                result::PROVIDER_REJECTION,
-                result::TRANSFER_SYNTAXES_NOT_SUPPORTED
-            ),
+            // NDR64 alone is accepted (NDR 2.0 is preferred when both are offered).
+            (result::ACCEPTANCE, 0),
             (result::NEGOTIATE_ACK, 0x03),
             // Only the first feature negotiation element counts.
             (
@@ -400,13 +389,111 @@ fn bind_context_results() {
         ]
     );
     assert_eq!(ack_results(&ack)[0].2, NDR20);
-    // Only context 0 is bound: context 1 gets nca_unk_if.
-    p.write(&request(2, 3, 1, 21, &server_stub(100)), &Ctx::new())
+    assert_eq!(ack_results(&ack)[1].2, NDR64);
+    // Context 7 was refused: nca_unk_if.
+    p.write(&request(2, 3, 7, 21, &server_stub(100)), &Ctx::new())
         .unwrap();
     assert_eq!(fault_of(&one(&mut p)), (2, 0x23, fault::UNK_IF));
     p.write(&request(3, 3, 0, 21, &server_stub(100)), &Ctx::new())
         .unwrap();
     assert_eq!(one(&mut p)[2], ptype::RESPONSE);
+}
+
+/// NetrServerGetInfo level 100 over an NDR64 context ([MS-RPCE] 2.2.5.3): 8-byte referent
+/// ids (all 0x20000, as Windows writes unique pointers) and string counts, each aligned to 8;
+/// u32 fields as in NDR 2.0.
+#[test]
+fn ndr64_server_get_info_layout() {
+    let ctx = Ctx::new();
+    let mut p = open_pipe("srvsvc").unwrap();
+    p.write(&bind(1, &[(0, srvsvc::SYNTAX, &[NDR64])]), &ctx)
+        .unwrap();
+    let ack = one(&mut p);
+    assert_eq!(ack_results(&ack)[0], (result::ACCEPTANCE, 0, NDR64));
+    // ServerName: a NULL unique pointer (8 bytes); Level: 100.
+    let mut req = vec![0u8; 8];
+    req.extend_from_slice(&100u32.to_le_bytes());
+    p.write(&request(2, 3, 0, 21, &req), &ctx).unwrap();
+    let stub = response_stub(&drain(&mut p));
+
+    let mut want = Vec::new();
+    want.extend_from_slice(&100u32.to_le_bytes()); // union discriminant
+    want.extend_from_slice(&[0; 4]); // padding to the 8-byte pointer
+    want.extend_from_slice(&0x0002_0000u64.to_le_bytes()); // SERVER_INFO_100*
+    want.extend_from_slice(&500u32.to_le_bytes()); // sv100_platform_id
+    want.extend_from_slice(&[0; 4]);
+    want.extend_from_slice(&0x0002_0000u64.to_le_bytes()); // sv100_name: the same id
+    let name: Vec<u16> = "LANSHARE\0".encode_utf16().collect();
+    let n = name.len() as u64;
+    for count in [n, 0, n] {
+        want.extend_from_slice(&count.to_le_bytes()); // max count, offset, actual count
+    }
+    for u in name {
+        want.extend_from_slice(&u.to_le_bytes());
+    }
+    want.extend_from_slice(&[0; 2]); // 18 bytes of string: pad to 4
+    want.extend_from_slice(&0u32.to_le_bytes()); // NERR_Success
+    assert_eq!(stub, want);
+}
+
+/// NetrShareEnum level 1 over NDR64 reads back with the NDR64 reader: the listing is the
+/// NDR 2.0 one.
+#[test]
+fn ndr64_share_enum_round_trip() {
+    let ctx = Ctx::new();
+    let mut p = open_pipe("srvsvc").unwrap();
+    p.write(&bind(1, &[(0, srvsvc::SYNTAX, &[NDR64])]), &ctx)
+        .unwrap();
+    one(&mut p);
+    // ServerName NULL; InfoStruct { Level 1, the union aligned to 8: switch 1,
+    // container* -> { 0, NULL } }; PreferedMaximumLength; ResumeHandle NULL.
+    let mut req = vec![0u8; 8];
+    req.extend_from_slice(&1u32.to_le_bytes());
+    req.extend_from_slice(&[0; 4]);
+    req.extend_from_slice(&1u32.to_le_bytes());
+    req.extend_from_slice(&[0; 4]);
+    req.extend_from_slice(&0x0002_0000u64.to_le_bytes());
+    req.extend_from_slice(&0u32.to_le_bytes());
+    req.extend_from_slice(&[0; 4]);
+    req.extend_from_slice(&0u64.to_le_bytes());
+    req.extend_from_slice(&u32::MAX.to_le_bytes());
+    req.extend_from_slice(&[0; 4]);
+    req.extend_from_slice(&0u64.to_le_bytes());
+    p.write(&request(2, 3, 0, 15, &req), &ctx).unwrap();
+    let stub = response_stub(&drain(&mut p));
+    let mut r = NdrReader::with_syntax(&stub, true);
+    assert_eq!(
+        &stub[..16],
+        &[1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+    );
+    assert_eq!(r.u32().unwrap(), 1); // Level
+    r.align_pointer().unwrap();
+    assert_eq!(r.u32().unwrap(), 1); // switch
+    assert!(r.pointer().unwrap()); // container
+    let n = r.u32().unwrap();
+    assert!(r.pointer().unwrap()); // Buffer
+    assert_eq!(r.size_for_tests().unwrap(), n);
+    let mut types = Vec::new();
+    for _ in 0..n {
+        assert!(r.pointer().unwrap());
+        types.push(r.u32().unwrap());
+        assert!(r.pointer().unwrap());
+    }
+    let mut listed = Vec::new();
+    for t in types {
+        listed.push((r.wstring().unwrap(), t, r.wstring().unwrap()));
+    }
+    assert_eq!(
+        listed,
+        [
+            ("docs".to_string(), 0, "Documents".to_string()),
+            ("IPC$".to_string(), 0x8000_0003, "Remote IPC".to_string()),
+        ]
+    );
+    assert_eq!(r.u32().unwrap(), n); // TotalEntries
+    assert!(!r.pointer().unwrap()); // ResumeHandle
+    assert_eq!(r.u32().unwrap(), 0);
+    assert_eq!(r.remaining_for_tests(), 0);
 }
 
 #[test]

@@ -26,15 +26,18 @@ fn wksta_info_has_arm(level: u32) -> bool {
     matches!(level, 100 | 101 | 102 | 502 | 1013 | 1018 | 1046)
 }
 
-pub(crate) fn call(opnum: u16, stub: &[u8], ctx: &dyn RpcContext) -> Result<Vec<u8>, CallError> {
+pub(crate) fn call(
+    opnum: u16,
+    stub: NdrReader<'_>,
+    ctx: &dyn RpcContext,
+) -> Result<Vec<u8>, CallError> {
     match opnum {
         OP_NETR_WKSTA_GET_INFO => wksta_get_info(stub, ctx),
         _ => Err(CallError::OpRange),
     }
 }
 
-fn wksta_get_info(stub: &[u8], ctx: &dyn RpcContext) -> Result<Vec<u8>, CallError> {
-    let mut r = NdrReader::new(stub);
+fn wksta_get_info(mut r: NdrReader<'_>, ctx: &dyn RpcContext) -> Result<Vec<u8>, CallError> {
     let _server = r.unique_wstring()?;
     let level = r.u32()?;
 

@@ -9,7 +9,8 @@
 //! - a disk share whose name ends in `$` gets STYPE_SPECIAL (Samba sets it for IPC$ only);
 //! - NetrShareGetInfo of an unknown name answers NERR_NetNameNotFound (2310), as Windows does,
 //!   where Samba answers ERROR_INVALID_NAME (123);
-//! - sv101_type announces no print server, no Unix and no DFS (0x9003 instead of 0x809a03).
+//! - sv101_type announces no print server, no Unix and no DFS (0x9003 instead of 0x809a03);
+//! - a context offering NDR64 alone is accepted (Samba 4.17 refuses it).
 
 // Test helpers may unwrap: a panic is a test failure here.
 #![allow(clippy::unwrap_used)]
@@ -242,6 +243,19 @@ fn rpcclient_wkssvc() {
 
 #[test]
 fn windows_style_binds_faults_and_alter_context() {
-    let (n, allowed) = replay("impacket-binds.txt", &SambaTest { many: 0 }, &[]);
-    assert_eq!((n, allowed), (7, 0));
+    // The second context offers NDR64 alone: Samba 4.17 refuses it (provider rejection,
+    // proposed transfer syntaxes not supported, a zero syntax); we accept it and name NDR64,
+    // for clients such as the Rust `smb` crate that offer nothing else. Those six words of
+    // the BIND_ACK (and of the ALTER_CONTEXT_RESP that offers the same) are the only
+    // difference.
+    let ndr64_accepted: &[(u32, u32)] = &[
+        (0x0002_0002, 0x0000_0000), // result, reason
+        (0, 0x7171_0533),           // the NDR64 uuid…
+        (0, 0x4937_beba),
+        (0, 0xdbb5_1983),
+        (0, 0x36cc_9cef),
+        (0, 1), // …and its version
+    ];
+    let (n, allowed) = replay("impacket-binds.txt", &SambaTest { many: 0 }, ndr64_accepted);
+    assert_eq!((n, allowed), (7, 12));
 }

@@ -276,3 +276,56 @@ fn impacket_srvsvc_agrees_with_the_config() {
     let got = srvsvc_py(&server, None, "3.0");
     check_impacket_answers(&server, &got, "anonymous, SMB 3.0");
 }
+
+/// The Rust `smb` crate's `Client::list_shares` (NetrShareEnum level 1 over \\srvsvc). It
+/// offers NDR64 only, so this is also the check that NDR64 works with a client other than
+/// Impacket (strings come back with their terminating NUL, which is stripped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_smb_crate_lists_the_shares() {
+    use smb::{Client, ClientConfig, ConnectionConfig};
+    let (server, _keep) = server(smb_engine::AnonymousPolicy::Deny);
+    let mut connection = ConnectionConfig {
+        port: Some(server.port()),
+        timeout: Some(std::time::Duration::from_secs(20)),
+        encryption_mode: smb::connection::EncryptionMode::Disabled,
+        ..Default::default()
+    };
+    connection.auth_methods.kerberos = false;
+    connection.auth_methods.ntlm = true;
+    let client = Client::new(ClientConfig {
+        connection,
+        dfs: false,
+        ..Default::default()
+    });
+    let host = server.host();
+    client
+        .ipc_connect(&host, server.user(), server.password().to_string())
+        .await
+        .unwrap_or_else(|e| panic!("IPC$ connect: {e:?}\n{}", server.diagnostics()));
+    let shares = client
+        .list_shares(&host)
+        .await
+        .unwrap_or_else(|e| panic!("list_shares: {e:?}\n{}", server.diagnostics()));
+    let mut got: Vec<(String, u64, String)> = shares
+        .iter()
+        .map(|s| {
+            let name = s
+                .netname
+                .as_ref()
+                .map(|n| n.to_string().trim_end_matches('\0').to_string())
+                .unwrap_or_default();
+            let remark = s
+                .remark
+                .as_ref()
+                .map(|n| n.to_string().trim_end_matches('\0').to_string())
+                .unwrap_or_default();
+            let t = &*s.share_type;
+            let kind = t.kind() as u64;
+            let special = if t.special() { STYPE_SPECIAL } else { 0 };
+            (name, kind | special, remark)
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, expected_listing(&server));
+    client.close().await.ok();
+}
