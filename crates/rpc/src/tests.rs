@@ -1099,11 +1099,21 @@ proptest! {
         while !p.read(usize::MAX).0.is_empty() {}
     }
 
-    /// Any stub after a good bind: the operation decoders see every byte pattern.
+    /// Any stub after a good bind: the operation decoders see every byte pattern, in both
+    /// transfer syntaxes.
     #[test]
-    fn arbitrary_stubs_are_answered(opnum in 0u16..40, stub in prop::collection::vec(any::<u8>(), 0..200)) {
+    fn arbitrary_stubs_are_answered(
+        opnum in 0u16..40,
+        stub in prop::collection::vec(any::<u8>(), 0..200),
+        ndr64 in any::<bool>(),
+        wkssvc in any::<bool>(),
+    ) {
         let ctx = Ctx::new();
-        let mut p = bound_srvsvc();
+        let (name, syntax) = if wkssvc { ("wkssvc", wkssvc::SYNTAX) } else { ("srvsvc", srvsvc::SYNTAX) };
+        let mut p = open_pipe(name).unwrap();
+        let transfer = if ndr64 { NDR64 } else { NDR20 };
+        p.write(&bind(1, &[(0, syntax, &[transfer])]), &ctx).unwrap();
+        prop_assert_eq!(one(&mut p)[2], ptype::BIND_ACK);
         p.write(&request(2, 3, 0, opnum, &stub), &ctx).unwrap();
         let out = drain(&mut p);
         prop_assert!(!out.is_empty());
