@@ -556,6 +556,7 @@ impl Inner {
                                 .set_len(0)
                                 .map_err(|e| VfsError::from_io(e, "truncate"))?;
                             self.apply_initial_attrs(&h, opts.dos_attributes, true)?;
+                            crate::streams::remove_all(&h)?;
                             if opts.create == CreateMode::Supersede {
                                 OpenOutcome::Superseded
                             } else {

@@ -341,6 +341,9 @@ impl Vfs for MemFs {
                         d.clear();
                         d.shrink_to_fit();
                     }
+                    // Overwriting a file replaces all of its data, named streams included.
+                    n.xattrs
+                        .retain(|k, _| !k.starts_with(crate::streams::STREAM_ATTR_PREFIX));
                     let wanted = opts.dos_attributes & dos::SETTABLE;
                     n.attrs = if wanted == 0 { dos::ARCHIVE } else { wanted };
                     let now = SystemTime::now();

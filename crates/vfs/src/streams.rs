@@ -87,6 +87,24 @@ pub fn list(h: &dyn VfsHandle) -> Result<Vec<(String, u64)>, VfsError> {
     Ok(out)
 }
 
+/// Removes every named stream of the object behind `h`: an overwritten or superseded file
+/// loses them ([MS-FSA] 2.1.5.1.2.1: the new file has only the data it is given).
+pub fn remove_all(h: &dyn VfsHandle) -> Result<(), VfsError> {
+    let names = match h.list_attrs() {
+        Ok(n) => n,
+        Err(VfsError::NotSupported) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let _g = value_lock();
+    for a in names.iter().filter(|a| a.starts_with(STREAM_ATTR_PREFIX)) {
+        match h.remove_attr(a) {
+            Ok(()) | Err(VfsError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Whether this back-end can keep streams at all (probed on an open handle).
 pub fn supported(h: &dyn VfsHandle) -> bool {
     !matches!(h.list_attrs(), Err(VfsError::NotSupported))
@@ -539,6 +557,18 @@ mod tests {
         // Read-only access is enforced by the stream handle.
         let (ro, _) = dv.open(&p("d"), &OpenOptions::read()).unwrap();
         assert!(matches!(ro.write_at(b"y", 0), Err(VfsError::AccessDenied)));
+        // Overwriting the file takes its streams.
+        let (_, _) = dv
+            .open(&p("a.txt"), &OpenOptions::read_write(CreateMode::OpenIf))
+            .unwrap();
+        drop(
+            fs.open(&p("a.txt"), &OpenOptions::read_write(CreateMode::Overwrite))
+                .unwrap(),
+        );
+        assert!(
+            list(&*fh).unwrap().is_empty(),
+            "overwrite removes named streams"
+        );
         // Deleting the file takes its streams.
         drop((h, h2, fh));
         fs.remove_file(&p("a.txt")).unwrap();

@@ -465,6 +465,33 @@ fn check_deletable(o: &Open, ignore_readonly: bool) -> Result<(), NtStatus> {
     Ok(())
 }
 
+/// Moves a named stream's bytes into its file's unnamed data stream and removes the stream
+/// ([MS-FSA] 2.1.5.14.11.1). Data already there is replaced only with ReplaceIfExists.
+fn stream_to_default(o: &Open, replace: bool) -> Result<(), NtStatus> {
+    let Some(s) = o.handle.as_stream() else {
+        return Err(NtStatus::INVALID_PARAMETER);
+    };
+    let status = |e: VfsError| vfs_status(&e);
+    let file = o
+        .vfs
+        .open(
+            &o.current_path(),
+            &lanshare_vfs::OpenOptions::read_write(lanshare_vfs::CreateMode::Open),
+        )
+        .map_err(status)?
+        .0;
+    if file.metadata().map_err(status)?.size != 0 && !replace {
+        return Err(NtStatus::OBJECT_NAME_COLLISION);
+    }
+    let size = o.handle.metadata().map_err(status)?.size as usize;
+    let mut data = vec![0u8; size.min(lanshare_vfs::MAX_ATTR_SIZE)];
+    let n = o.handle.read_at(&mut data, 0).map_err(status)?;
+    file.set_len(0).map_err(status)?;
+    file.write_at(data.get(..n).unwrap_or_default(), 0)
+        .map_err(status)?;
+    s.remove().map_err(status)
+}
+
 /// FILE_RENAME_INFORMATION_TYPE_2 ([MS-FSCC] 2.4.42.2): ReplaceIfExists (1), Reserved (7),
 /// RootDirectory (8), FileNameLength (4), FileName.
 async fn rename(ctx: &Ctx<'_>, open: &Arc<Open>, buf: &[u8]) -> ProtoResult<()> {
@@ -481,6 +508,16 @@ async fn rename(ctx: &Ctx<'_>, open: &Arc<Open>, buf: &[u8]) -> ProtoResult<()> 
     // Windows clients send the path from the share root; some prefix it with `\`.
     let name = name.strip_prefix('\\').unwrap_or(&name);
     let name = match split_stream(name)? {
+        // A stream renamed onto its file's unnamed data stream (`::$DATA`): the stream's bytes
+        // become the file's data, when that is empty or may be replaced.
+        StreamName::Default {
+            base: "",
+            data: true,
+        } if open.handle.as_stream().is_some() => {
+            let o = open.clone();
+            blocking(move || stream_to_default(&o, replace)).await??;
+            return Ok(());
+        }
         StreamName::Default { base, .. } => base,
         // [MS-FSA] 2.1.5.14.11: a stream is renamed within its file, the target named
         // `:name[:$DATA]`.
@@ -498,6 +535,19 @@ async fn rename(ctx: &Ctx<'_>, open: &Arc<Open>, buf: &[u8]) -> ProtoResult<()> 
             .await?
             .map_err(|e| ProtoError::Status(vfs_status(&e)))?;
             return Ok(());
+        }
+        // `file:stream` naming this stream's own file: the file is open (through this very
+        // stream), as Windows answers; another file is not a valid stream-rename target.
+        StreamName::Named { base, .. } if open.handle.as_stream().is_some() => {
+            let same = VfsPath::parse(base.strip_prefix('\\').unwrap_or(base)).is_ok_and(|p| {
+                fold_case(&p.to_string()) == fold_case(&open.current_path().to_string())
+            });
+            return Err(if same {
+                NtStatus::SHARING_VIOLATION
+            } else {
+                NtStatus::INVALID_PARAMETER
+            }
+            .into());
         }
         StreamName::Named { .. } => return Err(NtStatus::INVALID_PARAMETER.into()),
     };
