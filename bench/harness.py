@@ -29,7 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SERVERS = ["samba", "peer", "lanshare"]
-TITLES = {"samba": "Samba", "peer": "smb-server crate", "lanshare": "lanshare"}
+TITLES = {"samba": "Samba", "peer": "smb-server crate", "lanshare": "lanshare", "base": "lanshare (before)"}
 USER = "lsbench"
 SHARE = "bench"
 # smbprotocol waits with select(): keep each client process well under FD_SETSIZE (1024).
@@ -269,13 +269,16 @@ class Peer(Server):
 class Lanshare(Server):
     name = "lanshare"
 
+    def binary(self):
+        return self.ctx.lanshare_bin
+
     def start(self):
-        d = self.ctx.work / "lanshare"
+        d = self.ctx.work / self.name
         d.mkdir(exist_ok=True)
         users = d / "users"
         if not users.exists():
             r = subprocess.run(
-                [str(self.ctx.lanshare_bin), "user", "add", USER, "--password-stdin", "--users-file", str(users)],
+                [str(self.binary()), "user", "add", USER, "--password-stdin", "--users-file", str(users)],
                 input=self.ctx.password + "\n",
                 capture_output=True,
                 text=True,
@@ -312,7 +315,7 @@ path = "{self.share_dir}"
         )
         logf = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            [str(self.ctx.lanshare_bin), "serve", "--config", str(conf)],
+            [str(self.binary()), "serve", "--config", str(conf)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=logf,
@@ -320,6 +323,16 @@ path = "{self.share_dir}"
             start_new_session=True,
         )
         self.port = read_listening(self.proc, "lanshare listening on ", self)
+
+
+class Base(Lanshare):
+    """--base-bin: an earlier lanshare build, measured in the same run for a before/after
+    figure. It is not one of the "others" in the ratio column."""
+
+    name = "base"
+
+    def binary(self):
+        return self.ctx.base_bin
 
 
 def read_listening(proc, prefix, server, timeout=30):
@@ -772,14 +785,14 @@ def cell(values, errors, name):
     return f"{fmt_num(med)} ({fmt_num(min(values))}-{fmt_num(max(values))})"
 
 
-def ratio(results, row, higher):
+def ratio(results, row, higher, against=("samba", "peer")):
     def med(s):
         vals = results.get(row, {}).get(s, {}).get("values", [])
         vals = [v for v in vals if not math.isnan(v)]
         return statistics.median(vals) if vals else None
 
     ours = med("lanshare")
-    others = [m for m in (med("samba"), med("peer")) if m is not None]
+    others = [m for m in (med(s) for s in against) if m is not None]
     if ours is None or not others:
         return "-"
     best = max(others) if higher else min(others)
@@ -792,7 +805,8 @@ def ratio(results, row, higher):
 
 
 def print_table(ctx, rows, order, results, out=sys.stdout):
-    head = ["row", "unit"] + [TITLES[s] for s in ctx.servers] + ["lanshare/best"]
+    before = "base" in ctx.servers
+    head = ["row", "unit"] + [TITLES[s] for s in ctx.servers] + ["lanshare/best"] + (["after/before"] if before else [])
     lines = []
     for rid in order:
         _, label, unit, higher = rows[rid]
@@ -801,6 +815,8 @@ def print_table(ctx, rows, order, results, out=sys.stdout):
             r = results.get(rid, {}).get(s, {"values": [], "errors": []})
             cols.append(cell(r["values"], r["errors"], s))
         cols.append(ratio(results, rid, higher))
+        if before:
+            cols.append(ratio(results, rid, higher, ("base",)).replace("  ok", ""))
         lines.append(cols)
     widths = [max(len(str(c)) for c in col) for col in zip(head, *lines)]
     def fmt(cols):
@@ -860,6 +876,7 @@ def main():
     p.add_argument("--servers", default=",".join(SERVERS), help="subset of samba,peer,lanshare")
     p.add_argument("--lanshare-bin", required=True)
     p.add_argument("--peer-bin", required=True)
+    p.add_argument("--base-bin", help="also measure this earlier lanshare build (column 'lanshare (before)')")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     p.add_argument("--perf", metavar="DIR", help="profile lanshare with perf in each group; reports into DIR")
@@ -891,6 +908,10 @@ def main():
         ctx.perf_dir = Path(a.perf)
         ctx.perf_dir.mkdir(parents=True, exist_ok=True)
     ctx.servers = [s for s in a.servers.split(",") if s]
+    ctx.base_bin = Path(a.base_bin) if a.base_bin else None
+    if ctx.base_bin and "base" not in ctx.servers:
+        # Next to lanshare, so that the two builds are measured back to back.
+        ctx.servers.insert(ctx.servers.index("lanshare") if "lanshare" in ctx.servers else len(ctx.servers), "base")
     ctx.lanshare_bin = Path(a.lanshare_bin)
     ctx.peer_bin = Path(a.peer_bin)
     ctx.password = "Bench." + secrets.token_hex(6)
@@ -929,7 +950,7 @@ def main():
     ensure_unix_user()
     ctx.work = Path(tempfile.mkdtemp(prefix="lanshare-bench.", dir="/dev/shm"))
     log(f"work directory {ctx.work}")
-    classes = {"samba": Samba, "peer": Peer, "lanshare": Lanshare}
+    classes = {"samba": Samba, "peer": Peer, "lanshare": Lanshare, "base": Base}
     servers = {s: classes[s](ctx) for s in ctx.servers}
     results = {}
     order = []

@@ -11,14 +11,16 @@
 //! read does not hold up the next request.
 
 use std::collections::HashMap;
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::BufMut;
 use smb_wire::header::{Header, HeaderId};
 use smb_wire::{AsyncId, Command, Dialect, FileId, HeaderFlags, NtStatus, SessionId, TreeId};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
@@ -285,7 +287,7 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
     // a frame by the select below (read_exact is not cancel-safe; mpsc::recv is).
     let (frames_tx, mut frames) = mpsc::channel::<Result<Vec<u8>, FrameError>>(4);
     let reader = tokio::spawn(read_loop(
-        BufReader::with_capacity(64 * 1024, rd),
+        rd,
         frames_tx,
         server.config.max_io_size as usize + 1024 * 1024,
         server.config.frame_read_timeout,
@@ -314,7 +316,9 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
                         break "server shutting down".into();
                     };
                     if frame_is_ordered(&frame) {
-                        let r = conn.process_frame(frame).await;
+                        // Boxed: inline, the pipeline's future would make every idle
+                        // connection's task as large as its largest request.
+                        let r = Box::pin(conn.process_frame(frame)).await;
                         drop(permit);
                         if let Err(why) = r {
                             counters.protocol_drops.fetch_add(1, Ordering::Relaxed);
@@ -406,7 +410,7 @@ enum FrameError {
 }
 
 async fn read_loop(
-    mut rd: BufReader<OwnedReadHalf>,
+    mut rd: OwnedReadHalf,
     out: mpsc::Sender<Result<Vec<u8>, FrameError>>,
     max: usize,
     frame_timeout: Duration,
@@ -426,32 +430,46 @@ async fn read_loop(
 }
 
 /// Read one NetBIOS session message ([MS-SMB2] 2.1). `Ok(None)` at a clean EOF.
+///
+/// No buffer is held between frames: an idle connection waits on a 4-byte stack array, and
+/// each frame gets exactly its own length, uninitialised (never zero-filled), filled straight
+/// from the socket and handed over whole.
 async fn read_frame(
-    rd: &mut BufReader<OwnedReadHalf>,
+    rd: &mut OwnedReadHalf,
     max: usize,
     timeout: Duration,
 ) -> Result<Option<Vec<u8>>, FrameError> {
     loop {
-        let mut first = [0u8; 1];
-        match rd.read(&mut first).await {
+        let mut hdr = [0u8; 4];
+        let got = match rd.read(&mut hdr).await {
             Ok(0) => return Ok(None),
-            Ok(_) => {}
+            Ok(n) => n,
             Err(e) => return Err(FrameError::Other(format!("read error: {e}"))),
-        }
+        };
         // Once a frame has started, all of it must arrive within the deadline: a client that
         // trickles bytes cannot hold a connection slot forever.
         let rest = async {
-            let mut hdr = [first[0], 0, 0, 0];
-            rd.read_exact(&mut hdr[1..])
+            rd.read_exact(&mut hdr[got..])
                 .await
                 .map_err(|e| format!("truncated frame header: {e}"))?;
             match smb_wire::netbios::frame_len(hdr, max).map_err(|e| format!("bad frame: {e}"))? {
                 smb_wire::netbios::FrameHeader::KeepAlive => Ok(None),
                 smb_wire::netbios::FrameHeader::Message(len) => {
-                    let mut buf = vec![0u8; len];
-                    rd.read_exact(&mut buf)
-                        .await
-                        .map_err(|e| format!("truncated frame: {e}"))?;
+                    // `len` is capped by frame_len; the capacity is only virtual until the
+                    // bytes arrive.
+                    let mut buf = Vec::with_capacity(len);
+                    while buf.len() < len {
+                        let want = len - buf.len();
+                        let n = rd
+                            .read_buf(&mut (&mut buf).limit(want))
+                            .await
+                            .map_err(|e| format!("truncated frame: {e}"))?;
+                        if n == 0 {
+                            return Err(format!(
+                                "truncated frame: end of stream {want} bytes before its end"
+                            ));
+                        }
+                    }
                     Ok(Some(buf))
                 }
             }
@@ -465,25 +483,68 @@ async fn read_frame(
     }
 }
 
-async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<Vec<u8>>>) {
-    let mut wr = BufWriter::with_capacity(64 * 1024, wr);
-    while let Some(parts) = rx.recv().await {
-        let len: usize = parts.iter().map(Vec::len).sum();
-        let mut hdr = [0u8; 4];
-        smb_wire::netbios::write_frame_header(len, &mut hdr);
-        let mut ok = wr.write_all(&hdr).await.is_ok();
-        for p in &parts {
-            ok = ok && wr.write_all(p).await.is_ok();
+/// Responses queued together go out in one vectored write; more than this many are left for
+/// the next one (bounded work per syscall, and far below IOV_MAX).
+const MAX_BATCH: usize = 32;
+/// Slices handed to one writev (Linux refuses more than 1,024).
+const MAX_IOVECS: usize = 512;
+
+/// Writes each queued response (its parts, after a NetBIOS header) straight from the Vecs the
+/// handlers built: no copy into a connection buffer, and nothing held while idle.
+async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<Vec<u8>>>) {
+    let mut batch: Vec<Vec<Vec<u8>>> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(parts) => batch.push(parts),
+                Err(_) => break,
+            }
         }
-        // Flush only when nothing else is queued: consecutive responses share a syscall.
-        if ok && rx.is_empty() {
-            ok = wr.flush().await.is_ok();
+        let hdrs: Vec<[u8; 4]> = batch
+            .iter()
+            .map(|parts| {
+                let mut hdr = [0u8; 4];
+                smb_wire::netbios::write_frame_header(parts.iter().map(Vec::len).sum(), &mut hdr);
+                hdr
+            })
+            .collect();
+        let mut slices: Vec<IoSlice<'_>> = Vec::new();
+        for (hdr, parts) in hdrs.iter().zip(&batch) {
+            slices.push(IoSlice::new(hdr));
+            slices.extend(
+                parts
+                    .iter()
+                    .filter(|p| !p.is_empty())
+                    .map(|p| IoSlice::new(p)),
+            );
         }
+        let ok = write_all_vectored(&mut wr, &mut slices).await.is_ok();
+        drop(slices);
+        batch.clear();
         if !ok {
             break;
         }
+        if batch.capacity() > MAX_BATCH {
+            batch = Vec::new();
+        }
     }
     let _ = wr.shutdown().await;
+}
+
+async fn write_all_vectored(
+    wr: &mut OwnedWriteHalf,
+    mut bufs: &mut [IoSlice<'_>],
+) -> std::io::Result<()> {
+    while !bufs.is_empty() {
+        let upto = bufs.len().min(MAX_IOVECS);
+        let n = wr.write_vectored(&bufs[..upto]).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut bufs, n);
+    }
+    Ok(())
 }
 
 impl Connection {

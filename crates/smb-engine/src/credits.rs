@@ -6,6 +6,8 @@
 //! Ids used out of order stay inside the window (marked used) until `low` moves past them, so
 //! the window never exceeds `max` and a replayed id is always caught.
 
+use std::collections::VecDeque;
+
 /// Why a message id was refused. Per 3.3.5.2.3 the connection is then dropped.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CreditError {
@@ -25,27 +27,34 @@ pub struct CreditWindow {
     low: u64,
     width: u64,
     max: u64,
-    /// Bit `i` = id `low + i` already used. Length `max`, ring-indexed by `id % max`.
-    used: Vec<bool>,
+    /// Ids above `low` used out of order: bit `i` of word `w` stands for id
+    /// `base + 64 * w + i`. Empty while the client uses its ids in order (the usual case), so
+    /// that an idle connection holds no allocation for its window; at most `max / 64 + 2`
+    /// words (about 1 KiB at 8,192 credits) otherwise.
+    base: u64,
+    used: VecDeque<u64>,
 }
+
+/// Words kept allocated once the out-of-order set empties again; beyond this the set is
+/// given back (a burst of reordered large I/O should not pin memory on an idle connection).
+const KEEP_WORDS: usize = 4;
 
 impl CreditWindow {
     /// A new connection may send exactly one request: NEGOTIATE with id 0.
     pub fn new(max: u16) -> Self {
-        let max = u64::from(max.max(1));
         CreditWindow {
             low: 0,
             width: 1,
-            max,
-            used: vec![false; max as usize],
+            max: u64::from(max.max(1)),
+            base: 0,
+            used: VecDeque::new(),
         }
     }
 
-    /// Credits the client still holds (unused ids in the window).
+    /// Credits the client still holds (unused ids in the window). Every marked bit lies
+    /// inside the window (bits are cleared as `low` passes them).
     pub fn available(&self) -> u64 {
-        let used = (0..self.width)
-            .filter(|i| self.used[self.slot(self.low + i)])
-            .count() as u64;
+        let used: u64 = self.used.iter().map(|w| u64::from(w.count_ones())).sum();
         self.width - used
     }
 
@@ -54,8 +63,32 @@ impl CreditWindow {
         (self.low, self.low + self.width)
     }
 
-    fn slot(&self, id: u64) -> usize {
-        (id % self.max) as usize
+    fn is_used(&self, id: u64) -> bool {
+        if id < self.base {
+            return false;
+        }
+        let word = ((id - self.base) / 64) as usize;
+        self.used
+            .get(word)
+            .is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
+
+    fn set(&mut self, id: u64, on: bool) {
+        if self.used.is_empty() {
+            self.base = self.low - self.low % 64;
+        }
+        // Callers pass ids in [low, low + width) and base <= low: in range, bounded by max.
+        let word = ((id - self.base) / 64) as usize;
+        while self.used.len() <= word {
+            self.used.push_back(0);
+        }
+        if let Some(w) = self.used.get_mut(word) {
+            if on {
+                *w |= 1 << (id % 64);
+            } else {
+                *w &= !(1 << (id % 64));
+            }
+        }
     }
 
     /// Consume `charge` ids starting at `mid` (a charge of 0 counts as 1, as 2.0.2 sends).
@@ -76,22 +109,36 @@ impl CreditWindow {
                 high,
             });
         }
-        if (mid..end).any(|id| self.used[self.slot(id)]) {
+        if !self.used.is_empty() && (mid..end).any(|id| self.is_used(id)) {
             return Err(CreditError::Replayed { mid });
         }
-        for id in mid..end {
-            let s = self.slot(id);
-            self.used[s] = true;
+        if mid != self.low {
+            for id in mid..end {
+                self.set(id, true);
+            }
+            return Ok(());
         }
-        while self.width > 0 && self.used[self.slot(self.low)] {
-            let s = self.slot(self.low);
-            self.used[s] = false;
+        self.width -= end - self.low;
+        self.low = end;
+        while self.width > 0 && self.is_used(self.low) {
+            let low = self.low;
+            self.set(low, false);
             self.low += 1;
             self.width -= 1;
         }
+        while self.base + 64 <= self.low && !self.used.is_empty() {
+            self.used.pop_front();
+            self.base += 64;
+        }
+        if self.used.iter().all(|w| *w == 0) {
+            if self.used.capacity() > KEEP_WORDS {
+                self.used = VecDeque::new();
+            } else {
+                self.used.clear();
+            }
+        }
         Ok(())
     }
-
     /// Grant up to `requested` credits, never letting the window exceed `max`, and never
     /// leaving a client with no credit at all (it could not send another request).
     pub fn grant(&mut self, requested: u16) -> u16 {
@@ -167,5 +214,57 @@ mod tests {
         w.consume(1, 8).unwrap();
         assert_eq!(w.grant(1000), 8);
         assert_eq!(w.available(), 16);
+    }
+
+    /// Against a plain model (a set of used ids): random grants and consumes, in and out of
+    /// order, replays and out-of-window ids.
+    #[test]
+    fn matches_a_model() {
+        use rand::{Rng, SeedableRng};
+        use std::collections::BTreeSet;
+        for seed in 0..20u64 {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let max = rng.gen_range(1..300u16);
+            let mut w = CreditWindow::new(max);
+            let (mut low, mut width) = (0u64, 1u64);
+            let mut used = BTreeSet::new();
+            for _ in 0..5000 {
+                if rng.gen_bool(0.3) {
+                    let req = rng.gen_range(0..40u16);
+                    let room = u64::from(max) - width;
+                    let mut g = u64::from(req).min(room);
+                    if g == 0 && width == used.len() as u64 && room > 0 {
+                        g = 1;
+                    }
+                    assert_eq!(u64::from(w.grant(req)), g);
+                    width += g;
+                } else {
+                    let mid = low.saturating_sub(2) + rng.gen_range(0..width + 4);
+                    let charge = rng.gen_range(0..4u16);
+                    let n = u64::from(charge.max(1));
+                    let expect = if mid < low || mid + n > low + width {
+                        Err(CreditError::OutOfWindow {
+                            mid,
+                            charge,
+                            low,
+                            high: low + width,
+                        })
+                    } else if (mid..mid + n).any(|id| used.contains(&id)) {
+                        Err(CreditError::Replayed { mid })
+                    } else {
+                        used.extend(mid..mid + n);
+                        while used.remove(&low) {
+                            low += 1;
+                            width -= 1;
+                        }
+                        Ok(())
+                    };
+                    assert_eq!(w.consume(mid, charge), expect, "seed {seed}");
+                }
+                assert_eq!(w.window(), (low, low + width));
+                assert_eq!(w.available(), width - used.len() as u64);
+                assert!(w.used.len() as u64 <= u64::from(max) / 64 + 2);
+            }
+        }
     }
 }
