@@ -160,6 +160,21 @@ impl SessionCrypto {
 
     /// Wrap a whole (possibly compound) message in a TRANSFORM_HEADER.
     pub fn encrypt(&self, session_id: u64, plain: Vec<u8>) -> Option<Vec<u8>> {
+        let [hdr, body] = self.seal_parts(session_id, vec![plain])?;
+        let mut out = hdr;
+        out.extend_from_slice(&body);
+        Some(out)
+    }
+
+    /// Encrypt a message given as consecutive parts; returns the TRANSFORM_HEADER and the
+    /// ciphertext, to be written one after the other. A single part (any response but a
+    /// compound) is encrypted where it lies: no copy of READ data.
+    pub fn seal_parts(&self, session_id: u64, mut parts: Vec<Vec<u8>>) -> Option<[Vec<u8>; 2]> {
+        let mut body = if parts.len() == 1 {
+            parts.pop()?
+        } else {
+            parts.concat()
+        };
         let mut nonce = [0u8; 16];
         let n = self.encrypt.nonce_len();
         nonce[..8].copy_from_slice(&self.counter.fetch_add(1, Ordering::Relaxed).to_le_bytes());
@@ -167,39 +182,46 @@ impl SessionCrypto {
         let hdr = TransformHeader {
             signature: [0; 16],
             nonce,
-            original_message_size: u32::try_from(plain.len()).ok()?,
+            original_message_size: u32::try_from(body.len()).ok()?,
             flags: TransformHeader::FLAG_ENCRYPTED,
             session_id: smb_wire::SessionId(session_id),
         };
-        let mut out = vec![0u8; TransformHeader::SIZE];
-        hdr.write(&mut out);
-        out.extend_from_slice(&plain);
-        let (head, body) = out.split_at_mut(TransformHeader::SIZE);
+        let mut head = vec![0u8; TransformHeader::SIZE];
+        hdr.write(&mut head);
         let tag = self
             .encrypt
-            .seal(&nonce[..n], &head[TransformHeader::AAD_RANGE], body)?;
-        out[TransformHeader::SIGNATURE_RANGE].copy_from_slice(&tag);
-        Some(out)
+            .seal(&nonce[..n], &head[TransformHeader::AAD_RANGE], &mut body)?;
+        head[TransformHeader::SIGNATURE_RANGE].copy_from_slice(&tag);
+        Some([head, body])
     }
 
     /// Decrypt a transform frame in place; returns the plaintext SMB2 message, or `None` when
-    /// authentication fails (the caller then drops the connection, 3.3.5.2.1.1).
+    /// authentication fails. The engine itself uses [`Self::decrypt_in_place`].
+    #[cfg(test)]
     pub fn decrypt(&self, mut frame: Vec<u8>) -> Option<Vec<u8>> {
-        let hdr = TransformHeader::parse(&frame).ok()?;
-        if frame.len() - TransformHeader::SIZE != hdr.original_message_size as usize {
-            return None;
-        }
-        let n = self.decrypt.nonce_len();
-        let aad: [u8; 32] = frame[TransformHeader::AAD_RANGE].try_into().ok()?;
-        let body = &mut frame[TransformHeader::SIZE..];
-        if !self
-            .decrypt
-            .open(&hdr.nonce[..n], &aad, body, &hdr.signature)
-        {
+        if !self.decrypt_in_place(&mut frame) {
             return None;
         }
         frame.drain(..TransformHeader::SIZE);
         Some(frame)
+    }
+
+    /// Decrypt a transform frame where it lies: on success the plaintext message follows the
+    /// (untouched) TRANSFORM_HEADER, for the caller to slice off without moving the data.
+    pub fn decrypt_in_place(&self, frame: &mut [u8]) -> bool {
+        let Ok(hdr) = TransformHeader::parse(frame) else {
+            return false;
+        };
+        if frame.len() - TransformHeader::SIZE != hdr.original_message_size as usize {
+            return false;
+        }
+        let n = self.decrypt.nonce_len();
+        let Ok(aad) = <[u8; 32]>::try_from(&frame[TransformHeader::AAD_RANGE]) else {
+            return false;
+        };
+        let body = &mut frame[TransformHeader::SIZE..];
+        self.decrypt
+            .open(&hdr.nonce[..n], &aad, body, &hdr.signature)
     }
 }
 

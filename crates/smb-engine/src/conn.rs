@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::BufMut;
+use bytes::{BufMut, Bytes};
 use smb_wire::header::{Header, HeaderId};
 use smb_wire::{AsyncId, Command, Dialect, FileId, HeaderFlags, NtStatus, SessionId, TreeId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -111,6 +111,9 @@ pub(crate) struct Ctx<'a> {
     pub hdr: &'a Header,
     /// The whole PDU, header first: every offset in a request is relative to its start.
     pub pdu: &'a [u8],
+    /// The message `pdu` lies in, shared: a handler that hands request data to another task
+    /// (WRITE to the blocking pool) takes [`Ctx::shared`] instead of a copy.
+    pub frame: &'a Bytes,
     pub session: Option<Arc<Session>>,
     pub tree: Option<Arc<Tree>>,
     /// FileId of the previous request of a related compound.
@@ -155,6 +158,17 @@ impl Ctx<'_> {
 
     pub fn dialect(&self) -> Dialect {
         lock(&self.conn.neg).dialect.unwrap_or(Dialect::SMB2_0_2)
+    }
+
+    /// An owned handle on part of the request (a slice of `pdu`), sharing the frame's memory.
+    pub fn shared(&self, data: &[u8]) -> Bytes {
+        let base = self.frame.as_ptr() as usize;
+        let at = data.as_ptr() as usize;
+        if data.is_empty() || at < base || at + data.len() > base + self.frame.len() {
+            // Not from this frame (cannot happen for parsed request fields): copy.
+            return Bytes::copy_from_slice(data);
+        }
+        self.frame.slice(at - base..at - base + data.len())
     }
 
     pub fn session(&self) -> ProtoResult<&Arc<Session>> {
@@ -619,9 +633,14 @@ impl Connection {
                 .ok_or_else(|| {
                     format!("encrypted message on session {sid:#x}, which has no encryption keys")
                 })?;
-            let plain = crypto
-                .decrypt(frame)
-                .ok_or("encrypted message failed to decrypt (wrong key or nonce, or tampered)")?;
+            let mut frame = frame;
+            if !crypto.decrypt_in_place(&mut frame) {
+                return Err(
+                    "encrypted message failed to decrypt (wrong key or nonce, or tampered)".into(),
+                );
+            }
+            // The plaintext stays where it was decrypted, after the transform header.
+            let plain = Bytes::from(frame).slice(smb_wire::transform::TransformHeader::SIZE..);
             if !smb_wire::is_smb2(&plain) {
                 return Err("decrypted message is not SMB2".into());
             }
@@ -631,7 +650,7 @@ impl Connection {
             });
             plain
         } else {
-            frame
+            Bytes::from(frame)
         };
         if smb_wire::is_compression_transform(&frame) {
             return Err("compressed message, but compression was not negotiated".into());
@@ -642,7 +661,7 @@ impl Connection {
         for item in smb_wire::split_compound(&frame) {
             let pdu = item.map_err(|e| format!("malformed compound: {e}"))?;
             if let Some(r) = self
-                .process_pdu(pdu, &mut related, first, encrypted.as_ref())
+                .process_pdu(pdu, &frame, &mut related, first, encrypted.as_ref())
                 .await?
             {
                 responses.push(r);
@@ -670,9 +689,9 @@ impl Connection {
         if let Some(e) = encrypted {
             let sealed = e
                 .crypto
-                .encrypt(e.session_id, parts.concat())
+                .seal_parts(e.session_id, parts)
                 .ok_or("encrypting the response failed")?;
-            return self.send(vec![sealed]).await;
+            return self.send(sealed.into()).await;
         }
         self.send(parts).await
     }
@@ -681,6 +700,7 @@ impl Connection {
     async fn process_pdu(
         self: &Arc<Self>,
         pdu: &[u8],
+        frame: &Bytes,
         related: &mut Related,
         first: bool,
         encrypted: Option<&Encrypted>,
@@ -731,6 +751,7 @@ impl Connection {
             conn: self,
             hdr: &hdr,
             pdu,
+            frame,
             session: None,
             tree: None,
             related_file_id,

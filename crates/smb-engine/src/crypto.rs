@@ -127,14 +127,37 @@ pub fn verify(algo: SigningAlgo, key: &[u8; 16], pdu: &[u8]) -> bool {
     }
     let mut got = [0u8; 16];
     got.copy_from_slice(&pdu[SIGNATURE]);
-    // One copy of the PDU: the signature must be computed with the field zeroed and the
-    // received buffer is shared. Signed requests are small except WRITE, which is the price
-    // of signing anyway.
-    let mut copy = pdu.to_vec();
-    copy[SIGNATURE].fill(0);
-    let message_id = u64::from_le_bytes(copy[24..32].try_into().expect("8 bytes"));
-    let is_cancel = u16::from_le_bytes([copy[12], copy[13]]) == 0x000C;
-    let want = compute(algo, key, &copy, message_id, is_cancel);
+    let message_id = u64::from_le_bytes(pdu[24..32].try_into().expect("8 bytes"));
+    let is_cancel = u16::from_le_bytes([pdu[12], pdu[13]]) == 0x000C;
+    // The signature is computed with its own field zeroed, and the received buffer is
+    // shared: HMAC and CMAC take the PDU in three pieces (no copy of a signed WRITE's data);
+    // GMAC's associated data is one slice, so it works on a copy.
+    let want = match algo {
+        SigningAlgo::HmacSha256 => {
+            let mut mac =
+                <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
+            mac.update(&pdu[..SIGNATURE.start]);
+            mac.update(&[0u8; 16]);
+            mac.update(&pdu[SIGNATURE.end..]);
+            let mut sig = [0u8; 16];
+            sig.copy_from_slice(&mac.finalize().into_bytes()[..16]);
+            sig
+        }
+        SigningAlgo::AesCmac => {
+            let mut mac = <Cmac<Aes128> as Mac>::new_from_slice(key).expect("16-byte AES key");
+            mac.update(&pdu[..SIGNATURE.start]);
+            mac.update(&[0u8; 16]);
+            mac.update(&pdu[SIGNATURE.end..]);
+            let mut sig = [0u8; 16];
+            sig.copy_from_slice(&mac.finalize().into_bytes());
+            sig
+        }
+        SigningAlgo::AesGmac => {
+            let mut copy = pdu.to_vec();
+            copy[SIGNATURE].fill(0);
+            compute(algo, key, &copy, message_id, is_cancel)
+        }
+    };
     constant_time_eq(&want, &got)
 }
 

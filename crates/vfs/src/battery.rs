@@ -227,6 +227,28 @@ pub fn eof_reads(fs: &dyn Vfs) {
     put(fs, "empty", b"");
     let (h, _) = open(fs, "empty", OpenOptions::read());
     assert_eq!(h.read_at(&mut buf, 0).unwrap(), 0);
+    // read_append keeps what the buffer held and adds at most `len` bytes, with an exact
+    // spare capacity (the zero-copy path), a larger one, and none.
+    let (h, _) = open(fs, "f", OpenOptions::read());
+    for cap in [2 + 3, 2 + 100, 0] {
+        let mut v = Vec::with_capacity(cap);
+        v.extend_from_slice(b"HH");
+        assert_eq!(h.read_append(&mut v, 3, 1).unwrap(), 3);
+        assert_eq!(v, b"HHbcd");
+        assert_eq!(h.read_append(&mut v, 10, 4).unwrap(), 2);
+        assert_eq!(v, b"HHbcdef");
+        assert_eq!(h.read_append(&mut v, 10, 6).unwrap(), 0);
+        assert_eq!(h.read_append(&mut v, 10, u64::MAX).unwrap(), 0);
+        assert_eq!(v, b"HHbcdef");
+    }
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    put(fs, "big", &big);
+    let (h, _) = open(fs, "big", OpenOptions::read());
+    let mut v = Vec::with_capacity(64 + big.len());
+    v.resize(64, 7);
+    assert_eq!(h.read_append(&mut v, big.len(), 0).unwrap(), big.len());
+    assert_eq!(&v[..64], &[7u8; 64][..]);
+    assert_eq!(&v[64..], &big[..]);
 }
 
 /// set_len extends with zeros and truncates.

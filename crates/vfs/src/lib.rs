@@ -102,6 +102,21 @@ pub trait VfsHandle: Send + Sync {
     /// (0 at or past it). Needs read access; a directory is [`VfsError::IsADirectory`].
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, VfsError>;
 
+    /// Reads up to `len` bytes at `offset`, appended to `buf`; returns how many (fewer only
+    /// at end of file). Protocol servers build a response header first and let the file
+    /// data land right after it: a `buf` whose spare capacity is exactly `len`
+    /// (`Vec::with_capacity`) is filled without being zeroed first where the store can.
+    fn read_append(&self, buf: &mut Vec<u8>, len: usize, offset: u64) -> Result<usize, VfsError> {
+        let start = buf.len();
+        buf.resize(start + len, 0);
+        let r = buf
+            .get_mut(start..)
+            .map_or(Ok(0), |b| self.read_at(b, offset));
+        let n = *r.as_ref().unwrap_or(&0);
+        buf.truncate(start + n);
+        r
+    }
+
     /// Writes all of `data` at `offset`, extending the file (with zeros in any gap) as needed.
     /// Returns `data.len()`. Needs write access.
     fn write_at(&self, data: &[u8], offset: u64) -> Result<usize, VfsError>;

@@ -700,36 +700,30 @@ pub(crate) async fn read(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let len = req.length as usize;
     let offset = req.offset;
     let min = req.minimum_count as usize;
-    let mut out = std::mem::take(&mut ctx.out);
-    let start = out.len() + ReadResponse::FIXED_LEN;
-    out.resize(start + len, 0);
+    // The response is allocated once at its final size: header and fixed part, then the
+    // file data read by the store straight into the spare capacity after them (no zero-fill,
+    // no copy), later signed in place and written to the socket as is.
+    let fixed = ctx.out.len();
+    let start = fixed + ReadResponse::FIXED_LEN;
+    let mut out = Vec::with_capacity(start + len);
+    out.extend_from_slice(&ctx.out);
+    out.resize(start, 0);
     let o = open.clone();
     let (mut out, n) = blocking(move || {
-        let r = match out.get_mut(start..) {
-            Some(buf) => o.handle.read_at(buf, offset),
-            None => Ok(0),
-        };
+        let r = o.handle.read_append(&mut out, len, offset);
         (out, r)
     })
     .await?;
     let n = match n {
         Ok(n) => n,
-        Err(e) => {
-            out.truncate(start - ReadResponse::FIXED_LEN);
-            ctx.out = out;
-            return Err(vfs_status(&e).into());
-        }
+        Err(e) => return Err(vfs_status(&e).into()),
     };
     if (n == 0 && len > 0) || n < min {
-        out.truncate(start - ReadResponse::FIXED_LEN);
-        ctx.out = out;
         return Err(NtStatus::END_OF_FILE.into());
     }
     // Samba reports the position after a read in FilePositionInformation; Windows leaves it.
     // Clients that track it themselves are unaffected either way.
     open.position.store(offset + n as u64, Ordering::Relaxed);
-    out.truncate(start + n);
-    let fixed = start - ReadResponse::FIXED_LEN;
     if let Some(hdr) = out.get_mut(fixed..start) {
         ReadResponse::write_fixed(hdr, n as u32, 0);
     }
@@ -775,8 +769,8 @@ pub(crate) async fn write(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         }
         _ => return Err(NtStatus::INVALID_PARAMETER.into()),
     }
-    // One copy: the request buffer belongs to the frame, the blocking pool needs 'static data.
-    let data = req.data.to_vec();
+    // The blocking pool needs 'static data: a shared slice of the received frame, not a copy.
+    let data = ctx.shared(req.data);
     let write_through = req.flags & WriteRequest::FLAG_WRITE_THROUGH != 0
         || open.create_options & CreateOptions::WRITE_THROUGH.0 != 0;
     // An append-only open ([MS-FSA] 2.1.5.4: FILE_APPEND_DATA without FILE_WRITE_DATA)
