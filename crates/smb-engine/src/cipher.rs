@@ -1,8 +1,10 @@
 //! SMB3 encryption ([MS-SMB2] 3.1.4.3 Encrypting the Message, 3.3.5.2.1.1 Decrypting the
 //! Message): AES-128/256 in CCM or GCM mode over the SMB2 TRANSFORM_HEADER.
 //!
-//! RustCrypto's `aes` uses AES-NI and `aes-gcm`'s GHASH uses PCLMULQDQ when the CPU has them
-//! (detected at run time), so neither needs unsafe here.
+//! GCM comes from `ring` (AES-NI and a stitched, aggregated GHASH: several times faster
+//! than RustCrypto's one-block-at-a-time GHASH, which took 40 % of the server's CPU in the
+//! encrypted large-file rows); CCM, which `ring` lacks, from RustCrypto's `aes` (AES-NI
+//! detected at run time). Neither needs unsafe here.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,8 +12,8 @@ use aes::{Aes128, Aes256};
 use aes_gcm::aead::generic_array::GenericArray;
 use aes_gcm::aead::generic_array::typenum::{U11, U16};
 use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes128Gcm, Aes256Gcm};
 use ccm::Ccm;
+use ring::aead::{AES_128_GCM, AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use smb_wire::Cipher;
 use smb_wire::transform::TransformHeader;
 
@@ -32,8 +34,8 @@ pub const SUPPORTED: [Cipher; 4] = [
 enum Engine {
     Ccm128(Box<Aes128Ccm>),
     Ccm256(Box<Aes256Ccm>),
-    Gcm128(Box<Aes128Gcm>),
-    Gcm256(Box<Aes256Gcm>),
+    Gcm128(LessSafeKey),
+    Gcm256(LessSafeKey),
 }
 
 impl Engine {
@@ -41,8 +43,12 @@ impl Engine {
         Some(match cipher {
             Cipher::AES_128_CCM => Engine::Ccm128(Box::new(Aes128Ccm::new_from_slice(key).ok()?)),
             Cipher::AES_256_CCM => Engine::Ccm256(Box::new(Aes256Ccm::new_from_slice(key).ok()?)),
-            Cipher::AES_128_GCM => Engine::Gcm128(Box::new(Aes128Gcm::new_from_slice(key).ok()?)),
-            Cipher::AES_256_GCM => Engine::Gcm256(Box::new(Aes256Gcm::new_from_slice(key).ok()?)),
+            Cipher::AES_128_GCM => {
+                Engine::Gcm128(LessSafeKey::new(UnboundKey::new(&AES_128_GCM, key).ok()?))
+            }
+            Cipher::AES_256_GCM => {
+                Engine::Gcm256(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?))
+            }
             _ => return None,
         })
     }
@@ -63,12 +69,13 @@ impl Engine {
             Engine::Ccm256(c) => c
                 .encrypt_in_place_detached(GenericArray::from_slice(nonce), aad, buf)
                 .ok()?,
-            Engine::Gcm128(c) => c
-                .encrypt_in_place_detached(GenericArray::from_slice(nonce), aad, buf)
-                .ok()?,
-            Engine::Gcm256(c) => c
-                .encrypt_in_place_detached(GenericArray::from_slice(nonce), aad, buf)
-                .ok()?,
+            Engine::Gcm128(k) | Engine::Gcm256(k) => {
+                let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+                let tag = k
+                    .seal_in_place_separate_tag(nonce, Aad::from(aad), buf)
+                    .ok()?;
+                return <[u8; 16]>::try_from(tag.as_ref()).ok();
+            }
         };
         let mut out = [0u8; 16];
         out.copy_from_slice(&tag);
@@ -76,6 +83,7 @@ impl Engine {
     }
 
     fn open(&self, nonce: &[u8], aad: &[u8], buf: &mut [u8], tag: &[u8; 16]) -> bool {
+        let ring_tag = Tag::from(*tag);
         let tag = GenericArray::from_slice(tag);
         match self {
             Engine::Ccm128(c) => c
@@ -84,12 +92,13 @@ impl Engine {
             Engine::Ccm256(c) => c
                 .decrypt_in_place_detached(GenericArray::from_slice(nonce), aad, buf, tag)
                 .is_ok(),
-            Engine::Gcm128(c) => c
-                .decrypt_in_place_detached(GenericArray::from_slice(nonce), aad, buf, tag)
-                .is_ok(),
-            Engine::Gcm256(c) => c
-                .decrypt_in_place_detached(GenericArray::from_slice(nonce), aad, buf, tag)
-                .is_ok(),
+            Engine::Gcm128(k) | Engine::Gcm256(k) => {
+                let Ok(nonce) = Nonce::try_assume_unique_for_key(nonce) else {
+                    return false;
+                };
+                k.open_in_place_separate_tag(nonce, Aad::from(aad), ring_tag, buf, 0..)
+                    .is_ok()
+            }
         }
     }
 }
@@ -282,6 +291,38 @@ mod tests {
                     assert!(server.decrypt(bad).is_none(), "{cipher}: byte {i} tampered");
                 }
             }
+        }
+    }
+
+    /// GCM through `ring` against RustCrypto's AES-GCM, both key sizes, a long message.
+    #[test]
+    fn gcm_matches_rustcrypto() {
+        use aes_gcm::{Aes128Gcm, Aes256Gcm};
+        let msg: Vec<u8> = (0..100_003u32).map(|i| (i * 13) as u8).collect();
+        let aad = [3u8; 32];
+        let nonce = [9u8; 12];
+        for (cipher, key) in [
+            (Cipher::AES_128_GCM, &[1u8; 16][..]),
+            (Cipher::AES_256_GCM, &[2u8; 32][..]),
+        ] {
+            let e = Engine::new(cipher, key).unwrap();
+            let mut ours = msg.clone();
+            let tag = e.seal(&nonce, &aad, &mut ours).unwrap();
+            let mut theirs = msg.clone();
+            let want = if cipher == Cipher::AES_128_GCM {
+                Aes128Gcm::new_from_slice(key)
+                    .unwrap()
+                    .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &aad, &mut theirs)
+            } else {
+                Aes256Gcm::new_from_slice(key)
+                    .unwrap()
+                    .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &aad, &mut theirs)
+            }
+            .unwrap();
+            assert_eq!(ours, theirs, "{cipher}");
+            assert_eq!(tag[..], want[..], "{cipher}");
+            assert!(e.open(&nonce, &aad, &mut ours, &tag));
+            assert_eq!(ours, msg);
         }
     }
 

@@ -5,8 +5,6 @@
 //! without a socket.
 
 use aes::Aes128;
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes128Gcm, KeyInit, Nonce};
 use cmac::Cmac;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256, Sha512};
@@ -94,12 +92,20 @@ fn compute(
                 role |= 2;
             }
             nonce[8..].copy_from_slice(&role.to_le_bytes());
-            let cipher = Aes128Gcm::new_from_slice(key).expect("16-byte AES key");
-            // GMAC is GCM over an empty plaintext with the message as associated data.
-            let tag = cipher
-                .encrypt_in_place_detached(Nonce::from_slice(&nonce), pdu, &mut [])
+            // GMAC is GCM over an empty plaintext with the message as associated data
+            // (`ring`'s GHASH: see cipher.rs for why not RustCrypto's).
+            let key = ring::aead::LessSafeKey::new(
+                ring::aead::UnboundKey::new(&ring::aead::AES_128_GCM, key)
+                    .expect("16-byte AES key"),
+            );
+            let tag = key
+                .seal_in_place_separate_tag(
+                    ring::aead::Nonce::assume_unique_for_key(nonce),
+                    ring::aead::Aad::from(pdu),
+                    &mut [],
+                )
                 .expect("GCM cannot fail on an empty plaintext");
-            sig.copy_from_slice(&tag);
+            sig.copy_from_slice(tag.as_ref());
         }
     }
     sig
@@ -255,6 +261,43 @@ mod tests {
             bad[80] ^= 1;
             assert!(!verify(algo, &key, &bad), "{algo:?} tamper");
             assert!(!verify(algo, &[8u8; 16], &pdu), "{algo:?} wrong key");
+        }
+    }
+
+    /// GMAC through `ring` against RustCrypto's AES-GCM (an independent implementation),
+    /// over a PDU spanning many GHASH blocks; verification of a long PDU for each algorithm.
+    #[test]
+    fn gmac_matches_rustcrypto_and_long_pdus_verify() {
+        use aes_gcm::aead::AeadInPlace;
+        use aes_gcm::{Aes128Gcm, KeyInit, Nonce};
+        let key = [0x5au8; 16];
+        let mut pdu: Vec<u8> = (0..70_001u32).map(|i| (i * 7) as u8).collect();
+        pdu[..4].copy_from_slice(b"\xfeSMB");
+        pdu[12..14].copy_from_slice(&[0x0C, 0]); // CANCEL: bit 1 of the nonce's role field
+        sign(SigningAlgo::AesGmac, &key, &mut pdu);
+        let mut zeroed = pdu.clone();
+        zeroed[SIGNATURE].fill(0);
+        let mut nonce = [0u8; 12];
+        nonce[..8].copy_from_slice(&pdu[24..32]);
+        nonce[8] = 2 | u8::from(pdu[16] & 1 != 0);
+        let want = Aes128Gcm::new_from_slice(&key)
+            .unwrap()
+            .encrypt_in_place_detached(Nonce::from_slice(&nonce), &zeroed, &mut [])
+            .unwrap();
+        assert_eq!(pdu[SIGNATURE], want[..]);
+        for algo in [
+            SigningAlgo::HmacSha256,
+            SigningAlgo::AesCmac,
+            SigningAlgo::AesGmac,
+        ] {
+            let mut pdu = zeroed.clone();
+            sign(algo, &key, &mut pdu);
+            assert!(verify(algo, &key, &pdu), "{algo:?}");
+            for i in [0, 47, 64, 70_000] {
+                let mut bad = pdu.clone();
+                bad[i] ^= 0x10;
+                assert!(!verify(algo, &key, &bad), "{algo:?} byte {i}");
+            }
         }
     }
 

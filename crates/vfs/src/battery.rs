@@ -552,6 +552,17 @@ pub fn dos_attributes(fs: &dyn Vfs) {
             "{:#x}",
             m.dos_attributes
         );
+        // A listing reads them too (LocalFs takes another path there than stat).
+        let (root, _) = open(fs, "", OpenOptions::directory(CreateMode::Open));
+        let mut s = root.read_dir().unwrap();
+        let mut seen = None;
+        while let Some(e) = s.next_entry() {
+            let e = e.unwrap();
+            if e.name == "f" {
+                seen = Some(e.metadata.dos_attributes);
+            }
+        }
+        assert_eq!(seen, Some(dos::HIDDEN | dos::SYSTEM | dos::ARCHIVE));
     }
     h.set_dos_attributes(0).unwrap();
     let m = fs.stat(&p("f")).unwrap();
