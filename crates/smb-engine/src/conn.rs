@@ -303,7 +303,10 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
     let reader = tokio::spawn(read_loop(
         rd,
         frames_tx,
-        server.config.max_io_size as usize + 1024 * 1024,
+        FrameCap {
+            conn: Arc::downgrade(&conn),
+            authenticated: server.config.max_io_size as usize + 1024 * 1024,
+        },
         server.config.frame_read_timeout,
     ));
 
@@ -423,14 +426,37 @@ enum FrameError {
     Other(String),
 }
 
+/// Largest frame accepted while the connection has no authenticated session. NEGOTIATE and
+/// SESSION_SETUP are all an unauthenticated client may send, and the largest of those is a
+/// SESSION_SETUP carrying a Kerberos ticket (Windows' MaxTokenSize is at most 64 KiB); without
+/// this cap anyone who can reach the port could make the server allocate max_io_size + 1 MiB
+/// per connection before proving who they are.
+const PRE_AUTH_MAX_FRAME: usize = 128 * 1024;
+
+/// The frame size limit, read when each frame header arrives: small until a session of the
+/// connection is authenticated, then large enough for max_io_size READ/WRITE.
+struct FrameCap {
+    conn: std::sync::Weak<Connection>,
+    authenticated: usize,
+}
+
+impl FrameCap {
+    fn now(&self) -> usize {
+        match self.conn.upgrade() {
+            Some(c) if c.has_valid_session() => self.authenticated,
+            _ => PRE_AUTH_MAX_FRAME.min(self.authenticated),
+        }
+    }
+}
+
 async fn read_loop(
     mut rd: OwnedReadHalf,
     out: mpsc::Sender<Result<Vec<u8>, FrameError>>,
-    max: usize,
+    cap: FrameCap,
     frame_timeout: Duration,
 ) {
     loop {
-        let r = read_frame(&mut rd, max, frame_timeout).await;
+        let r = read_frame(&mut rd, &cap, frame_timeout).await;
         let stop = !matches!(r, Ok(Some(_)));
         let msg = match r {
             Ok(Some(f)) => Ok(f),
@@ -450,7 +476,7 @@ async fn read_loop(
 /// from the socket and handed over whole.
 async fn read_frame(
     rd: &mut OwnedReadHalf,
-    max: usize,
+    cap: &FrameCap,
     timeout: Duration,
 ) -> Result<Option<Vec<u8>>, FrameError> {
     loop {
@@ -466,7 +492,9 @@ async fn read_frame(
             rd.read_exact(&mut hdr[got..])
                 .await
                 .map_err(|e| format!("truncated frame header: {e}"))?;
-            match smb_wire::netbios::frame_len(hdr, max).map_err(|e| format!("bad frame: {e}"))? {
+            match smb_wire::netbios::frame_len(hdr, cap.now())
+                .map_err(|e| format!("bad frame: {e}"))?
+            {
                 smb_wire::netbios::FrameHeader::KeepAlive => Ok(None),
                 smb_wire::netbios::FrameHeader::Message(len) => {
                     // `len` is capped by frame_len; the capacity is only virtual until the

@@ -28,15 +28,15 @@
 //!   STATUS_TOO_MANY_OPENED_FILES; IPC$ pipes are not served yet (STATUS_OBJECT_NAME_NOT_FOUND).
 //! - CLOSE: releases the open once, with its locks and share mode; the last close of a
 //!   delete-pending file deletes it before the response; POSTQUERY_ATTRIB returns attributes.
-//! - READ/WRITE: Length above MaxReadSize/MaxWriteSize is STATUS_INVALID_PARAMETER, and so is
-//!   a CreditCharge below ceil(Length / 64 KiB) on dialects above 2.0.2; a directory is
-//!   STATUS_INVALID_DEVICE_REQUEST; the open needs FILE_READ_DATA|FILE_EXECUTE
-//!   (FILE_WRITE_DATA|FILE_APPEND_DATA), else STATUS_ACCESS_DENIED; a byte-range lock of
-//!   another open is STATUS_FILE_LOCK_CONFLICT; a read at or past EOF (Length > 0) or shorter
-//!   than MinimumCount is STATUS_END_OF_FILE; a range ending past INT64_MAX is
-//!   STATUS_INVALID_PARAMETER, a write reaching NTFS's largest file size STATUS_DISK_FULL;
-//!   an append-only open (FILE_APPEND_DATA alone) writes at the end of file; WRITE_THROUGH
-//!   (flag or create option) flushes before the response.
+//! - READ/WRITE: Length above MaxReadSize/MaxWriteSize (64 KiB on 2.0.2) is
+//!   STATUS_INVALID_PARAMETER, and so is a CreditCharge below ceil(Length / 64 KiB) on
+//!   dialects above 2.0.2; a directory is STATUS_INVALID_DEVICE_REQUEST; the open needs
+//!   FILE_READ_DATA|FILE_EXECUTE (FILE_WRITE_DATA|FILE_APPEND_DATA), else STATUS_ACCESS_DENIED;
+//!   a byte-range lock of another open is STATUS_FILE_LOCK_CONFLICT; a read at or past EOF
+//!   (Length > 0) or shorter than MinimumCount is STATUS_END_OF_FILE; a range ending past
+//!   INT64_MAX is STATUS_INVALID_PARAMETER, a write reaching NTFS's largest file size
+//!   STATUS_DISK_FULL; an append-only open (FILE_APPEND_DATA alone) writes at the end of file;
+//!   WRITE_THROUGH (flag or create option) flushes before the response.
 //! - FLUSH without write access is STATUS_ACCESS_DENIED.
 //! - an unknown FileId is STATUS_FILE_CLOSED.
 //!
@@ -675,7 +675,7 @@ pub(crate) fn check_credit_charge(ctx: &Ctx<'_>, len: u32) -> ProtoResult<()> {
 pub(crate) async fn read(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let req = ReadRequest::parse(ctx.pdu)?;
     let open = find_open(ctx, req.file_id)?;
-    if req.length > ctx.conn.server.config.max_io_size {
+    if req.length > super::negotiate::io_size(ctx.conn, ctx.dialect()) {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
     check_credit_charge(ctx, req.length)?;
@@ -735,7 +735,7 @@ pub(crate) async fn read(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
 pub(crate) async fn write(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let req = WriteRequest::parse(ctx.pdu)?;
     let open = find_open(ctx, req.file_id)?;
-    if req.data.len() > ctx.conn.server.config.max_io_size as usize {
+    if req.data.len() > super::negotiate::io_size(ctx.conn, ctx.dialect()) as usize {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
     check_credit_charge(ctx, req.data.len() as u32)?;

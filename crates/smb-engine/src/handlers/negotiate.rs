@@ -55,7 +55,9 @@ fn capabilities_for(dialect: Dialect) -> u32 {
     }
 }
 
-fn io_size(conn: &Connection, dialect: Dialect) -> u32 {
+/// MaxReadSize, MaxWriteSize and MaxTransactSize as advertised; READ and WRITE enforce the
+/// same value ([MS-SMB2] 3.3.5.12, 3.3.5.13).
+pub(crate) fn io_size(conn: &Connection, dialect: Dialect) -> u32 {
     // 2.0.2 has no multi-credit requests: 64 KiB is its ceiling.
     if dialect == Dialect::SMB2_0_2 {
         65536
