@@ -124,6 +124,7 @@ fn samba_differs(target: Target, attack: &str, what: &str) -> Option<&'static st
             Some("reads any first byte as a frame type and waits for the announced length")
         }
         "oversized_length" => Some("accepts a 16 MiB frame length and waits for the body"),
+        "preauth_big_frame" => Some("has no smaller frame limit before authentication"),
         _ => None,
     }
 }
@@ -193,6 +194,23 @@ fn oversized_length(addr: SocketAddr) -> Vec<(String, Outcome)> {
     let mut bytes = vec![0x00, 0xFF, 0xFF, 0xFF];
     bytes.extend_from_slice(&raw::negotiate(&GOOD_DIALECTS, 0));
     one("length 0xFFFFFF", send_raw(addr, &bytes))
+}
+
+/// Before a session is authenticated only NEGOTIATE and SESSION_SETUP are possible, and
+/// none needs more than 128 KiB: a larger frame is refused as soon as its length is read,
+/// so an unauthenticated client cannot make the server hold max_io_size per connection.
+fn preauth_big_frame(addr: SocketAddr) -> Vec<(String, Outcome)> {
+    let mut negotiate = raw::negotiate(&GOOD_DIALECTS, 0);
+    negotiate.resize(200 * 1024, 0);
+    let mut echo = raw::echo(1, 0);
+    echo.resize(200 * 1024, 0);
+    vec![
+        ("200 KiB NEGOTIATE".into(), send_framed(addr, &negotiate)),
+        (
+            "200 KiB ECHO after NEGOTIATE".into(),
+            after_negotiate(addr, &echo),
+        ),
+    ]
 }
 
 /// A complete frame holding only the first 40 bytes of an SMB2 header.
@@ -360,6 +378,7 @@ mod each {
         random_framed;
         random_unframed;
         oversized_length;
+        preauth_big_frame;
         truncated_header;
         truncated_frame;
         bad_header_structure_size;
@@ -381,6 +400,7 @@ fn all_attacks_in_a_row() {
         ("random_framed", random_framed),
         ("random_unframed", random_unframed),
         ("oversized_length", oversized_length),
+        ("preauth_big_frame", preauth_big_frame),
         ("truncated_header", truncated_header),
         ("truncated_frame", truncated_frame),
         ("bad_header_structure_size", bad_header_structure_size),
