@@ -67,10 +67,48 @@ pub(crate) struct NewOpen {
     pub objects: Arc<Objects>,
 }
 
+/// A place in the server-wide open-file count, taken before CREATE touches storage: with a
+/// check first and a count later, concurrent CREATEs of one pipelining client all passed the
+/// check (1,024 opens under `max_open_files = 1000`, tests/interop/tests/hostile_opens.rs).
+/// Given back when dropped, unless an [`Open`] took it over.
+pub(crate) struct OpenSlot {
+    server: Arc<ServerState>,
+    held: bool,
+}
+
+impl OpenSlot {
+    /// `None` when `limit` (0 = unlimited) opens are counted already.
+    pub fn take(server: &Arc<ServerState>, limit: u32) -> Option<OpenSlot> {
+        server
+            .counters
+            .open_files
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (limit == 0 || n < u64::from(limit)).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| OpenSlot {
+                server: server.clone(),
+                held: true,
+            })
+    }
+}
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        if self.held {
+            self.server
+                .counters
+                .open_files
+                .fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
 impl Open {
-    /// Counts the open against `limits.max_open_files`; the count drops in [`Open::close`].
-    pub fn new(n: NewOpen, server: &Arc<ServerState>) -> Open {
-        server.counters.open_files.fetch_add(1, Ordering::Relaxed);
+    /// Keeps `slot` in the count of `limits.max_open_files`; the count drops in [`Open::close`].
+    pub fn new(n: NewOpen, mut slot: OpenSlot) -> Open {
+        slot.held = false;
+        let server = Arc::downgrade(&slot.server);
         Open {
             file_id: n.file_id,
             tree_id: n.tree_id,
@@ -89,7 +127,7 @@ impl Open {
             file: n.file,
             objects: n.objects,
             token: Mutex::new(Some(n.token)),
-            server: Arc::downgrade(server),
+            server,
         }
     }
 

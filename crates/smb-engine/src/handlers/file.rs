@@ -67,7 +67,7 @@ use crate::error::{ProtoError, ProtoResult};
 use crate::fileinfo::{allocation, attributes, change_time};
 use crate::names::{is_8dot3, short_name};
 use crate::objects::Objects;
-use crate::open::{NewOpen, Open, vfs_status};
+use crate::open::{NewOpen, Open, OpenSlot, vfs_status};
 use crate::session::lock;
 
 const READ_DATA: u32 = AccessMask::FILE_READ_DATA.0;
@@ -438,13 +438,13 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     }
     let server = ctx.conn.server.clone();
     let limits = server.limits();
-    let open_now = server.counters.open_files.load(Ordering::Relaxed);
     let session_opens = lock(&session.opens).len();
-    if (limits.max_open_files != 0 && open_now >= u64::from(limits.max_open_files))
+    let slot = OpenSlot::take(&server, limits.max_open_files);
+    if slot.is_none()
         || (limits.max_open_files_per_session != 0
             && session_opens >= limits.max_open_files_per_session as usize)
     {
-        let which = if limits.max_open_files != 0 && open_now >= u64::from(limits.max_open_files) {
+        let which = if slot.is_none() {
             crate::server::Refusal::MaxOpenFiles
         } else {
             crate::server::Refusal::MaxOpenFilesPerSession
@@ -453,6 +453,9 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         tracing::warn!(peer = %ctx.conn.peer, limit = which.setting(), "CREATE refused: open-file limit reached");
         return Err(NtStatus::TOO_MANY_OPENED_FILES.into());
     }
+    let Some(slot) = slot else {
+        return Err(NtStatus::TOO_MANY_OPENED_FILES.into());
+    };
     let read_only_share = tree.share.config.read_only;
     if read_only_share && !matches!(mode, CreateMode::Open | CreateMode::OpenIf) {
         return Err(NtStatus::ACCESS_DENIED.into());
@@ -521,7 +524,7 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             file,
             objects: server.objects.clone(),
         },
-        &server,
+        slot,
     ));
     if delete_on_close {
         // The token is fresh and ours: this cannot fail.
