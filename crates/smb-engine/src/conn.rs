@@ -67,6 +67,9 @@ pub(crate) struct Connection {
     tx: mpsc::Sender<Vec<Vec<u8>>>,
     /// Requests answered with an interim STATUS_PENDING, by AsyncId ([MS-SMB2] 3.3.4.2).
     pending: Mutex<HashMap<u64, PendingOp>>,
+    /// CANCELs (MessageId, SessionId) that found nothing pending: the request they name may
+    /// still be on its way to going async, and is cancelled when it does. A few suffice.
+    early_cancels: Mutex<std::collections::VecDeque<(u64, u64)>>,
     /// Server-clock seconds of the last frame received (idle timeout).
     last_active: AtomicU64,
     /// A macOS client negotiated READDIR_ATTR through the AAPL create context (`aapl.rs`).
@@ -207,12 +210,21 @@ impl Ctx<'_> {
                     "async request refused: limits.max_async_per_connection reached");
                 return Err(NtStatus::INSUFFICIENT_RESOURCES.into());
             }
-            let op = PendingOp {
+            let mut op = PendingOp {
                 message_id: self.hdr.message_id,
                 session_id: self.resp_session_id,
                 file_id,
                 finish: Some(tx),
             };
+            let key = (self.hdr.message_id, self.resp_session_id);
+            let mut early = lock(&conn.early_cancels);
+            if let Some(i) = early.iter().position(|k| *k == key) {
+                early.remove(i);
+                if let Some(tx) = op.finish.take() {
+                    let _ = tx.send(NtStatus::CANCELLED);
+                }
+            }
+            drop(early);
             pending.insert(async_id, op);
         }
         let guard = PendingGuard {
@@ -291,6 +303,7 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
         sessions: Mutex::new(HashMap::new()),
         tx,
         pending: Mutex::new(HashMap::new()),
+        early_cancels: Mutex::new(std::collections::VecDeque::new()),
         last_active: AtomicU64::new(server.now_secs()),
         aapl_readdir: Default::default(),
     });
@@ -622,6 +635,30 @@ impl Connection {
                 let _ = tx.send(status);
             }
         }
+    }
+
+    /// A sync CANCEL ([MS-SMB2] 3.3.5.16): ends the pending request with that MessageId, or,
+    /// when it has not gone async yet, remembers it so that it is cancelled when it does.
+    pub fn cancel_by_message_id(&self, message_id: u64, session_id: u64) {
+        // Under `pending`, so that go_async cannot register in between.
+        let mut pending = lock(&self.pending);
+        let mut found = false;
+        for op in pending.values_mut() {
+            if op.message_id == message_id && op.session_id == session_id {
+                found = true;
+                if let Some(tx) = op.finish.take() {
+                    let _ = tx.send(NtStatus::CANCELLED);
+                }
+            }
+        }
+        if found {
+            return;
+        }
+        let mut early = lock(&self.early_cancels);
+        if early.len() >= 16 {
+            early.pop_front();
+        }
+        early.push_back((message_id, session_id));
     }
 
     pub fn has_valid_session(&self) -> bool {
@@ -989,6 +1026,7 @@ pub(crate) mod testing {
             server,
             tx,
             pending: Mutex::new(HashMap::new()),
+            early_cancels: Mutex::new(std::collections::VecDeque::new()),
             last_active: AtomicU64::new(0),
             aapl_readdir: Default::default(),
         });

@@ -43,6 +43,8 @@ pub(crate) struct Open {
     pub position: AtomicU64,
     /// The directory enumeration in progress (QUERY_DIRECTORY), for directories.
     pub dir: Mutex<Option<DirCursor>>,
+    /// The change watch the first CHANGE_NOTIFY set up; it buffers changes between requests.
+    pub notify: Mutex<Option<Arc<crate::handlers::notify::DirWatch>>>,
     pub file: Arc<FileState>,
     objects: Arc<Objects>,
     token: Mutex<Option<OpenToken>>,
@@ -124,6 +126,7 @@ impl Open {
             closed: AtomicBool::new(false),
             position: AtomicU64::new(0),
             dir: Mutex::new(None),
+            notify: Mutex::new(None),
             file: n.file,
             objects: n.objects,
             token: Mutex::new(Some(n.token)),
@@ -149,6 +152,7 @@ impl Open {
         }
         self.file.unlock_all(self.uid);
         lock(&self.dir).take();
+        lock(&self.notify).take();
         let Some(token) = lock(&self.token).take() else {
             return;
         };

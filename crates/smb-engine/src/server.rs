@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use lanshare_auth::{AuthPolicy, UserDb};
-use lanshare_vfs::{LocalFs, Vfs};
+use lanshare_vfs::{ChangeHub, LocalFs, Notifying, Vfs};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tracing::{info, warn};
@@ -18,11 +18,19 @@ use crate::conn;
 use crate::error::EngineError;
 use crate::session::{SessionTable, lock};
 
+/// Kernel (inotify) watches per share: one per directory watched, every directory of the tree
+/// for a WATCH_TREE request. Beyond it changes other programs make are not reported (logged
+/// once); changes made through lanshare always are.
+const MAX_KERNEL_WATCHES: usize = 8192;
+
 /// One configured share with its storage back-end opened.
 pub(crate) struct Share {
     pub config: ShareConfig,
     /// `None` for IPC$.
     pub vfs: Option<Arc<dyn Vfs>>,
+    /// Where changes to the share are reported and watched (CHANGE_NOTIFY); `vfs` reports to
+    /// it, and for a local directory so does inotify.
+    pub changes: Arc<ChangeHub>,
     pub is_ipc: bool,
     /// Tree connects to this share right now (for `max_users`); kept by `Tree`'s drop.
     pub users: AtomicU32,
@@ -35,9 +43,16 @@ impl Share {
             path: config.path.clone(),
             source,
         })?;
+        let (changes, no_kernel) = ChangeHub::with_kernel(&config.path, MAX_KERNEL_WATCHES);
+        if let Some(e) = no_kernel {
+            warn!(share = %config.name, error = %e,
+                "change notification without inotify: changes other programs make are not reported");
+        }
+        let vfs = Notifying::new(Arc::new(vfs), changes.clone());
         Ok(Share {
             config,
             vfs: Some(Arc::new(vfs)),
+            changes,
             is_ipc: false,
             users: AtomicU32::new(0),
         })
@@ -233,6 +248,7 @@ impl Server {
         let ipc = Arc::new(Share {
             config: ipc_cfg,
             vfs: None,
+            changes: ChangeHub::new(),
             is_ipc: true,
             users: AtomicU32::new(0),
         });
@@ -400,6 +416,7 @@ impl Server {
                     let share = Share {
                         config: sc.clone(),
                         vfs: s.vfs.clone(),
+                        changes: s.changes.clone(),
                         is_ipc: false,
                         users: AtomicU32::new(s.users.load(Ordering::Relaxed)),
                     };

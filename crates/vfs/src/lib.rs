@@ -26,6 +26,8 @@
 //! - `mem.rs`: [`MemFs`];
 //! - `objtable.rs`: [`ObjectTable`] (share modes, delete-pending, open counts by file identity)
 //!   and its in-memory implementation [`MemObjectTable`];
+//! - `watch.rs`: [`ChangeHub`], [`Watch`] and the [`Notifying`] wrapper (change notification);
+//!   `inotify.rs`: the hub's view of changes other programs make on a local disk;
 //! - `battery.rs`: the shared test battery and the `vfs_battery!` macro;
 //! - `tests/hostile.rs`: the hostile-path suite; `tests/ci_bench.rs`: the (ignored) benchmark of
 //!   case-insensitive lookup in a 100,000-entry directory.
@@ -36,12 +38,14 @@ pub mod battery;
 mod case;
 mod dosattr;
 mod error;
+mod inotify;
 mod local;
 mod mem;
 mod objtable;
 mod path;
 pub mod streams;
 mod types;
+mod watch;
 
 pub use case::fold as fold_case;
 pub use error::VfsError;
@@ -52,6 +56,7 @@ pub use objtable::{
 };
 pub use path::{MAX_COMPONENT_BYTES, MAX_PATH_UTF16, VfsPath};
 pub use streams::{StreamHandle, StreamView};
+pub use watch::{Change, ChangeAction, ChangeHub, Notifying, Pending, Watch, filter as change};
 pub use types::{
     Capabilities, CreateMode, DirEntry, DirMode, FileIdentity, FsStats, Metadata, OpenOptions,
     OpenOutcome, SetTimes, dos, from_filetime, to_filetime,

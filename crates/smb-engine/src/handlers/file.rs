@@ -627,6 +627,14 @@ pub(crate) async fn close(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         meta
     })
     .await?;
+    // Watches on a directory that is now delete-pending complete with STATUS_DELETE_PENDING
+    // ([MS-FSA] 2.1.5.4, 2.1.5.10).
+    if open.is_dir
+        && open.delete_pending()
+        && let Ok(t) = ctx.tree()
+    {
+        t.share.changes.directory_deleted(&open.current_path());
+    }
     let mut resp = CloseResponse {
         flags: 0,
         ..Default::default()

@@ -38,12 +38,12 @@ pub(crate) async fn cancel(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let hdr = ctx.hdr;
     let session = hdr.session_id.0;
     match hdr.async_id() {
-        Some(a) => ctx.conn.finish_pending(NtStatus::CANCELLED, |id, op| {
-            id == a.0 && op.session_id == session
-        }),
-        None => ctx.conn.finish_pending(NtStatus::CANCELLED, |_, op| {
-            op.message_id == hdr.message_id && op.session_id == session
-        }),
+        Some(a) => {
+            ctx.conn.finish_pending(NtStatus::CANCELLED, |id, op| {
+                id == a.0 && op.session_id == session
+            });
+        }
+        None => ctx.conn.cancel_by_message_id(hdr.message_id, session),
     }
     Ok(NtStatus::SUCCESS)
 }

@@ -1,21 +1,40 @@
-//! [MS-SMB2] 3.3.5.19 Receiving an SMB2 CHANGE_NOTIFY Request.
+//! [MS-SMB2] 3.3.5.19 Receiving an SMB2 CHANGE_NOTIFY Request; [MS-FSA] 2.1.5.10 (server
+//! requests change notifications for a directory); [MS-FSCC] 2.7.1 FILE_NOTIFY_INFORMATION.
 //!
 //! MUSTs enforced here:
-//! - the open must be a directory, else STATUS_INVALID_PARAMETER;
-//! - the request goes async (interim STATUS_PENDING) and is counted against
-//!   `max_async_per_connection`, not against the connection's credits;
-//! - CANCEL completes it with STATUS_CANCELLED; CLOSE of the directory, TREE_DISCONNECT and
-//!   LOGOFF with STATUS_NOTIFY_CLEANUP.
+//! - the open must be a directory, else STATUS_INVALID_PARAMETER, opened with
+//!   FILE_LIST_DIRECTORY, else STATUS_ACCESS_DENIED;
+//! - the first request on an open sets up its watch (directory, WATCH_TREE, CompletionFilter,
+//!   and a buffer the size of that request's OutputBufferLength, [MS-FSA] 2.1.5.10); changes
+//!   that occur while no request is pending are kept there for the next one;
+//! - changes already buffered answer the request at once; otherwise it goes async (interim
+//!   STATUS_PENDING), counted against `max_async_per_connection`, not against credits;
+//! - more changes than the buffer holds, or than this request's OutputBufferLength can carry:
+//!   STATUS_NOTIFY_ENUM_DIR, the client re-reads the directory;
+//! - the watched directory deleted: STATUS_DELETE_PENDING;
+//! - CANCEL completes it with STATUS_CANCELLED (buffered changes stay for the next request);
+//!   CLOSE of the directory, TREE_DISCONNECT and LOGOFF with STATUS_NOTIFY_CLEANUP.
 //!
-//! What is not here yet: watching the directory (inotify and changes made through lanshare).
-//! Until then a watch completes only through cancel or cleanup, which is what a client sees
-//! from a folder where nothing changes.
+//! Where the changes come from: `lanshare_vfs::ChangeHub` (every change made through the
+//! share's storage, by any session or protocol, and inotify for other programs).
 
-use smb_wire::NtStatus;
-use smb_wire::msg::change_notify::ChangeNotifyRequest;
+use std::sync::Arc;
+
+use lanshare_vfs::{Pending, Watch};
+use smb_wire::fscc::notify::{NotifyAction, encode_notify};
+use smb_wire::msg::change_notify::{ChangeNotifyFlags, ChangeNotifyRequest, ChangeNotifyResponse};
+use smb_wire::{AccessMask, NtStatus};
+use tokio::sync::Notify;
 
 use crate::conn::Ctx;
-use crate::error::ProtoResult;
+use crate::error::{ProtoError, ProtoResult};
+use crate::session::lock;
+
+/// An open's watch and the signal that something arrived.
+pub(crate) struct DirWatch {
+    watch: Watch,
+    wake: Arc<Notify>,
+}
 
 pub(crate) async fn change_notify(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let req = ChangeNotifyRequest::parse(ctx.pdu)?;
@@ -23,7 +42,94 @@ pub(crate) async fn change_notify(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     if !open.is_dir {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
+    if !open.has_access(AccessMask::FILE_LIST_DIRECTORY.0) {
+        return Err(NtStatus::ACCESS_DENIED.into());
+    }
+    if req.output_buffer_length > ctx.conn.server.config.max_io_size {
+        return Err(NtStatus::INVALID_PARAMETER.into());
+    }
+    let existing = lock(&open.notify).clone();
+    let w = match existing {
+        Some(w) => w,
+        None => {
+            let hub = ctx.tree()?.share.changes.clone();
+            let wake = Arc::new(Notify::new());
+            let waker = wake.clone();
+            let dir = open.current_path();
+            let recursive = req.flags.contains(ChangeNotifyFlags::WATCH_TREE);
+            let filter = req.completion_filter.0;
+            let budget = req.output_buffer_length as usize;
+            // A tree watch walks the directory tree to set up kernel watches: blocking work.
+            let watch = tokio::task::spawn_blocking(move || {
+                hub.watch(
+                    &dir,
+                    recursive,
+                    filter,
+                    budget,
+                    Box::new(move || waker.notify_waiters()),
+                )
+            })
+            .await
+            .map_err(|_| ProtoError::Status(NtStatus::INTERNAL_ERROR))?;
+            let w = Arc::new(DirWatch { watch, wake });
+            let mut slot = lock(&open.notify);
+            match &*slot {
+                // Two first requests raced: keep the one that won.
+                Some(other) => other.clone(),
+                None => {
+                    *slot = Some(w.clone());
+                    w
+                }
+            }
+        }
+    };
+    let max = req.output_buffer_length as usize;
+    if let Some(r) = answer(ctx, &w, max) {
+        return r;
+    }
     let (done, _guard) = ctx.go_async(Some(open.file_id)).await?;
-    let status = done.await.unwrap_or(NtStatus::NOTIFY_CLEANUP);
-    Err(status.into())
+    tokio::pin!(done);
+    loop {
+        let arrived = w.wake.notified();
+        tokio::pin!(arrived);
+        arrived.as_mut().enable();
+        w.watch.arm();
+        if let Some(r) = answer(ctx, &w, max) {
+            return r;
+        }
+        tokio::select! {
+            s = &mut done => {
+                w.watch.disarm();
+                return Err(s.unwrap_or(NtStatus::NOTIFY_CLEANUP).into());
+            }
+            () = &mut arrived => {}
+        }
+    }
+}
+
+/// The response for what the watch holds, `None` when it holds nothing.
+fn answer(ctx: &mut Ctx<'_>, w: &DirWatch, max: usize) -> Option<ProtoResult<NtStatus>> {
+    let changes = match w.watch.take() {
+        Pending::Nothing => return None,
+        Pending::Overflow => return Some(Err(NtStatus::NOTIFY_ENUM_DIR.into())),
+        Pending::DirectoryRemoved => return Some(Err(NtStatus::DELETE_PENDING.into())),
+        Pending::Changes(c) => c,
+    };
+    let names: Vec<(NotifyAction, String)> = changes
+        .into_iter()
+        .map(|c| (NotifyAction(c.action as u32), c.name.replace('/', "\\")))
+        .collect();
+    let refs: Vec<(NotifyAction, &str)> = names.iter().map(|(a, n)| (*a, n.as_str())).collect();
+    let mut buf = Vec::new();
+    match encode_notify(&refs, max, &mut buf) {
+        Ok(true) => {}
+        // [MS-SMB2] 3.3.4.4 (via [MS-FSA] 2.1.5.10): what does not fit is not truncated.
+        Ok(false) | Err(_) => return Some(Err(NtStatus::NOTIFY_ENUM_DIR.into())),
+    }
+    Some(
+        ChangeNotifyResponse { buffer: &buf }
+            .encode(&mut ctx.out)
+            .map(|()| NtStatus::SUCCESS)
+            .map_err(ProtoError::from),
+    )
 }
