@@ -242,9 +242,11 @@ fn read_loop(st: &State, hub: &Weak<ChangeHub>, root: &Path) {
         loop {
             match reader.next() {
                 Ok(ev) => {
-                    let name = ev
-                        .file_name()
-                        .map(|n| OsStr::from_bytes(n.to_bytes()).to_string_lossy().into_owned());
+                    let name = ev.file_name().map(|n| {
+                        OsStr::from_bytes(n.to_bytes())
+                            .to_string_lossy()
+                            .into_owned()
+                    });
                     batch.push((ev.wd(), ev.events(), ev.cookie(), name));
                 }
                 Err(_) => break,

@@ -56,11 +56,11 @@ pub use objtable::{
 };
 pub use path::{MAX_COMPONENT_BYTES, MAX_PATH_UTF16, VfsPath};
 pub use streams::{StreamHandle, StreamView};
-pub use watch::{Change, ChangeAction, ChangeHub, Notifying, Pending, Watch, filter as change};
 pub use types::{
     Capabilities, CreateMode, DirEntry, DirMode, FileIdentity, FsStats, Metadata, OpenOptions,
     OpenOutcome, SetTimes, dos, from_filetime, to_filetime,
 };
+pub use watch::{Change, ChangeAction, ChangeHub, Notifying, Pending, Watch, filter as change};
 
 /// A storage back-end rooted at a share. Object-safe; shared across threads.
 ///

@@ -338,7 +338,10 @@ impl ChangeHub {
         }
         let key = echo_key(path);
         let mut echoes = lock(&self.echoes);
-        if let Some(i) = echoes.iter().rposition(|(_, k, a)| *a == action && *k == key) {
+        if let Some(i) = echoes
+            .iter()
+            .rposition(|(_, k, a)| *a == action && *k == key)
+        {
             echoes.remove(i);
         }
     }
@@ -408,9 +411,9 @@ impl ChangeHub {
     /// True when some live watch covers directory `dir` (for the kernel side).
     pub(crate) fn covers(&self, dir: &VfsPath) -> bool {
         let folded = fold_components(dir);
-        self.live().iter().any(|w| {
-            folded == w.folded || (w.recursive && folded.starts_with(&w.folded))
-        })
+        self.live()
+            .iter()
+            .any(|w| folded == w.folded || (w.recursive && folded.starts_with(&w.folded)))
     }
 
     /// A directory appeared inside a recursively watched tree: watch it too.
@@ -584,7 +587,8 @@ impl Vfs for Notifying {
             self.hub.unexpect(path, ChangeAction::Removed);
             return Err(e);
         }
-        self.hub.report(path, ChangeAction::Removed, filter::DIR_NAME);
+        self.hub
+            .report(path, ChangeAction::Removed, filter::DIR_NAME);
         Ok(())
     }
 

@@ -38,7 +38,11 @@ fn unc(server: &TestServer, path: &str) -> UncPath {
     let u = UncPath::new(&server.host())
         .and_then(|u| u.with_share(server.share()))
         .expect("UNC path");
-    if path.is_empty() { u } else { u.with_path(path) }
+    if path.is_empty() {
+        u
+    } else {
+        u.with_path(path)
+    }
 }
 
 async fn connect(server: &TestServer) -> Client {
@@ -55,7 +59,12 @@ async fn connect(server: &TestServer) -> Client {
 
 /// Writes 1 MiB blocks to `busy.bin` and reads each back through a second handle (the crate
 /// caches the end of file per handle), counting completed round trips.
-async fn keep_busy(c: Arc<Client>, server_unc: UncPath, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) {
+async fn keep_busy(
+    c: Arc<Client>,
+    server_unc: UncPath,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+) {
     let args = FileCreateArgs::make_overwrite(FileAttributes::new(), CreateOptions::new());
     let w = c
         .create_file(&server_unc, &args)
@@ -76,7 +85,10 @@ async fn keep_busy(c: Arc<Client>, server_unc: UncPath, stop: Arc<AtomicBool>, d
             .await
             .expect("reopen busy.bin")
             .unwrap_file();
-        let got = r.read_block(&mut buf, pos, None, false).await.expect("read");
+        let got = r
+            .read_block(&mut buf, pos, None, false)
+            .await
+            .expect("read");
         assert_eq!(got, block.len(), "short read");
         assert!(buf == block, "read back what was written");
         r.close().await.expect("close reader");
@@ -123,8 +135,10 @@ async fn watch_sees_other_connection_and_disk_while_busy() {
         let before = done.load(Ordering::Relaxed);
         let started = Instant::now();
         let d = dir.clone();
-        let mut watch =
-            tokio::spawn(async move { d.watch_timeout(filter, false, Duration::from_secs(60)).await });
+        let mut watch = tokio::spawn(async move {
+            d.watch_timeout(filter, false, Duration::from_secs(60))
+                .await
+        });
         let prefix = format!("change{round}-");
         let mut i = 0;
         let changes = loop {
@@ -134,7 +148,10 @@ async fn watch_sees_other_connection_and_disk_while_busy() {
                 let f = b
                     .create_file(
                         &unc(&server, &format!("watched\\{name}")),
-                        &FileCreateArgs::make_create_new(FileAttributes::new(), CreateOptions::new()),
+                        &FileCreateArgs::make_create_new(
+                            FileAttributes::new(),
+                            CreateOptions::new(),
+                        ),
                     )
                     .await
                     .unwrap_or_else(|e| panic!("create {name} through B: {e:?}"));
@@ -144,16 +161,24 @@ async fn watch_sees_other_connection_and_disk_while_busy() {
                     .expect("write on disk");
             }
             match tokio::time::timeout(Duration::from_millis(500), &mut watch).await {
-                Ok(r) => break r.expect("watch task").unwrap_or_else(|e| {
-                    panic!("watch failed ({how}): {e:?}\n{}", server.diagnostics())
-                }),
+                Ok(r) => {
+                    break r.expect("watch task").unwrap_or_else(|e| {
+                        panic!("watch failed ({how}): {e:?}\n{}", server.diagnostics())
+                    });
+                }
                 Err(_) if started.elapsed() < Duration::from_secs(60) => continue,
-                Err(_) => panic!("no change reported within 60 s ({how})\n{}", server.diagnostics()),
+                Err(_) => panic!(
+                    "no change reported within 60 s ({how})\n{}",
+                    server.diagnostics()
+                ),
             }
         };
         let during = done.load(Ordering::Relaxed) - before;
         let names: Vec<String> = changes.iter().map(|c| c.file_name.to_string()).collect();
-        assert!(!names.is_empty(), "a completed watch carries changes ({how})");
+        assert!(
+            !names.is_empty(),
+            "a completed watch carries changes ({how})"
+        );
         assert!(
             names.iter().all(|n| n.starts_with(&prefix)),
             "changes made through {how} reported: {names:?}"
