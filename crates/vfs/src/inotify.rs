@@ -239,18 +239,14 @@ fn read_loop(st: &State, hub: &Weak<ChangeHub>, root: &Path) {
         // Collect the batch first: a rename is a MOVED_FROM / MOVED_TO pair with one cookie.
         let mut batch: Vec<(i32, ReadFlags, u32, Option<String>)> = Vec::new();
         let mut reader = inotify::Reader::new(st.fd.as_fd(), &mut buf);
-        loop {
-            match reader.next() {
-                Ok(ev) => {
-                    let name = ev.file_name().map(|n| {
-                        OsStr::from_bytes(n.to_bytes())
-                            .to_string_lossy()
-                            .into_owned()
-                    });
-                    batch.push((ev.wd(), ev.events(), ev.cookie(), name));
-                }
-                Err(_) => break,
-            }
+        // The descriptor is non-blocking: an empty queue ends the batch with EAGAIN.
+        while let Ok(ev) = reader.next() {
+            let name = ev.file_name().map(|n| {
+                OsStr::from_bytes(n.to_bytes())
+                    .to_string_lossy()
+                    .into_owned()
+            });
+            batch.push((ev.wd(), ev.events(), ev.cookie(), name));
             if reader.is_buffer_empty() {
                 break;
             }

@@ -155,7 +155,7 @@ async fn watch_sees_other_connection_and_disk_while_busy() {
                     )
                     .await
                     .unwrap_or_else(|e| panic!("create {name} through B: {e:?}"));
-                f.close().await.expect("close");
+                f.unwrap_file().close().await.expect("close");
             } else {
                 std::fs::write(server.share_dir().join("watched").join(&name), b"x")
                     .expect("write on disk");
@@ -188,7 +188,7 @@ async fn watch_sees_other_connection_and_disk_while_busy() {
                 .iter()
                 .all(|c| matches!(c.action, smb::NotifyAction::Added)),
             "reported as additions ({how}): {:?}",
-            changes.iter().map(|c| c.action).collect::<Vec<_>>()
+            changes.iter().map(|c| &c.action).collect::<Vec<_>>()
         );
         eprintln!(
             "watch saw {names:?} from {how} after {:?}; {during} MiB written and read back meanwhile",
