@@ -132,13 +132,24 @@ async fn watch_sees_other_connection_and_disk_while_busy() {
 
     let filter = NotifyFilter::new().with_file_name(true);
     for (round, how) in ["another connection", "the disk"].into_iter().enumerate() {
-        let before = done.load(Ordering::Relaxed);
-        let started = Instant::now();
         let d = dir.clone();
         let mut watch = tokio::spawn(async move {
             d.watch_timeout(filter, false, Duration::from_secs(60))
                 .await
         });
+        // The watch is pending (nothing changed yet): the same connection must go on writing
+        // and reading meanwhile.
+        let before = done.load(Ordering::Relaxed);
+        let waited = Instant::now();
+        while done.load(Ordering::Relaxed) < before + 2 {
+            assert!(
+                waited.elapsed() < Duration::from_secs(60),
+                "the watching connection made no I/O progress while its watch was pending"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let during = done.load(Ordering::Relaxed) - before;
+        let started = Instant::now();
         let prefix = format!("change{round}-");
         let mut i = 0;
         let changes = loop {
@@ -173,7 +184,6 @@ async fn watch_sees_other_connection_and_disk_while_busy() {
                 ),
             }
         };
-        let during = done.load(Ordering::Relaxed) - before;
         let names: Vec<String> = changes.iter().map(|c| c.file_name.to_string()).collect();
         assert!(
             !names.is_empty(),
@@ -191,15 +201,11 @@ async fn watch_sees_other_connection_and_disk_while_busy() {
             changes.iter().map(|c| &c.action).collect::<Vec<_>>()
         );
         eprintln!(
-            "watch saw {names:?} from {how} after {:?}; {during} MiB written and read back meanwhile",
+            "watch saw {names:?} from {how} {:?} after the change; {during} MiB written and read \
+             back while it was pending",
             started.elapsed()
-        );
-        assert!(
-            during >= 1 || started.elapsed() < Duration::from_millis(200),
-            "the watching connection made no I/O progress while its watch was pending ({how})"
         );
     }
     stop.store(true, Ordering::Relaxed);
     busy.await.expect("I/O loop");
-    assert!(done.load(Ordering::Relaxed) > 0, "the I/O loop ran");
 }
