@@ -106,6 +106,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<(), CliError> {
 /// The engine's view of a validated config.
 pub fn engine_config(config: &Config) -> EngineConfig {
     let mut e = EngineConfig::new(config.server.name.clone());
+    e.workgroup = config.discovery.workgroup.clone();
     e.signing = match config.security.signing {
         Signing::Required => SigningPolicy::Required,
         Signing::Enabled => SigningPolicy::Enabled,

@@ -69,6 +69,8 @@ pub struct ShareConfig {
 pub struct EngineConfig {
     /// NetBIOS-style server name (upper case, ≤ 15 chars), used in NTLM target info.
     pub server_name: String,
+    /// The workgroup wkssvc reports and discovery announces ("WORKGROUP" unless configured).
+    pub workgroup: String,
     /// Stable across restarts when the binary persists it; random otherwise.
     pub server_guid: [u8; 16],
     pub signing: SigningPolicy,
@@ -147,6 +149,7 @@ impl EngineConfig {
     pub fn new(server_name: impl Into<String>) -> Self {
         EngineConfig {
             server_name: server_name.into(),
+            workgroup: "WORKGROUP".into(),
             server_guid: rand::random(),
             signing: SigningPolicy::Required,
             encryption: EncryptionPolicy::Enabled,

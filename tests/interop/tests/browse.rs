@@ -74,6 +74,7 @@ fn list_shares_with_comments_on_smb2_02_and_smb3_11() {
         for (name, kind, comment) in [
             ("share", "Disk", ""),
             ("Docs", "Disk", "Team documents"),
+            ("Admin$", "Disk", "dollar share"),
             ("IPC$", "IPC", "IPC Service"),
         ] {
             let line = text
@@ -135,13 +136,18 @@ const STYPE_DISKTREE: u64 = 0;
 const STYPE_IPC: u64 = 3;
 const STYPE_SPECIAL: u64 = 0x8000_0000;
 
-/// What the config says NetrShareEnum lists: name, type, comment. Browseable shares whose
-/// names do not end in `$`, and IPC$ (the engine's rule: `browseable = false` and `$` shares are
-/// left out of the list; both stay reachable by name).
+/// What the config says NetrShareEnum lists: name, type, comment. Every browseable share, `$`
+/// ones flagged STYPE_SPECIAL (as Samba and Windows list them; Explorer hides them), and IPC$.
+/// `browseable = false` leaves a share out of the list; it stays reachable by name.
 fn expected_listing(server: &TestServer) -> Vec<(String, u64, String)> {
     let mut v = vec![
         (server.share().to_string(), STYPE_DISKTREE, String::new()),
         ("Docs".into(), STYPE_DISKTREE, "Team documents".into()),
+        (
+            "Admin$".into(),
+            STYPE_DISKTREE | STYPE_SPECIAL,
+            "dollar share".into(),
+        ),
         (
             "IPC$".into(),
             STYPE_IPC | STYPE_SPECIAL,

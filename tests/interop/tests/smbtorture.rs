@@ -1,22 +1,38 @@
 //! smbtorture (Samba 4.17's `samba-testsuite`) against the server under test: every test
 //! listed in `scripts/smbtorture-ci.txt` must pass, each against a fresh server and bounded at
-//! 60 s. The list is the contract; tests are added as features land.
+//! 60 s unless its line says `timeout=SECONDS`. The list is the contract; tests are added as features land.
 
-use lanshare_interop::clients::{smbtorture, tail};
+use std::time::Duration;
+
+use lanshare_interop::clients::{smbtorture_within, tail};
 use lanshare_interop::process::repo_root;
 use lanshare_interop::{ServerOptions, TestServer};
 
-/// Active entries of the list: the first word of each line that is not blank or a comment.
-fn listed_tests() -> Vec<String> {
+/// Active entries of the list: the first word of each line that is not blank or a comment,
+/// with the time bound a `timeout=SECONDS` word after it gives (60 s when absent).
+fn listed_tests() -> Vec<(String, Duration)> {
     let path = repo_root().join("scripts").join("smbtorture-ci.txt");
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     text.lines()
         .map(|l| l.split('#').next().unwrap_or_default().trim())
         .filter(|l| !l.is_empty())
-        .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
+        .map(|l| {
+            let mut words = l.split_whitespace();
+            let name = words.next().unwrap_or_default().to_string();
+            let mut limit = DEFAULT_LIMIT;
+            for w in words {
+                match w.strip_prefix("timeout=").map(str::parse::<u64>) {
+                    Some(Ok(secs)) => limit = Duration::from_secs(secs),
+                    _ => panic!("scripts/smbtorture-ci.txt: `{l}`: unknown word `{w}` (only timeout=SECONDS may follow a name)"),
+                }
+            }
+            (name, limit)
+        })
         .collect()
 }
+
+const DEFAULT_LIMIT: Duration = Duration::from_secs(60);
 
 /// smbtorture reports `success: NAME`, `failure: NAME [...]`, `skip: NAME [...]` or
 /// `error: NAME [...]` for the last component of the test's name; only success with exit 0
@@ -38,9 +54,9 @@ fn listed_smbtorture_tests_pass() {
     let tests = listed_tests();
     assert!(!tests.is_empty(), "scripts/smbtorture-ci.txt lists no test");
     let mut failures = Vec::new();
-    for test in &tests {
+    for (test, limit) in &tests {
         let server = TestServer::start(options()).expect("start the server under test");
-        let out = smbtorture(&server, test).expect("run smbtorture");
+        let out = smbtorture_within(&server, test, *limit).expect("run smbtorture");
         if passed(test, &out) {
             eprintln!("smbtorture {test}: ok");
         } else {

@@ -41,7 +41,9 @@ impl RpcContext for Context<'_> {
                 name: s.config.name.clone(),
                 comment: s.config.comment.clone(),
                 kind: ShareKind::Disk,
-                hidden_from_list: !s.config.browseable || s.config.name.ends_with('$'),
+                // Samba and Windows list `$` shares too (flagged STYPE_SPECIAL by the rpc
+                // crate); clients such as Explorer hide them. Only browseable = false hides.
+                hidden_from_list: !s.config.browseable,
                 path: format!("C:\\{}", s.config.name),
                 max_uses: if s.config.max_users == 0 {
                     u32::MAX
@@ -69,7 +71,7 @@ impl RpcContext for Context<'_> {
             comment: "lanshare".into(),
             version_major: 10,
             version_minor: 0,
-            domain: self.0.config.server_name.clone(),
+            domain: self.0.config.workgroup.clone(),
         }
     }
 }
