@@ -54,7 +54,11 @@ pub fn smbtorture(server: &TestServer, test: &str) -> Result<Output, Error> {
 
 /// [`smbtorture`] with its own time bound, for the few tests that legitimately run long
 /// (`smb2.maxfid` opens files until the server refuses, about 20,000 on a debug build).
-pub fn smbtorture_within(server: &TestServer, test: &str, limit: Duration) -> Result<Output, Error> {
+pub fn smbtorture_within(
+    server: &TestServer,
+    test: &str,
+    limit: Duration,
+) -> Result<Output, Error> {
     let bin = find_tool("smbtorture", SMBTORTURE_PKG)?;
     let mut cmd = Command::new(bin);
     cmd.args(["-s", "/dev/null"])
