@@ -107,6 +107,9 @@ pub struct EngineConfig {
     /// Every failed logon is answered after this delay, so an online guesser on one
     /// connection gets a few tries per second at most, before the lockout stops it.
     pub logon_failure_delay: Duration,
+    /// `server.oplock_break_timeout`: how long a CREATE waits for the holder to acknowledge
+    /// an oplock break before treating it as broken to none ([MS-SMB2] 3.3.2.1: 35 s).
+    pub oplock_break_timeout: Duration,
 }
 
 /// Limits that apply to newcomers and can change at run time (`lanshare reload`). Lowering one
@@ -168,6 +171,7 @@ impl EngineConfig {
             tcp_keepalive: true,
             logon_throttle: lanshare_auth::ThrottleConfig::default(),
             logon_failure_delay: Duration::from_millis(300),
+            oplock_break_timeout: Duration::from_secs(35),
         }
     }
 

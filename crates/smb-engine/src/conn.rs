@@ -676,6 +676,31 @@ impl Connection {
             .map_err(|_| "writer gone".to_string())
     }
 
+    /// Sends a message the client did not ask for (an oplock break), encrypted when its
+    /// session must be ([MS-SMB2] 3.3.4.1.4). Queued without waiting: the caller may hold
+    /// locks, and a connection that stopped reading only loses its own notifications.
+    pub(crate) fn send_unsolicited(self: &Arc<Self>, pdu: Vec<u8>, session_id: u64) {
+        let auth = lock(&self.sessions)
+            .get(&session_id)
+            .and_then(|s| s.auth());
+        let pdu = match auth {
+            Some(a) if a.encrypt_data => match a.crypto.as_ref() {
+                Some(c) => match c.encrypt(session_id, pdu) {
+                    Some(sealed) => sealed,
+                    None => return,
+                },
+                None => pdu,
+            },
+            _ => pdu,
+        };
+        if let Err(mpsc::error::TrySendError::Full(parts)) = self.tx.try_send(vec![pdu]) {
+            let c = self.clone();
+            tokio::spawn(async move {
+                let _ = c.send(parts).await;
+            });
+        }
+    }
+
     /// Handle one frame; `Err` ends the connection with that reason.
     pub(crate) async fn process_frame(self: &Arc<Self>, frame: Vec<u8>) -> Result<(), String> {
         if smb_wire::is_smb1(&frame) {

@@ -32,6 +32,7 @@ mod handlers;
 mod names;
 mod objects;
 mod open;
+mod oplock;
 mod security;
 pub mod server;
 mod session;

@@ -67,9 +67,28 @@ pub(crate) struct FileState {
     locks: Mutex<Vec<ByteLock>>,
     /// Woken whenever a lock is released, for blocking LOCK requests.
     pub unlocked: tokio::sync::Notify,
+    /// The opens of this file with their oplocks ([`crate::oplock`]).
+    pub(crate) opens: Mutex<Vec<crate::oplock::OpenEntry>>,
+    /// Woken when an oplock is acknowledged, expires or goes with its open.
+    pub oplock_changed: tokio::sync::Notify,
 }
 
 impl FileState {
+    fn new(path: VfsPath) -> FileState {
+        FileState {
+            path: Mutex::new(path),
+            locks: Mutex::new(Vec::new()),
+            unlocked: tokio::sync::Notify::new(),
+            opens: Mutex::new(Vec::new()),
+            oplock_changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    #[cfg(test)]
+    pub fn for_tests() -> FileState {
+        FileState::new(VfsPath::root())
+    }
+
     pub fn path(&self) -> VfsPath {
         lock(&self.path).clone()
     }
@@ -213,17 +232,22 @@ impl Objects {
         if let Some(f) = files.map.get(&key).and_then(Weak::upgrade) {
             return f;
         }
-        let f = Arc::new(FileState {
-            path: Mutex::new(path.clone()),
-            locks: Mutex::new(Vec::new()),
-            unlocked: tokio::sync::Notify::new(),
-        });
+        let f = Arc::new(FileState::new(path.clone()));
         files.map.insert(key, Arc::downgrade(&f));
         if files.map.len() > files.swept_at.saturating_mul(2) {
             files.map.retain(|_, w| w.strong_count() > 0);
             files.swept_at = files.map.len().max(64);
         }
         f
+    }
+
+    /// The state of a file that is open now, if it is.
+    pub fn existing(&self, vfs: &Arc<dyn Vfs>, id: FileIdentity) -> Option<Arc<FileState>> {
+        let key = Key {
+            vfs: vfs_key(vfs),
+            id,
+        };
+        lock(&self.files).map.get(&key).and_then(Weak::upgrade)
     }
 
     /// Open files of one share whose current path lies strictly beneath `dir`
@@ -253,11 +277,7 @@ mod tests {
     }
 
     fn state() -> FileState {
-        FileState {
-            path: Mutex::new(VfsPath::root()),
-            locks: Mutex::new(Vec::new()),
-            unlocked: tokio::sync::Notify::new(),
-        }
+        FileState::for_tests()
     }
 
     #[test]

@@ -153,6 +153,13 @@ impl Open {
         self.file.unlock_all(self.uid);
         lock(&self.dir).take();
         lock(&self.notify).take();
+        self.release_share_mode();
+        // Last: a CREATE waiting on this open's oplock break retries once the share mode
+        // and a pending delete are gone.
+        self.file.release_oplock(self.uid);
+    }
+
+    fn release_share_mode(&self) {
         let Some(token) = lock(&self.token).take() else {
             return;
         };

@@ -53,6 +53,7 @@ pub use local::{LocalFs, LocalFsOptions};
 pub use mem::MemFs;
 pub use objtable::{
     Access, MemObjectTable, ObjectTable, OpenRecord, OpenToken, ReleaseOutcome, ShareMode,
+    compatible as share_compatible,
 };
 pub use path::{MAX_COMPONENT_BYTES, MAX_PATH_UTF16, VfsPath};
 pub use streams::{StreamHandle, StreamView};

@@ -194,7 +194,7 @@ struct FileState {
 
 /// [MS-FSA] 2.1.5.1.2 share-access check: each side's access must be allowed by the other
 /// side's sharing. Opens without data access take no part, in either direction.
-fn compatible(existing: &OpenRecord, access: Access, share: ShareMode) -> bool {
+pub fn compatible(existing: &OpenRecord, access: Access, share: ShareMode) -> bool {
     if existing.access.is_empty() || access.is_empty() {
         return true;
     }

@@ -68,6 +68,7 @@ use crate::fileinfo::{allocation, attributes, change_time};
 use crate::names::{is_8dot3, short_name};
 use crate::objects::Objects;
 use crate::open::{NewOpen, Open, OpenSlot, vfs_status};
+use crate::oplock::{Check, Holder, Intent, is_stat_open, wait_for_breaks};
 use crate::session::lock;
 
 const READ_DATA: u32 = AccessMask::FILE_READ_DATA.0;
@@ -487,6 +488,8 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let create_eas = CreateContext::find(&req.contexts, names::EXT_A)
         .map(|c| crate::ea::parse(c.data))
         .transpose()?;
+    let asked_oplock = req.requested_oplock_level.0;
+    break_oplocks(ctx, &plan).await?;
     let (opened, path) = blocking(move || {
         let mut plan = plan;
         plan.path = resolve_short_name(&plan.vfs, plan.path);
@@ -530,6 +533,17 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         // The token is fresh and ours: this cannot fail.
         let _ = open.set_delete_on_close(true);
     }
+    let oplock_level = open.file.grant_oplock(
+        open.uid,
+        open.access,
+        open.is_dir,
+        asked_oplock,
+        Holder {
+            conn: Arc::downgrade(ctx.conn),
+            session_id: session.id,
+            file_id,
+        },
+    );
     lock(&session.opens).insert(volatile, open);
     ctx.new_file_id = Some(file_id);
 
@@ -568,7 +582,7 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         contexts.push(CreateContext::new(b"AAPL", reply));
     }
     CreateResponse {
-        oplock_level: smb_wire::OplockLevel::NONE,
+        oplock_level: smb_wire::OplockLevel(oplock_level),
         flags: 0,
         create_action: match opened.outcome {
             OpenOutcome::Superseded => CreateResponse::ACTION_SUPERSEDED,
@@ -588,6 +602,44 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     }
     .encode(&mut ctx.out)?;
     Ok(NtStatus::SUCCESS)
+}
+
+/// [MS-SMB2] 3.3.5.9 with [MS-FSA] 2.1.5.1.2: before an existing file is opened, the oplocks
+/// other opens hold on it are broken as the open requires, and the CREATE waits (async) for
+/// the acknowledgments ([`crate::oplock`]).
+async fn break_oplocks(ctx: &mut Ctx<'_>, plan: &Plan) -> ProtoResult<()> {
+    if plan.mode == CreateMode::Create {
+        return Ok(());
+    }
+    let (vfs, path) = (plan.vfs.clone(), plan.path.clone());
+    let Ok(Ok(meta)) = blocking(move || vfs.stat(&path)).await else {
+        return Ok(());
+    };
+    let Some(file) = plan.objects.existing(&plan.vfs, meta.identity()) else {
+        return Ok(());
+    };
+    let access = table_access(plan.desired);
+    let share = plan.share;
+    let id = meta.identity();
+    let table = plan.objects.table.clone();
+    let intent = move || Intent {
+        stat: !plan.maximum_allowed && is_stat_open(plan.desired),
+        overwrite: matches!(
+            plan.mode,
+            CreateMode::Overwrite | CreateMode::OverwriteIf | CreateMode::Supersede
+        ),
+        sharing_violation: table
+            .opens(id)
+            .iter()
+            .any(|r| !lanshare_vfs::share_compatible(r, access, share)),
+    };
+    match file.check_create(&intent()) {
+        Check::Clear => Ok(()),
+        Check::Wait => {
+            let f = file.clone();
+            wait_for_breaks(ctx, &file, move || f.check_create(&intent())).await
+        }
+    }
 }
 
 pub(crate) fn find_open(ctx: &Ctx<'_>, id: FileId) -> ProtoResult<Arc<Open>> {
@@ -780,6 +832,7 @@ pub(crate) async fn write(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         }
         _ => return Err(NtStatus::INVALID_PARAMETER.into()),
     }
+    crate::oplock::break_for_write(ctx, &open).await?;
     // The blocking pool needs 'static data: a shared slice of the received frame, not a copy.
     let data = ctx.shared(req.data);
     let write_through = req.flags & WriteRequest::FLAG_WRITE_THROUGH != 0

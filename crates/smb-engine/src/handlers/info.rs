@@ -279,7 +279,18 @@ pub(crate) async fn set_info(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     }
     check_credit_charge(ctx, req.buffer.len() as u32)?;
     match req.info_type {
-        InfoType::FILE => set_file(ctx, &open, req.file_class(), req.buffer).await?,
+        InfoType::FILE => {
+            let class = req.file_class();
+            if matches!(
+                class,
+                FileInfoClass::END_OF_FILE | FileInfoClass::ALLOCATION
+            ) && open.has_access(WRITE_DATA)
+            {
+                // [MS-FSA] 2.1.5.14.4 / 2.1.5.14.1: a size change breaks oplocks like a write.
+                crate::oplock::break_for_write(ctx, &open).await?;
+            }
+            set_file(ctx, &open, class, req.buffer).await?
+        }
         InfoType::SECURITY => {
             let info = req.additional_information;
             if info & security::SACL != 0 {

@@ -66,6 +66,8 @@ pub(crate) async fn lock(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         LockResponse.encode(&mut ctx.out)?;
         return Ok(NtStatus::SUCCESS);
     }
+    // [MS-FSA] 2.1.5.7: a byte-range lock breaks level II oplocks of other opens.
+    crate::oplock::break_for_write(ctx, &open).await?;
     let many = req.locks.len() > 1;
     let mut taken: Vec<ByteLock> = Vec::with_capacity(req.locks.len());
     let rollback = |taken: &[ByteLock]| {

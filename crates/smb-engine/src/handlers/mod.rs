@@ -56,8 +56,7 @@ pub(crate) async fn dispatch(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         Command::QUERY_DIRECTORY => dir::query_directory(ctx).await,
         Command::LOCK => lock::lock(ctx).await,
         Command::CHANGE_NOTIFY => notify::change_notify(ctx).await,
-        // Not yet implemented: an honest status, the connection stays up.
-        Command::OPLOCK_BREAK => Err(NtStatus::NOT_SUPPORTED.into()),
+        Command::OPLOCK_BREAK => crate::oplock::acknowledge(ctx).await,
         // [MS-SMB2] 3.3.5.2: an unknown command is STATUS_INVALID_PARAMETER.
         _ => Err(NtStatus::INVALID_PARAMETER.into()),
     }
