@@ -10,7 +10,8 @@
 //! - a CREATE that would violate them breaks the handle right only: a batch holder may close
 //!   its cached handle and so let the open through; an exclusive holder is left alone and the
 //!   CREATE fails with STATUS_SHARING_VIOLATION;
-//! - a stat open (attributes, synchronize, read-control only) breaks nothing and gets none;
+//! - a stat open (read/write attributes and synchronize only) that does not overwrite
+//!   breaks nothing;
 //! - a break from batch or exclusive needs the holder's acknowledgment (or its close): the
 //!   CREATE goes async (interim STATUS_PENDING) until then, or until
 //!   `oplock_break_timeout` (35 s by default, as [MS-SMB2] 3.3.2.1) passes, after which the
@@ -18,8 +19,9 @@
 //! - a break to none from level II needs no acknowledgment;
 //! - WRITE, a byte-range LOCK and a truncation through one open break the level II oplocks of
 //!   every other open to none;
-//! - the oplock granted: what was asked when no other open (stat opens aside) exists, else
-//!   level II when every other holder is at level II or none; directories get none.
+//! - the oplock granted: what was asked when no other open exists (stat opens without an
+//!   oplock aside), else level II when every other holder is at level II or none;
+//!   directories get none.
 
 use std::sync::{Arc, Weak};
 
@@ -37,19 +39,15 @@ const II: u8 = OplockLevel::II.0;
 const EXCLUSIVE: u8 = OplockLevel::EXCLUSIVE.0;
 const BATCH: u8 = OplockLevel::BATCH.0;
 
-/// Rights whose opens take part in oplocks; an open with none of them is a stat open.
-const DATA_RIGHTS: u32 = AccessMask::FILE_READ_DATA.0
-    | AccessMask::FILE_WRITE_DATA.0
-    | AccessMask::FILE_APPEND_DATA.0
-    | AccessMask::FILE_EXECUTE.0
-    | AccessMask::DELETE.0
-    | AccessMask::WRITE_DAC.0
-    | AccessMask::WRITE_OWNER.0;
+/// Rights a stat open may hold: with any other right an open takes part in oplocks.
+const STAT_RIGHTS: u32 = AccessMask::FILE_READ_ATTRIBUTES.0
+    | AccessMask::FILE_WRITE_ATTRIBUTES.0
+    | AccessMask::SYNCHRONIZE.0;
 
 /// Whether an open with this granted access is a stat open ([MS-FSA] 2.1.5.1.2: it breaks no
 /// oplock).
 pub(crate) fn is_stat_open(access: u32) -> bool {
-    access & DATA_RIGHTS == 0
+    access & !STAT_RIGHTS == 0
 }
 
 /// How to reach the holder of an oplock.
@@ -121,15 +119,17 @@ fn send_break(h: &Holder, level: u8) {
 
 impl FileState {
     /// Registers a new open and returns the oplock it is granted (3.3.5.9: the grant).
-    pub fn grant_oplock(&self, uid: u64, access: u32, is_dir: bool, asked: u8, h: Holder) -> u8 {
-        let stat = is_stat_open(access);
+    pub fn grant_oplock(&self, uid: u64, stat: bool, is_dir: bool, asked: u8, h: Holder) -> u8 {
         let mut opens = lock(&self.opens);
-        let others: Vec<&OpenEntry> = opens.iter().filter(|e| !e.stat && e.uid != uid).collect();
+        let others: Vec<&OpenEntry> = opens
+            .iter()
+            .filter(|e| e.uid != uid && (!e.stat || e.level != NONE))
+            .collect();
         let asked = match asked {
             II | EXCLUSIVE | BATCH => asked,
             _ => NONE,
         };
-        let level = if is_dir || stat || asked == NONE {
+        let level = if is_dir || asked == NONE {
             NONE
         } else if others.is_empty() {
             asked
@@ -367,8 +367,6 @@ mod tests {
         }
     }
 
-    const RW: u32 = AccessMask::FILE_READ_DATA.0 | AccessMask::FILE_WRITE_DATA.0;
-
     fn intent(overwrite: bool, sharing_violation: bool) -> Intent {
         Intent {
             stat: false,
@@ -380,34 +378,50 @@ mod tests {
     #[test]
     fn grants_follow_other_opens() {
         let f = FileState::for_tests();
-        assert_eq!(f.grant_oplock(1, RW, false, BATCH, holder()), BATCH);
+        assert_eq!(f.grant_oplock(1, false, false, BATCH, holder()), BATCH);
         // A stat open neither gets nor prevents an oplock.
-        assert_eq!(
-            f.grant_oplock(2, AccessMask::FILE_READ_ATTRIBUTES.0, false, BATCH, holder()),
-            NONE
-        );
+        assert_eq!(f.grant_oplock(2, true, false, BATCH, holder()), NONE);
         assert!(matches!(f.check_create(&intent(false, false)), Check::Wait));
         assert_eq!(f.ack_oplock(1, II), Ok(II));
         assert!(matches!(f.check_create(&intent(false, false)), Check::Clear));
-        assert_eq!(f.grant_oplock(3, RW, false, BATCH, holder()), II);
-        assert_eq!(f.grant_oplock(4, RW, false, NONE, holder()), NONE);
+        assert_eq!(f.grant_oplock(3, false, false, BATCH, holder()), II);
+        assert_eq!(f.grant_oplock(4, false, false, NONE, holder()), NONE);
         // A write through 4 breaks 1 and 3 to none without waiting.
         assert!(matches!(f.break_for_write(4), Check::Clear));
         assert!(!f.any_oplock());
         f.release_oplock(1);
         f.release_oplock(3);
         f.release_oplock(4);
-        assert_eq!(f.grant_oplock(5, RW, false, EXCLUSIVE, holder()), EXCLUSIVE);
-        assert_eq!(f.grant_oplock(6, RW, true, BATCH, holder()), NONE);
+        assert_eq!(f.grant_oplock(5, false, false, EXCLUSIVE, holder()), EXCLUSIVE);
+        assert_eq!(f.grant_oplock(6, false, true, BATCH, holder()), NONE);
+    }
+
+    #[test]
+    fn stat_opens() {
+        assert!(is_stat_open(AccessMask::FILE_READ_ATTRIBUTES.0 | AccessMask::SYNCHRONIZE.0));
+        assert!(!is_stat_open(AccessMask::FILE_READ_EA.0));
+        assert!(!is_stat_open(AccessMask::READ_CONTROL.0));
+        // A stat open alone gets what it asks; a later open counts it while it holds one.
+        let f = FileState::for_tests();
+        assert_eq!(f.grant_oplock(1, true, false, BATCH, holder()), BATCH);
+        let stat_only = Intent {
+            stat: true,
+            overwrite: false,
+            sharing_violation: false,
+        };
+        assert!(matches!(f.check_create(&stat_only), Check::Clear));
+        assert!(matches!(f.check_create(&intent(false, false)), Check::Wait));
+        assert_eq!(f.ack_oplock(1, II), Ok(II));
+        assert_eq!(f.grant_oplock(2, false, false, BATCH, holder()), II);
     }
 
     #[test]
     fn sharing_violations_break_only_batch() {
         let f = FileState::for_tests();
-        f.grant_oplock(1, RW, false, EXCLUSIVE, holder());
+        f.grant_oplock(1, false, false, EXCLUSIVE, holder());
         assert!(matches!(f.check_create(&intent(false, true)), Check::Clear));
         f.release_oplock(1);
-        f.grant_oplock(2, RW, false, BATCH, holder());
+        f.grant_oplock(2, false, false, BATCH, holder());
         assert!(matches!(f.check_create(&intent(true, true)), Check::Wait));
         // The break was to none: an ack of level II is refused and leaves none.
         assert_eq!(f.ack_oplock(2, II), Err(NtStatus::INVALID_OPLOCK_PROTOCOL));
@@ -418,7 +432,7 @@ mod tests {
     #[test]
     fn unanswered_breaks_expire_to_none() {
         let f = FileState::for_tests();
-        f.grant_oplock(1, RW, false, BATCH, holder());
+        f.grant_oplock(1, false, false, BATCH, holder());
         assert!(matches!(f.check_create(&intent(false, false)), Check::Wait));
         f.expire_breaks();
         assert!(matches!(f.check_create(&intent(false, false)), Check::Clear));

@@ -489,6 +489,10 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         .map(|c| crate::ea::parse(c.data))
         .transpose()?;
     let asked_oplock = req.requested_oplock_level.0;
+    let overwrites = matches!(
+        mode,
+        CreateMode::Overwrite | CreateMode::OverwriteIf | CreateMode::Supersede
+    );
     break_oplocks(ctx, &plan).await?;
     let (opened, path) = blocking(move || {
         let mut plan = plan;
@@ -535,7 +539,7 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     }
     let oplock_level = open.file.grant_oplock(
         open.uid,
-        open.access,
+        is_stat_open(open.access) && !overwrites,
         open.is_dir,
         asked_oplock,
         Holder {
@@ -618,9 +622,17 @@ async fn break_oplocks(ctx: &mut Ctx<'_>, plan: &Plan) -> ProtoResult<()> {
     let Some(file) = plan.objects.existing(&plan.vfs, meta.identity()) else {
         return Ok(());
     };
-    let access = table_access(plan.desired);
-    let share = plan.share;
     let id = meta.identity();
+    if plan.objects.table.is_delete_pending(id) {
+        // The open fails with STATUS_DELETE_PENDING; nothing to break for it.
+        return Ok(());
+    }
+    let access = table_access(if plan.maximum_allowed {
+        plan.desired | plan.tree_max
+    } else {
+        plan.desired
+    });
+    let share = plan.share;
     let table = plan.objects.table.clone();
     let intent = move || Intent {
         stat: !plan.maximum_allowed && is_stat_open(plan.desired),
