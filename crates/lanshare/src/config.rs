@@ -75,6 +75,9 @@
 //! frame_read_timeout = "30s"    # a message that has started to arrive must be complete
 //!                               # within this (a client trickling bytes cannot hold a slot);
 //!                               # else the connection is closed (counted); 0 = off
+//! oplock_break_timeout = "35s"  # how long an open that breaks another client's oplock
+//!                               # waits for that client to acknowledge (it then goes on as
+//!                               # if the oplock were released); 0 = the spec's 35 s
 //!                               # Durations: "500ms", "30s", "15m", "1h", or integer seconds.
 //!
 //! [metrics]                     # off unless `listen` is set
@@ -126,7 +129,7 @@
 //! current count refuses newcomers without disconnecting anyone; the server name, `listen`,
 //! `users_file`, `log`, `control_socket`, `[security]`, `[metrics]`, `[discovery]`, `max_credits`,
 //! `max_async_per_connection`, `max_inflight`, `keepalive`, `handshake_timeout` and
-//! `frame_read_timeout` need a restart (`lanshare reload` says which changed).
+//! `frame_read_timeout`, `oplock_break_timeout` need a restart (`lanshare reload` says which changed).
 //! Unknown sections and keys are errors. Every error names the file, the line and column, and
 //! the fix, e.g. `lanshare.toml:7:1: unknown key `sgning` in [security]; did you mean
 //! `signing`? (allowed: signing, encryption, anonymous, guest, min_protocol, max_protocol)`.
@@ -154,6 +157,8 @@ pub const DEFAULT_LOG: &str = "info";
 pub const DEFAULT_MAX_CREDITS: u16 = 8192;
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_FRAME_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// [MS-SMB2] 3.3.2.1: the oplock break acknowledgment timer.
+pub const DEFAULT_OPLOCK_BREAK_TIMEOUT: Duration = Duration::from_secs(35);
 /// Windows' `autodisconnect` default.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Windows' `AsynchronousCredits` default.
@@ -327,6 +332,8 @@ pub struct LimitSettings {
     pub handshake_timeout: Duration,
     /// `Duration::ZERO` means off.
     pub frame_read_timeout: Duration,
+    /// `Duration::ZERO` means the default.
+    pub oplock_break_timeout: Duration,
 }
 
 /// `[metrics]`.
@@ -438,6 +445,7 @@ impl Config {
                 keepalive: true,
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
                 frame_read_timeout: DEFAULT_FRAME_READ_TIMEOUT,
+                oplock_break_timeout: DEFAULT_OPLOCK_BREAK_TIMEOUT,
             },
             metrics: MetricsSettings::default(),
             discovery: DiscoverySettings::default(),
@@ -830,6 +838,7 @@ const LIMITS_KEYS: &[&str] = &[
     "keepalive",
     "handshake_timeout",
     "frame_read_timeout",
+    "oplock_break_timeout",
 ];
 const METRICS_KEYS: &[&str] = &["listen"];
 const DISCOVERY_KEYS: &[&str] = &["wsd", "mdns", "workgroup"];
@@ -1064,6 +1073,7 @@ struct RawLimits {
     /// A duration string or an integer of seconds.
     handshake_timeout: Option<Spanned<toml::Value>>,
     frame_read_timeout: Option<Spanned<toml::Value>>,
+    oplock_break_timeout: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1379,6 +1389,11 @@ impl Validator<'_> {
                 "frame_read_timeout",
                 raw.limits.frame_read_timeout,
                 &mut c.limits.frame_read_timeout,
+            ),
+            (
+                "oplock_break_timeout",
+                raw.limits.oplock_break_timeout,
+                &mut c.limits.oplock_break_timeout,
             ),
         ] {
             let Some(t) = value else { continue };

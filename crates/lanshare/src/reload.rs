@@ -243,6 +243,12 @@ pub fn restart_changes(started: &Config, new: &Config) -> Vec<String> {
         dur(x.frame_read_timeout),
         dur(y.frame_read_timeout),
     );
+    diff(
+        &mut out,
+        "limits.oplock_break_timeout",
+        dur(x.oplock_break_timeout),
+        dur(y.oplock_break_timeout),
+    );
     let m = |v: Option<std::net::SocketAddr>| v.map_or("off".to_string(), |a| a.to_string());
     diff(
         &mut out,

@@ -134,6 +134,11 @@ pub fn engine_config(config: &Config) -> EngineConfig {
     } else {
         l.frame_read_timeout
     };
+    e.oplock_break_timeout = if l.oplock_break_timeout.is_zero() {
+        crate::config::DEFAULT_OPLOCK_BREAK_TIMEOUT
+    } else {
+        l.oplock_break_timeout
+    };
     e.max_async_per_connection = l.max_async_per_connection;
     e.max_inflight = l.max_inflight;
     e.tcp_keepalive = l.keepalive;

@@ -680,9 +680,7 @@ impl Connection {
     /// session must be ([MS-SMB2] 3.3.4.1.4). Queued without waiting: the caller may hold
     /// locks, and a connection that stopped reading only loses its own notifications.
     pub(crate) fn send_unsolicited(self: &Arc<Self>, pdu: Vec<u8>, session_id: u64) {
-        let auth = lock(&self.sessions)
-            .get(&session_id)
-            .and_then(|s| s.auth());
+        let auth = lock(&self.sessions).get(&session_id).and_then(|s| s.auth());
         let pdu = match auth {
             Some(a) if a.encrypt_data => match a.crypto.as_ref() {
                 Some(c) => match c.encrypt(session_id, pdu) {

@@ -280,7 +280,10 @@ impl FileState {
 
 /// Breaks the oplocks a write, lock or size change through `open` contends with, waiting
 /// (async) for acknowledgments when a batch or exclusive holder must answer.
-pub(crate) async fn break_for_write(ctx: &mut Ctx<'_>, open: &crate::open::Open) -> ProtoResult<()> {
+pub(crate) async fn break_for_write(
+    ctx: &mut Ctx<'_>,
+    open: &crate::open::Open,
+) -> ProtoResult<()> {
     let file = open.file.clone();
     let uid = open.uid;
     match file.break_for_write(uid) {
@@ -383,7 +386,10 @@ mod tests {
         assert_eq!(f.grant_oplock(2, true, false, BATCH, holder()), NONE);
         assert!(matches!(f.check_create(&intent(false, false)), Check::Wait));
         assert_eq!(f.ack_oplock(1, II), Ok(II));
-        assert!(matches!(f.check_create(&intent(false, false)), Check::Clear));
+        assert!(matches!(
+            f.check_create(&intent(false, false)),
+            Check::Clear
+        ));
         assert_eq!(f.grant_oplock(3, false, false, BATCH, holder()), II);
         assert_eq!(f.grant_oplock(4, false, false, NONE, holder()), NONE);
         // A write through 4 breaks 1 and 3 to none without waiting.
@@ -392,13 +398,18 @@ mod tests {
         f.release_oplock(1);
         f.release_oplock(3);
         f.release_oplock(4);
-        assert_eq!(f.grant_oplock(5, false, false, EXCLUSIVE, holder()), EXCLUSIVE);
+        assert_eq!(
+            f.grant_oplock(5, false, false, EXCLUSIVE, holder()),
+            EXCLUSIVE
+        );
         assert_eq!(f.grant_oplock(6, false, true, BATCH, holder()), NONE);
     }
 
     #[test]
     fn stat_opens() {
-        assert!(is_stat_open(AccessMask::FILE_READ_ATTRIBUTES.0 | AccessMask::SYNCHRONIZE.0));
+        assert!(is_stat_open(
+            AccessMask::FILE_READ_ATTRIBUTES.0 | AccessMask::SYNCHRONIZE.0
+        ));
         assert!(!is_stat_open(AccessMask::FILE_READ_EA.0));
         assert!(!is_stat_open(AccessMask::READ_CONTROL.0));
         // A stat open alone gets what it asks; a later open counts it while it holds one.
@@ -425,7 +436,10 @@ mod tests {
         assert!(matches!(f.check_create(&intent(true, true)), Check::Wait));
         // The break was to none: an ack of level II is refused and leaves none.
         assert_eq!(f.ack_oplock(2, II), Err(NtStatus::INVALID_OPLOCK_PROTOCOL));
-        assert_eq!(f.ack_oplock(2, NONE), Err(NtStatus::INVALID_OPLOCK_PROTOCOL));
+        assert_eq!(
+            f.ack_oplock(2, NONE),
+            Err(NtStatus::INVALID_OPLOCK_PROTOCOL)
+        );
         assert!(!f.any_oplock());
     }
 
@@ -435,7 +449,10 @@ mod tests {
         f.grant_oplock(1, false, false, BATCH, holder());
         assert!(matches!(f.check_create(&intent(false, false)), Check::Wait));
         f.expire_breaks();
-        assert!(matches!(f.check_create(&intent(false, false)), Check::Clear));
+        assert!(matches!(
+            f.check_create(&intent(false, false)),
+            Check::Clear
+        ));
         assert!(!f.any_oplock());
     }
 }
