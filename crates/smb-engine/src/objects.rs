@@ -67,8 +67,8 @@ pub(crate) struct FileState {
     locks: Mutex<Vec<ByteLock>>,
     /// Woken whenever a lock is released, for blocking LOCK requests.
     pub unlocked: tokio::sync::Notify,
-    /// The opens of this file with their oplocks ([`crate::oplock`]).
-    pub(crate) opens: Mutex<Vec<crate::oplock::OpenEntry>>,
+    /// The opens of this file with their oplocks, and its leases ([`crate::oplock`]).
+    pub(crate) caching: Mutex<crate::oplock::Caching>,
     /// Woken when an oplock is acknowledged, expires or goes with its open.
     pub oplock_changed: tokio::sync::Notify,
 }
@@ -79,7 +79,7 @@ impl FileState {
             path: Mutex::new(path),
             locks: Mutex::new(Vec::new()),
             unlocked: tokio::sync::Notify::new(),
-            opens: Mutex::new(Vec::new()),
+            caching: Mutex::new(crate::oplock::Caching::default()),
             oplock_changed: tokio::sync::Notify::new(),
         }
     }
@@ -185,6 +185,8 @@ struct Key {
 pub(crate) struct Objects {
     pub table: Arc<dyn ObjectTable>,
     files: Mutex<FileMap>,
+    /// Which file each lease is on ([MS-SMB2] 3.3.1.4 LeaseTable): a key names one file.
+    leases: Mutex<HashMap<crate::oplock::LeaseId, Weak<FileState>>>,
 }
 
 struct FileMap {
@@ -202,6 +204,7 @@ impl Default for Objects {
                 map: HashMap::new(),
                 swept_at: 64,
             }),
+            leases: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -239,6 +242,35 @@ impl Objects {
             files.swept_at = files.map.len().max(64);
         }
         f
+    }
+
+    /// The file lease `id` is on, while it is held.
+    pub fn lease_file(&self, id: crate::oplock::LeaseId) -> Option<Arc<FileState>> {
+        let mut leases = lock(&self.leases);
+        match leases.get(&id).and_then(Weak::upgrade) {
+            Some(f) if f.has_lease(id) => Some(f),
+            Some(_) | None => {
+                leases.remove(&id);
+                None
+            }
+        }
+    }
+
+    /// Records that lease `id` is on `file`, unless it is held on another file: then
+    /// `false` ([MS-SMB2] 3.3.5.9.8: STATUS_INVALID_PARAMETER).
+    pub fn bind_lease(&self, id: crate::oplock::LeaseId, file: &Arc<FileState>) -> bool {
+        let mut leases = lock(&self.leases);
+        if let Some(f) = leases.get(&id).and_then(Weak::upgrade)
+            && !Arc::ptr_eq(&f, file)
+            && f.has_lease(id)
+        {
+            return false;
+        }
+        if leases.len() > 4096 {
+            leases.retain(|_, w| w.strong_count() > 0);
+        }
+        leases.insert(id, Arc::downgrade(file));
+        true
     }
 
     /// The state of a file that is open now, if it is.

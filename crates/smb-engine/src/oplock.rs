@@ -23,10 +23,14 @@
 //!   oplock aside), else level II when every other holder is at level II or none;
 //!   directories get none.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use smb_wire::header::{Header, HeaderId};
-use smb_wire::msg::oplock_break::{OplockBreak, OplockBreakMessage};
+use smb_wire::msg::create_context::LeaseState;
+use smb_wire::msg::oplock_break::{
+    LeaseBreakAck, LeaseBreakNotification, OplockBreak, OplockBreakMessage,
+};
 use smb_wire::{AccessMask, Command, FileId, HeaderFlags, NtStatus, OplockLevel, SessionId};
 
 use crate::conn::{Connection, Ctx};
@@ -58,6 +62,15 @@ pub(crate) struct Holder {
     pub file_id: FileId,
 }
 
+/// Opens registered with an oplock or a lease, server-wide (in every server of the process:
+/// it only lets CREATE skip the break check when nothing anywhere could need a break).
+static CACHING_OPENS: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether any open might hold an oplock or a lease now.
+pub(crate) fn any_caching() -> bool {
+    CACHING_OPENS.load(Ordering::Acquire) != 0
+}
+
 /// One open of a file as the oplock rules see it.
 pub(crate) struct OpenEntry {
     pub uid: u64,
@@ -66,6 +79,38 @@ pub(crate) struct OpenEntry {
     /// A break was sent and awaits the acknowledgment: the level it breaks to.
     pub breaking_to: Option<u8>,
     pub holder: Holder,
+    /// The lease this open belongs to (its oplock level is then none here).
+    pub lease: Option<LeaseId>,
+    /// Counted in [`CACHING_OPENS`].
+    counted: bool,
+}
+
+/// A lease is named by the client (its ClientGuid) and the key it chose ([MS-SMB2] 3.3.1.4).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct LeaseId {
+    pub client: [u8; 16],
+    pub key: [u8; 16],
+}
+
+/// One lease on a file ([MS-SMB2] 3.3.1.13 Lease): shared by the opens that name it.
+pub(crate) struct LeaseEntry {
+    pub id: LeaseId,
+    /// R, H, W bits ([`LeaseState`]).
+    pub state: u8,
+    /// A break was sent and awaits the acknowledgment: the state it breaks to.
+    pub breaking_to: Option<u8>,
+    /// Lease.Epoch (version 2 leases).
+    pub epoch: u16,
+    pub v2: bool,
+    /// Where the break notification goes: the newest open's connection.
+    pub holder: Holder,
+}
+
+/// The oplocks and leases of one file.
+#[derive(Default)]
+pub(crate) struct Caching {
+    pub opens: Vec<OpenEntry>,
+    pub leases: Vec<LeaseEntry>,
 }
 
 /// What a CREATE is about to do, for the break decision.
@@ -73,6 +118,8 @@ pub(crate) struct Intent {
     pub stat: bool,
     pub overwrite: bool,
     pub sharing_violation: bool,
+    /// The lease the CREATE names: that lease is never broken by its own opens.
+    pub lease: Option<LeaseId>,
 }
 
 /// Outcome of checking a CREATE against the oplocks held.
@@ -83,18 +130,18 @@ pub(crate) enum Check {
     Wait,
 }
 
-/// The oplock break notification for one holder ([MS-SMB2] 2.2.23.1, 3.3.4.6): MessageId
-/// all ones, not signed (clients do not check signatures on it, 3.2.5.1.3), encrypted when
-/// the session must be.
-fn send_break(h: &Holder, level: u8) {
+const R: u8 = LeaseState::READ_CACHING.0 as u8;
+const H: u8 = LeaseState::HANDLE_CACHING.0 as u8;
+const W: u8 = LeaseState::WRITE_CACHING.0 as u8;
+
+/// The unsolicited OPLOCK_BREAK header ([MS-SMB2] 3.3.4.6, 3.3.4.7): MessageId all ones,
+/// never signed (clients do not check signatures on it, 3.2.5.1.3); encrypted when the
+/// session must be.
+fn send_unsolicited(h: &Holder, header_session: u64, body: OplockBreakMessage) {
     let Some(conn) = h.conn.upgrade() else {
         return;
     };
     let mut pdu = vec![0u8; Header::SIZE];
-    let body = OplockBreakMessage::Oplock(OplockBreak {
-        oplock_level: OplockLevel(level),
-        file_id: h.file_id,
-    });
     if body.encode(&mut pdu).is_err() {
         return;
     }
@@ -110,54 +157,207 @@ fn send_break(h: &Holder, level: u8) {
             process_id: 0,
             tree_id: smb_wire::TreeId(0),
         },
-        session_id: SessionId(h.session_id),
+        session_id: SessionId(header_session),
         signature: [0; 16],
     }
     .write(&mut pdu[..Header::SIZE]);
     conn.send_unsolicited(pdu, h.session_id);
 }
 
+/// The oplock break notification (2.2.23.1).
+fn send_break(h: &Holder, level: u8) {
+    let body = OplockBreakMessage::Oplock(OplockBreak {
+        oplock_level: OplockLevel(level),
+        file_id: h.file_id,
+    });
+    send_unsolicited(h, h.session_id, body);
+}
+
+/// Starts breaking lease `l` to `to` (2.2.23.2, 3.3.4.7): an acknowledgment is required
+/// when write or handle caching is taken away. Returns whether one is awaited.
+fn break_lease(l: &mut LeaseEntry, to: u8) -> bool {
+    let ack = l.state & (W | H) != 0;
+    if l.v2 {
+        l.epoch = l.epoch.wrapping_add(1);
+    }
+    let body = OplockBreakMessage::LeaseNotification(LeaseBreakNotification {
+        new_epoch: if l.v2 { l.epoch } else { 0 },
+        flags: if ack {
+            LeaseBreakNotification::FLAG_ACK_REQUIRED
+        } else {
+            0
+        },
+        lease_key: l.id.key,
+        current_lease_state: LeaseState(u32::from(l.state)),
+        new_lease_state: LeaseState(u32::from(to)),
+        ..Default::default()
+    });
+    // Lease breaks name no session ([MS-SMB2] 3.3.4.7: SessionId 0).
+    send_unsolicited(&l.holder, 0, body);
+    if ack {
+        l.breaking_to = Some(to);
+    } else {
+        l.state = to;
+    }
+    ack
+}
+
+/// What a lease request is granted.
+pub(crate) struct LeaseGrant {
+    pub state: u8,
+    pub epoch: u16,
+    pub breaking: bool,
+    /// The lease's version (the first request decided it), which the response uses.
+    pub v2: bool,
+}
+
 impl FileState {
     /// Registers a new open and returns the oplock it is granted (3.3.5.9: the grant).
     pub fn grant_oplock(&self, uid: u64, stat: bool, is_dir: bool, asked: u8, h: Holder) -> u8 {
-        let mut opens = lock(&self.opens);
-        let others: Vec<&OpenEntry> = opens
+        let mut c = lock(&self.caching);
+        let others = c
+            .opens
             .iter()
-            .filter(|e| e.uid != uid && (!e.stat || e.level != NONE))
-            .collect();
+            .filter(|e| e.uid != uid && (!e.stat || e.level != NONE || e.lease.is_some()))
+            .count();
         let asked = match asked {
             II | EXCLUSIVE | BATCH => asked,
             _ => NONE,
         };
+        // Beside a lease with handle or write caching no oplock is granted (smbtorture
+        // smb2.lease.oplock: RH and RWH leave none, R and RW level II).
+        let leased_w = c.leases.iter().any(|l| l.state & (W | H) != 0);
         let level = if is_dir || asked == NONE {
             NONE
-        } else if others.is_empty() {
+        } else if others == 0 {
             asked
-        } else if others
-            .iter()
-            .all(|e| e.level <= II && e.breaking_to.is_none_or(|t| t <= II))
+        } else if !leased_w
+            && c.opens.iter().filter(|e| e.uid != uid).all(|e| {
+                e.level <= II && e.breaking_to.is_none_or(|t| t <= II)
+            })
         {
             II
         } else {
             NONE
         };
-        opens.push(OpenEntry {
+        let counted = level != NONE;
+        if counted {
+            CACHING_OPENS.fetch_add(1, Ordering::AcqRel);
+        }
+        c.opens.push(OpenEntry {
             uid,
             stat,
             level,
             breaking_to: None,
             holder: h,
+            lease: None,
+            counted,
         });
         level
     }
 
-    /// Forgets a closed open; a CREATE waiting on its break goes on.
+    /// Registers a new open under lease `id` and returns what the lease now grants
+    /// (3.3.5.9.8 / 3.3.5.9.11): R, RH, RW or RWH as asked, without W when other opens
+    /// exist; states without R are granted as none. An existing lease of the same key is
+    /// joined; it is upgraded to the state asked only when that is a strict superset of
+    /// what it holds and can be held beside the other opens (no W then), never while it
+    /// is breaking (smbtorture smb2.lease.upgrade2/3).
+    pub fn grant_lease(
+        &self,
+        uid: u64,
+        stat: bool,
+        id: LeaseId,
+        asked: u8,
+        v2_epoch: Option<u16>,
+        h: Holder,
+    ) -> LeaseGrant {
+        let mut c = lock(&self.caching);
+        let asked = if asked & R == 0 { 0 } else { asked & (R | H | W) };
+        // Stat opens count when they hold a lease or an oplock (smb2.lease.statopen).
+        let others = c.opens.iter().any(|e| {
+            e.uid != uid
+                && e.lease != Some(id)
+                && (!e.stat || e.level != NONE || e.lease.is_some())
+        });
+        let other_w = c.leases.iter().any(|l| l.id != id && l.state & W != 0);
+        // Beside an oplock a lease gets read caching at most (smb2.lease.oplock).
+        let other_oplock = c.opens.iter().any(|e| e.uid != uid && e.level != NONE);
+        let contended = others || other_w || other_oplock;
+        let allowed = if other_oplock {
+            asked & R
+        } else if contended {
+            asked & !W
+        } else {
+            asked
+        };
+        let grant = match c.leases.iter_mut().find(|l| l.id == id) {
+            Some(l) => {
+                let superset = asked != l.state && asked & l.state == l.state;
+                if l.breaking_to.is_none() && superset && (!contended || asked & W == 0) {
+                    l.state = asked;
+                    if l.v2 {
+                        l.epoch = l.epoch.wrapping_add(1);
+                    }
+                }
+                l.holder = h.clone();
+                LeaseGrant {
+                    state: l.state,
+                    epoch: l.epoch,
+                    breaking: l.breaking_to.is_some(),
+                    v2: l.v2,
+                }
+            }
+            None => {
+                let epoch = v2_epoch.map_or(0, |e| e.wrapping_add(1));
+                c.leases.push(LeaseEntry {
+                    id,
+                    state: allowed,
+                    breaking_to: None,
+                    epoch,
+                    v2: v2_epoch.is_some(),
+                    holder: h.clone(),
+                });
+                LeaseGrant {
+                    state: allowed,
+                    epoch,
+                    breaking: false,
+                    v2: v2_epoch.is_some(),
+                }
+            }
+        };
+        CACHING_OPENS.fetch_add(1, Ordering::AcqRel);
+        c.opens.push(OpenEntry {
+            uid,
+            stat,
+            level: NONE,
+            breaking_to: None,
+            holder: h,
+            lease: Some(id),
+            counted: true,
+        });
+        grant
+    }
+
+    /// Whether this file holds lease `id` (a key names one file only).
+    pub fn has_lease(&self, id: LeaseId) -> bool {
+        lock(&self.caching).leases.iter().any(|l| l.id == id)
+    }
+
+    /// Forgets a closed open (and its lease when it was the lease's last open); a CREATE
+    /// waiting on its break goes on.
     pub fn release_oplock(&self, uid: u64) {
-        let mut opens = lock(&self.opens);
-        let before = opens.len();
-        opens.retain(|e| e.uid != uid);
-        let changed = opens.len() != before;
-        drop(opens);
+        let mut c = lock(&self.caching);
+        let before = c.opens.len();
+        c.opens.retain(|e| {
+            if e.uid == uid && e.counted {
+                CACHING_OPENS.fetch_sub(1, Ordering::AcqRel);
+            }
+            e.uid != uid
+        });
+        let changed = c.opens.len() != before;
+        let Caching { opens, leases } = &mut *c;
+        leases.retain(|l| opens.iter().any(|e| e.lease == Some(l.id)));
+        drop(c);
         if changed {
             self.oplock_changed.notify_waiters();
         }
@@ -166,7 +366,7 @@ impl FileState {
     /// Whether any open of this file holds an oplock.
     #[cfg(test)]
     pub fn any_oplock(&self) -> bool {
-        lock(&self.opens).iter().any(|e| e.level != NONE)
+        lock(&self.caching).opens.iter().any(|e| e.level != NONE)
     }
 
     /// Sends the breaks a CREATE needs and says whether it must wait.
@@ -176,8 +376,8 @@ impl FileState {
         }
         let mut wait = false;
         let mut changed = false;
-        let mut opens = lock(&self.opens);
-        for e in opens.iter_mut() {
+        let mut c = lock(&self.caching);
+        for e in c.opens.iter_mut() {
             if e.breaking_to.is_some() {
                 // A break already on its way: the CREATE waits for it like its sender does,
                 // unless it could not matter (a sharing violation against an exclusive one).
@@ -187,7 +387,7 @@ impl FileState {
                 continue;
             }
             let target = match e.level {
-                BATCH | EXCLUSIVE if intent.sharing_violation && e.level == EXCLUSIVE => continue,
+                EXCLUSIVE if intent.sharing_violation => continue,
                 BATCH | EXCLUSIVE => {
                     if intent.overwrite {
                         NONE
@@ -208,7 +408,33 @@ impl FileState {
                 wait = true;
             }
         }
-        drop(opens);
+        // Leases (3.3.4.7, as Samba's delay_for_oplock): a sharing violation takes handle
+        // caching away (its holder may close and so let the open through), any other open
+        // write caching; an overwrite everything.
+        for l in c.leases.iter_mut() {
+            if Some(l.id) == intent.lease {
+                continue;
+            }
+            if l.breaking_to.is_some() {
+                wait = true;
+                continue;
+            }
+            let to = if intent.overwrite && !intent.sharing_violation {
+                0
+            } else if intent.sharing_violation {
+                l.state & !H
+            } else {
+                l.state & !W
+            };
+            if to != l.state {
+                if break_lease(l, to) {
+                    wait = true;
+                } else {
+                    changed = true;
+                }
+            }
+        }
+        drop(c);
         if changed {
             self.oplock_changed.notify_waiters();
         }
@@ -217,12 +443,14 @@ impl FileState {
 
     /// A write, lock or size change through `uid` ([MS-FSA] 2.1.4.12): every level II oplock
     /// breaks to none (the writer's own too, as Windows does: it no longer may cache reads),
-    /// and another open's batch or exclusive oplock breaks to none with an acknowledgment.
-    /// Idempotent: says whether such a break is still awaited.
+    /// another open's batch or exclusive oplock breaks to none with an acknowledgment, and
+    /// other leases lose read caching (and so everything). Idempotent: says whether an
+    /// oplock acknowledgment is still awaited (lease breaks are not waited for).
     pub fn break_for_write(&self, uid: u64) -> Check {
         let mut wait = false;
-        let mut opens = lock(&self.opens);
-        for e in opens.iter_mut() {
+        let mut c = lock(&self.caching);
+        let own_lease = c.opens.iter().find(|e| e.uid == uid).and_then(|e| e.lease);
+        for e in c.opens.iter_mut() {
             if e.breaking_to.is_some() {
                 wait |= e.uid != uid;
                 continue;
@@ -240,23 +468,34 @@ impl FileState {
                 _ => {}
             }
         }
+        for l in c.leases.iter_mut() {
+            if Some(l.id) != own_lease && l.breaking_to.is_none() && l.state & R != 0 {
+                break_lease(l, 0);
+            }
+        }
         if wait { Check::Wait } else { Check::Clear }
     }
 
-    /// Breaks that outlived the timeout count as acknowledged to none.
+    /// Breaks that outlived the timeout count as acknowledged (oplocks: to none).
     fn expire_breaks(&self) {
-        let mut opens = lock(&self.opens);
-        for e in opens.iter_mut() {
+        let mut c = lock(&self.caching);
+        for e in c.opens.iter_mut() {
             if e.breaking_to.take().is_some() {
                 e.level = NONE;
+            }
+        }
+        for l in c.leases.iter_mut() {
+            if let Some(to) = l.breaking_to.take() {
+                l.state = to;
             }
         }
     }
 
     /// The holder's acknowledgment (3.3.5.22.1): the level it now holds.
     pub fn ack_oplock(&self, uid: u64, level: u8) -> Result<u8, NtStatus> {
-        let mut opens = lock(&self.opens);
-        let e = opens
+        let mut c = lock(&self.caching);
+        let e = c
+            .opens
             .iter_mut()
             .find(|e| e.uid == uid)
             .ok_or(NtStatus::INVALID_OPLOCK_PROTOCOL)?;
@@ -272,9 +511,32 @@ impl FileState {
         };
         e.breaking_to = None;
         e.level = *r.as_ref().unwrap_or(&NONE);
-        drop(opens);
+        drop(c);
         self.oplock_changed.notify_waiters();
         r
+    }
+
+    /// A lease break acknowledgment (3.3.5.22.2): the state must be within the one the
+    /// break offered (else STATUS_REQUEST_NOT_ACCEPTED); a lease not breaking is
+    /// STATUS_UNSUCCESSFUL.
+    pub fn ack_lease(&self, id: LeaseId, state: u8) -> Result<u8, NtStatus> {
+        let mut c = lock(&self.caching);
+        let l = c
+            .leases
+            .iter_mut()
+            .find(|l| l.id == id)
+            .ok_or(NtStatus::OBJECT_NAME_NOT_FOUND)?;
+        let Some(to) = l.breaking_to else {
+            return Err(NtStatus::UNSUCCESSFUL);
+        };
+        if state & !to != 0 {
+            return Err(NtStatus::REQUEST_NOT_ACCEPTED);
+        }
+        l.breaking_to = None;
+        l.state = state;
+        drop(c);
+        self.oplock_changed.notify_waiters();
+        Ok(state)
     }
 }
 
@@ -352,8 +614,26 @@ pub(crate) async fn acknowledge(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             .encode(&mut ctx.out)?;
             Ok(NtStatus::SUCCESS)
         }
-        // No leases are granted yet: no lease can be breaking.
-        OplockBreakMessage::LeaseAck(_) => Err(NtStatus::OBJECT_NAME_NOT_FOUND.into()),
+        OplockBreakMessage::LeaseAck(ack) => {
+            let id = LeaseId {
+                client: lock(&ctx.conn.neg).client_guid,
+                key: ack.lease_key,
+            };
+            let file = ctx
+                .conn
+                .server
+                .objects
+                .lease_file(id)
+                .ok_or(NtStatus::OBJECT_NAME_NOT_FOUND)?;
+            let state = file.ack_lease(id, (ack.lease_state.0 & 7) as u8)?;
+            OplockBreakMessage::LeaseAck(LeaseBreakAck {
+                lease_key: ack.lease_key,
+                lease_state: LeaseState(u32::from(state)),
+                ..Default::default()
+            })
+            .encode(&mut ctx.out)?;
+            Ok(NtStatus::SUCCESS)
+        }
         OplockBreakMessage::LeaseNotification(_) => Err(NtStatus::INVALID_PARAMETER.into()),
     }
 }
@@ -375,6 +655,7 @@ mod tests {
             stat: false,
             overwrite,
             sharing_violation,
+            lease: None,
         }
     }
 
@@ -419,6 +700,7 @@ mod tests {
             stat: true,
             overwrite: false,
             sharing_violation: false,
+            lease: None,
         };
         assert!(matches!(f.check_create(&stat_only), Check::Clear));
         assert!(matches!(f.check_create(&intent(false, false)), Check::Wait));
@@ -441,6 +723,53 @@ mod tests {
             Err(NtStatus::INVALID_OPLOCK_PROTOCOL)
         );
         assert!(!f.any_oplock());
+    }
+
+    fn lid(client: u8, key: u8) -> LeaseId {
+        LeaseId {
+            client: [client; 16],
+            key: [key; 16],
+        }
+    }
+
+    #[test]
+    fn leases_grant_share_and_break() {
+        let f = FileState::for_tests();
+        let a = lid(1, 1);
+        let g = f.grant_lease(1, false, a, R | H | W, None, holder());
+        assert_eq!(g.state, R | H | W);
+        // States without R are granted as none.
+        let f2 = FileState::for_tests();
+        assert_eq!(f2.grant_lease(1, false, a, H | W, None, holder()).state, 0);
+        // The same key never breaks itself and joins the lease.
+        let own = Intent {
+            lease: Some(a),
+            ..intent(false, false)
+        };
+        assert!(matches!(f.check_create(&own), Check::Clear));
+        assert_eq!(f.grant_lease(2, false, a, R, None, holder()).state, R | H | W);
+        // Another key breaks write caching and waits for the ack.
+        let b = lid(1, 2);
+        let other = Intent {
+            lease: Some(b),
+            ..intent(false, false)
+        };
+        assert!(matches!(f.check_create(&other), Check::Wait));
+        assert_eq!(f.ack_lease(a, R | H | W), Err(NtStatus::REQUEST_NOT_ACCEPTED));
+        assert_eq!(f.ack_lease(a, R | H), Ok(R | H));
+        assert_eq!(f.ack_lease(a, R), Err(NtStatus::UNSUCCESSFUL));
+        assert!(matches!(f.check_create(&other), Check::Clear));
+        // Other opens exist: no write caching for the newcomer.
+        let g = f.grant_lease(3, false, b, R | H | W, Some(4), holder());
+        assert_eq!((g.state, g.epoch), (R | H, 5));
+        // A write through b's open takes read caching from a: R|H needs an ack.
+        assert!(matches!(f.break_for_write(3), Check::Clear));
+        assert_eq!(f.ack_lease(a, 0), Ok(0));
+        // Leases go with their last open.
+        f.release_oplock(1);
+        assert!(f.has_lease(a));
+        f.release_oplock(2);
+        assert!(!f.has_lease(a));
     }
 
     #[test]

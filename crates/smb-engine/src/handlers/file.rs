@@ -52,7 +52,8 @@ use lanshare_vfs::{
 use smb_wire::msg::close::{CloseRequest, CloseResponse};
 use smb_wire::msg::create::{CreateRequest, CreateResponse};
 use smb_wire::msg::create_context::{
-    CreateContext, MaximalAccessResponse, QueryOnDiskIdResponse, names,
+    CreateContext, Lease, LeaseFlags, LeaseState, LeaseV2, MaximalAccessResponse,
+    QueryOnDiskIdResponse, names,
 };
 use smb_wire::msg::flush::{FlushRequest, FlushResponse};
 use smb_wire::msg::read::{ReadRequest, ReadResponse};
@@ -68,7 +69,7 @@ use crate::fileinfo::{allocation, attributes, change_time};
 use crate::names::{is_8dot3, short_name};
 use crate::objects::Objects;
 use crate::open::{NewOpen, Open, OpenSlot, vfs_status};
-use crate::oplock::{Check, Holder, Intent, is_stat_open, wait_for_breaks};
+use crate::oplock::{Check, Holder, Intent, LeaseId, is_stat_open, wait_for_breaks};
 use crate::session::lock;
 
 const READ_DATA: u32 = AccessMask::FILE_READ_DATA.0;
@@ -489,11 +490,30 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         .map(|c| crate::ea::parse(c.data))
         .transpose()?;
     let asked_oplock = req.requested_oplock_level.0;
+    // [MS-SMB2] 3.3.5.9.8 / 3.3.5.9.11: a lease request counts from 2.1 on, version 2
+    // from 3.0 on (a 2.1 client's v2 context is read as v1).
+    let lease_req = match CreateContext::find(&req.contexts, names::RQ_LS) {
+        Some(c)
+            if asked_oplock == smb_wire::OplockLevel::LEASE.0
+                && ctx.dialect().0 >= Dialect::SMB2_1.0 =>
+        {
+            let mut l = Lease::parse(c.data).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+            if ctx.dialect().0 < Dialect::SMB3_0.0 {
+                l.v2 = None;
+            }
+            Some(l)
+        }
+        _ => None,
+    };
+    let lease_id = lease_req.map(|l| LeaseId {
+        client: lock(&ctx.conn.neg).client_guid,
+        key: l.key,
+    });
     let overwrites = matches!(
         mode,
         CreateMode::Overwrite | CreateMode::OverwriteIf | CreateMode::Supersede
     );
-    break_oplocks(ctx, &plan).await?;
+    break_oplocks(ctx, &plan, lease_id).await?;
     let (opened, path) = blocking(move || {
         let mut plan = plan;
         plan.path = resolve_short_name(&plan.vfs, plan.path);
@@ -537,17 +557,80 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         // The token is fresh and ours: this cannot fail.
         let _ = open.set_delete_on_close(true);
     }
-    let oplock_level = open.file.grant_oplock(
-        open.uid,
-        is_stat_open(open.access) && !overwrites,
-        open.is_dir,
-        asked_oplock,
-        Holder {
-            conn: Arc::downgrade(ctx.conn),
-            session_id: session.id,
-            file_id,
-        },
-    );
+    let holder = Holder {
+        conn: Arc::downgrade(ctx.conn),
+        session_id: session.id,
+        file_id,
+    };
+    let stat = is_stat_open(open.access) && !overwrites;
+    let mut lease_out = Vec::new();
+    if let Some(id) = lease_id
+        && server
+            .objects
+            .lease_file(id)
+            .is_some_and(|f| !Arc::ptr_eq(&f, &open.file))
+    {
+        // [MS-SMB2] 3.3.5.9.8: the key is leased on another file.
+        let o = open.clone();
+        blocking(move || o.close()).await?;
+        return Err(NtStatus::INVALID_PARAMETER.into());
+    }
+    let oplock_level = match (lease_req, lease_id) {
+        // No directory leases: a directory gets no lease and no oplock.
+        (Some(req_lease), Some(id)) if !open.is_dir => {
+            if !server.objects.bind_lease(id, &open.file) {
+                // Bound to another file since the check just above.
+                let o = open.clone();
+                blocking(move || o.close()).await?;
+                return Err(NtStatus::INVALID_PARAMETER.into());
+            }
+            let g = open.file.grant_lease(
+                open.uid,
+                stat,
+                id,
+                (req_lease.state.0 & 7) as u8,
+                req_lease.v2.map(|v| v.epoch),
+                holder,
+            );
+            let mut flags = 0;
+            if g.breaking {
+                flags |= LeaseFlags::BREAK_IN_PROGRESS.0;
+            }
+            // The lease's version answers, whatever this request's was (smb2.lease.v2_epoch2/3).
+            let v2 = g.v2.then(|| {
+                let parent = req_lease
+                    .v2
+                    .filter(|_| req_lease.flags.0 & LeaseFlags::PARENT_LEASE_KEY_SET.0 != 0);
+                if parent.is_some() {
+                    flags |= LeaseFlags::PARENT_LEASE_KEY_SET.0;
+                }
+                LeaseV2 {
+                    parent_key: parent.map_or([0; 16], |v| v.parent_key),
+                    epoch: g.epoch,
+                }
+            });
+            Lease {
+                key: req_lease.key,
+                state: LeaseState(u32::from(g.state)),
+                flags: LeaseFlags(flags),
+                duration: 0,
+                v2,
+            }
+            .encode(&mut lease_out);
+            smb_wire::OplockLevel::LEASE.0
+        }
+        _ => open.file.grant_oplock(
+            open.uid,
+            stat,
+            open.is_dir,
+            if asked_oplock == smb_wire::OplockLevel::LEASE.0 {
+                smb_wire::OplockLevel::NONE.0
+            } else {
+                asked_oplock
+            },
+            holder,
+        ),
+    };
     lock(&session.opens).insert(volatile, open);
     ctx.new_file_id = Some(file_id);
 
@@ -585,6 +668,9 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         }
         contexts.push(CreateContext::new(b"AAPL", reply));
     }
+    if !lease_out.is_empty() {
+        contexts.push(CreateContext::new(names::RQ_LS, &lease_out));
+    }
     CreateResponse {
         oplock_level: smb_wire::OplockLevel(oplock_level),
         flags: 0,
@@ -611,8 +697,13 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
 /// [MS-SMB2] 3.3.5.9 with [MS-FSA] 2.1.5.1.2: before an existing file is opened, the oplocks
 /// other opens hold on it are broken as the open requires, and the CREATE waits (async) for
 /// the acknowledgments ([`crate::oplock`]).
-async fn break_oplocks(ctx: &mut Ctx<'_>, plan: &Plan) -> ProtoResult<()> {
-    if plan.mode == CreateMode::Create {
+async fn break_oplocks(
+    ctx: &mut Ctx<'_>,
+    plan: &Plan,
+    lease: Option<LeaseId>,
+) -> ProtoResult<()> {
+    // Nothing held anywhere: no stat, no lookup (the common case costs nothing).
+    if plan.mode == CreateMode::Create || !crate::oplock::any_caching() {
         return Ok(());
     }
     let (vfs, path) = (plan.vfs.clone(), plan.path.clone());
@@ -635,6 +726,7 @@ async fn break_oplocks(ctx: &mut Ctx<'_>, plan: &Plan) -> ProtoResult<()> {
     let share = plan.share;
     let table = plan.objects.table.clone();
     let intent = move || Intent {
+        lease,
         stat: !plan.maximum_allowed && is_stat_open(plan.desired),
         overwrite: matches!(
             plan.mode,

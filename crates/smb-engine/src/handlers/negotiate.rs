@@ -48,8 +48,9 @@ fn server_security_mode(conn: &Connection) -> u16 {
 
 fn capabilities_for(dialect: Dialect) -> u32 {
     // LARGE_MTU from 2.1 on: multi-credit requests let a client read/write 8 MiB at once.
+    // LEASING from 2.1 on: file leases (crate::oplock).
     if dialect.0 >= Dialect::SMB2_1.0 {
-        Capabilities::LARGE_MTU.0
+        Capabilities::LARGE_MTU.0 | Capabilities::LEASING.0
     } else {
         0
     }
