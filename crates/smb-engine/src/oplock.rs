@@ -232,9 +232,10 @@ impl FileState {
         } else if others == 0 {
             asked
         } else if !leased_w
-            && c.opens.iter().filter(|e| e.uid != uid).all(|e| {
-                e.level <= II && e.breaking_to.is_none_or(|t| t <= II)
-            })
+            && c.opens
+                .iter()
+                .filter(|e| e.uid != uid)
+                .all(|e| e.level <= II && e.breaking_to.is_none_or(|t| t <= II))
         {
             II
         } else {
@@ -272,12 +273,14 @@ impl FileState {
         h: Holder,
     ) -> LeaseGrant {
         let mut c = lock(&self.caching);
-        let asked = if asked & R == 0 { 0 } else { asked & (R | H | W) };
+        let asked = if asked & R == 0 {
+            0
+        } else {
+            asked & (R | H | W)
+        };
         // Stat opens count when they hold a lease or an oplock (smb2.lease.statopen).
         let others = c.opens.iter().any(|e| {
-            e.uid != uid
-                && e.lease != Some(id)
-                && (!e.stat || e.level != NONE || e.lease.is_some())
+            e.uid != uid && e.lease != Some(id) && (!e.stat || e.level != NONE || e.lease.is_some())
         });
         let other_w = c.leases.iter().any(|l| l.id != id && l.state & W != 0);
         // Beside an oplock a lease gets read caching at most (smb2.lease.oplock).
@@ -747,7 +750,10 @@ mod tests {
             ..intent(false, false)
         };
         assert!(matches!(f.check_create(&own), Check::Clear));
-        assert_eq!(f.grant_lease(2, false, a, R, None, holder()).state, R | H | W);
+        assert_eq!(
+            f.grant_lease(2, false, a, R, None, holder()).state,
+            R | H | W
+        );
         // Another key breaks write caching and waits for the ack.
         let b = lid(1, 2);
         let other = Intent {
@@ -755,7 +761,10 @@ mod tests {
             ..intent(false, false)
         };
         assert!(matches!(f.check_create(&other), Check::Wait));
-        assert_eq!(f.ack_lease(a, R | H | W), Err(NtStatus::REQUEST_NOT_ACCEPTED));
+        assert_eq!(
+            f.ack_lease(a, R | H | W),
+            Err(NtStatus::REQUEST_NOT_ACCEPTED)
+        );
         assert_eq!(f.ack_lease(a, R | H), Ok(R | H));
         assert_eq!(f.ack_lease(a, R), Err(NtStatus::UNSUCCESSFUL));
         assert!(matches!(f.check_create(&other), Check::Clear));

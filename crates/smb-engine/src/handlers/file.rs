@@ -697,11 +697,7 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
 /// [MS-SMB2] 3.3.5.9 with [MS-FSA] 2.1.5.1.2: before an existing file is opened, the oplocks
 /// other opens hold on it are broken as the open requires, and the CREATE waits (async) for
 /// the acknowledgments ([`crate::oplock`]).
-async fn break_oplocks(
-    ctx: &mut Ctx<'_>,
-    plan: &Plan,
-    lease: Option<LeaseId>,
-) -> ProtoResult<()> {
+async fn break_oplocks(ctx: &mut Ctx<'_>, plan: &Plan, lease: Option<LeaseId>) -> ProtoResult<()> {
     // Nothing held anywhere: no stat, no lookup (the common case costs nothing).
     if plan.mode == CreateMode::Create || !crate::oplock::any_caching() {
         return Ok(());
