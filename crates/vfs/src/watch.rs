@@ -371,8 +371,13 @@ impl ChangeHub {
                     && (action == ChangeAction::Modified || *a == action)
             });
             if let Some(i) = hit {
-                if action != ChangeAction::Modified {
-                    echoes.remove(i);
+                // The echo of a create (or delete, rename) is consumed for that action, but
+                // still explains the metadata changes that follow it (the DOS attributes
+                // written right after a create): inotify may deliver those before the server
+                // has reported the create, and a client must never see Modified before Added
+                // (smbtorture smb2.notify.valid-req).
+                if let Some(e) = echoes.get_mut(i) {
+                    e.2 = ChangeAction::Modified;
                 }
                 return;
             }
