@@ -3,95 +3,20 @@
 //! administration commands run as separate processes, as an administrator would.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use smb::{
     Client, ClientConfig, ConnectionConfig, CreateOptions, Dialect, FileAttributes, FileCreateArgs,
     UncPath,
 };
 
-struct Server {
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn lines_of(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-impl Server {
-    fn start(config: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lanshare"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Server {
-            stdout: lines_of(child.stdout.take().unwrap()),
-            stderr: lines_of(child.stderr.take().unwrap()),
-            child,
-        }
-    }
-
-    /// The rest of the first stdout line starting with `prefix`.
-    fn announced(&self, prefix: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.stdout.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("no `{prefix}` line; stderr: {:?}", self.stderr_so_far())
-            });
-            if let Some(rest) = line.strip_prefix(prefix) {
-                return rest.to_string();
-            }
-        }
-    }
-
-    fn stderr_so_far(&self) -> Vec<String> {
-        self.stderr.try_iter().collect()
-    }
-
-    /// Waits up to 10 s for a stderr line containing `text`.
-    fn logged(&self, text: &str) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while let Ok(line) = self
-            .stderr
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            if line.contains(text) {
-                return true;
-            }
-        }
-        false
-    }
-}
+mod common;
+use common::Server;
 
 fn add_user(users: &Path, name: &str, password: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lanshare"))
@@ -207,7 +132,7 @@ fn setup() -> Setup {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_sessions_files_close_and_reload() {
     let s = setup();
-    let server = Server::start(&s.config);
+    let server = Server::serve_config(&s.config);
     let addr: SocketAddr = server.announced("lanshare listening on ").parse().unwrap();
     let announced = PathBuf::from(server.announced("lanshare control socket "));
     assert_eq!(announced, s.socket);
@@ -489,7 +414,7 @@ async fn other_users_are_refused() {
         return;
     }
     let s = setup();
-    let server = Server::start(&s.config);
+    let server = Server::serve_config(&s.config);
     server.announced("lanshare control socket ");
     let exe_dir = tempfile::tempdir().unwrap();
     let exe = exe_dir.path().join("lanshare");
@@ -522,7 +447,14 @@ async fn other_users_are_refused() {
         err.contains("permission denied: uid 65534 may not control this server"),
         "{err}"
     );
-    assert!(server.logged("connection from another user refused"));
+    assert!(
+        server
+            .log_within(
+                "connection from another user refused",
+                Duration::from_secs(10)
+            )
+            .is_some()
+    );
     // The owner is still served.
     let st = admin_json(&s.socket, &["status"]).await;
     assert_eq!(st["sessions"], 0);

@@ -6,11 +6,9 @@
 //! keeps serving SMB when a discovery port is taken, and stays quiet on a loopback listener.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use lanshare_discovery::netns;
@@ -19,121 +17,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 255, 255, 250);
 const WSD_PORT: u16 = 3702;
 
-fn lanshare() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lanshare"));
-    c.env_remove("RUST_LOG");
-    c
-}
-
-struct Server {
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-    /// Every stderr line read so far (for failure messages and log checks).
-    log: Vec<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn lines_of(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-impl Server {
-    fn start(config: &Path) -> Server {
-        let mut child = lanshare()
-            .args(["serve", "--config"])
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Server {
-            stdout: lines_of(child.stdout.take().unwrap()),
-            stderr: lines_of(child.stderr.take().unwrap()),
-            child,
-            log: Vec::new(),
-        }
-    }
-
-    /// The SMB address from the first listening line.
-    fn listening(&mut self) -> SocketAddr {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(l) => {
-                    if let Some(a) = l.strip_prefix("lanshare listening on ") {
-                        return a.parse().unwrap();
-                    }
-                }
-                Err(_) => {
-                    self.drain_log();
-                    panic!("no listening line; stderr: {:#?}", self.log);
-                }
-            }
-        }
-    }
-
-    fn drain_log(&mut self) {
-        self.log.extend(self.stderr.try_iter());
-    }
-
-    /// Waits for a stderr line containing `needle`.
-    fn log_line(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        if let Some(l) = self.log.iter().find(|l| l.contains(needle)) {
-            return l.clone();
-        }
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(l) => {
-                    self.log.push(l.clone());
-                    if l.contains(needle) {
-                        return l;
-                    }
-                }
-                Err(_) => panic!("no log line with {needle:?}; stderr: {:#?}", self.log),
-            }
-        }
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                self.drain_log();
-                return status;
-            }
-            assert!(Instant::now() < deadline, "server ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
+mod common;
+use common::{Server, lanshare};
 
 fn write_config(dir: &Path, listen: &str, discovery: &str) -> (PathBuf, PathBuf) {
     std::fs::create_dir_all(dir.join("pub")).unwrap();
@@ -274,7 +159,7 @@ fn announced_on_a_lan() {
     let browser = mdns_sd::ServiceDaemon::new().unwrap();
     let smb_events = browser.browse("_smb._tcp.local.").unwrap();
 
-    let mut server = Server::start(&config);
+    let mut server = Server::serve_config(&config);
     let smb = server.listening();
     assert_ne!(smb.port(), 0);
     let line = server.log_line("discovery: announcing");
@@ -366,8 +251,12 @@ fn announced_on_a_lan() {
     );
 
     // Shutdown says Bye on the group and sends the mDNS goodbye.
-    let status = server.terminate();
-    assert!(status.success(), "{status:?}: {:#?}", server.log);
+    let status = server.terminate(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "{status:?}: {:#?}",
+        server.stderr_so_far()
+    );
     assert!(
         recv_containing(&obs, "/discovery/Bye<", Duration::from_secs(5)).is_some(),
         "no Bye after SIGTERM"
@@ -390,7 +279,7 @@ fn busy_port_is_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let (config, socket) = write_config(dir.path(), "0.0.0.0:0", "");
     let _taken = std::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, 5357)).unwrap();
-    let mut server = Server::start(&config);
+    let mut server = Server::serve_config(&config);
     let smb = server.listening();
     let warning = server.log_line("WS-Discovery not started");
     assert!(warning.contains("5357"), "{warning}");
@@ -404,7 +293,7 @@ fn busy_port_is_a_warning() {
     let st = status_json(&socket);
     assert_eq!(st["discovery"]["wsd"], false, "{st}");
     assert_eq!(st["discovery"]["mdns"], true, "{st}");
-    assert!(server.terminate().success());
+    assert!(server.terminate(Duration::from_secs(30)).success());
 }
 
 /// A loopback-only listener announces nothing by default, and says why.
@@ -412,7 +301,7 @@ fn loopback_listener_stays_quiet() {
     let dir = tempfile::tempdir().unwrap();
     let (config, socket) = write_config(dir.path(), "127.0.0.1:0", "");
     let p = prober(v1());
-    let mut server = Server::start(&config);
+    let mut server = Server::serve_config(&config);
     server.listening();
     let line = server.log_line("discovery: off");
     assert!(line.contains("loopback"), "{line}");
@@ -425,7 +314,7 @@ fn loopback_listener_stays_quiet() {
     let st = status_json(&socket);
     assert_eq!(st["discovery"]["wsd"], false, "{st}");
     assert_eq!(st["discovery"]["mdns"], false, "{st}");
-    assert!(server.terminate().success());
+    assert!(server.terminate(Duration::from_secs(30)).success());
 }
 
 #[test]

@@ -3,11 +3,9 @@
 //! gets in, changes to it apply without a restart, and `max_protocol` caps the dialect.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use smb::{Client, ClientConfig, ConnectionConfig, Dialect, UncPath};
@@ -15,66 +13,14 @@ use smb::{Client, ClientConfig, ConnectionConfig, Dialect, UncPath};
 const STATUS_LOGON_FAILURE: u32 = 0xC000_006D;
 const STATUS_BAD_NETWORK_NAME: u32 = 0xC000_00CC;
 
-struct Server {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
+mod common;
+use common::{Server, lanshare};
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lanshare"))
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Server { child, lines }
-    }
-
-    fn line(&self, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.lines.recv_timeout(left).expect("server output");
-            if pred(&line) {
-                return line;
-            }
-        }
-    }
-
-    fn child_alive(&self) -> bool {
-        // Read /proc rather than wait on the child: a process that died is a zombie until
-        // Drop reaps it, and it must count as dead.
-        let pid = self.child.id().to_string();
-        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        !state.is_empty() && !state.contains(") Z ")
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.line(|l| l.starts_with("lanshare listening on "))
-            .trim_start_matches("lanshare listening on ")
-            .parse()
-            .unwrap()
-    }
+/// `lanshare ARGS…`.
+fn start(args: &[&str]) -> Server {
+    let mut cmd = lanshare();
+    cmd.args(args);
+    Server::spawn(cmd)
 }
 
 fn client(port: u16, max: Option<Dialect>) -> Client {
@@ -134,8 +80,8 @@ async fn printed_password_logs_on_to_the_printed_share() {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("Holiday Photos");
     std::fs::create_dir(&folder).unwrap();
-    let server = Server::start(&["serve", folder.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
-    let port = server.addr().port();
+    let server = start(&["serve", folder.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    let port = server.listening().port();
     let hint = server.line(|l| l.contains("smbclient "));
     let password = hint.rsplit('%').next().unwrap().to_string();
     assert!(hint.contains("\"//127.0.0.1/Holiday Photos\""), "{hint}");
@@ -168,8 +114,8 @@ async fn config_mode_follows_the_users_file_and_protocol_cap() {
          [[share]]\nname = \"Data\"\npath = \"data\"\n",
     )
     .unwrap();
-    let server = Server::start(&["serve", "--config", cfg.to_str().unwrap()]);
-    let port = server.addr().port();
+    let server = start(&["serve", "--config", cfg.to_str().unwrap()]);
+    let port = server.listening().port();
 
     assert_eq!(
         logon(port, "data", "alice", "alice-pw").await.unwrap(),
@@ -221,8 +167,8 @@ async fn sighup_reloads_shares_and_survives_a_broken_file() {
     let cfg = dir.path().join("lanshare.toml");
     let base = "[server]\nlisten = \"127.0.0.1:0\"\nusers_file = \"users\"\n[[share]]\nname = \"data\"\npath = \"data\"\n";
     std::fs::write(&cfg, base).unwrap();
-    let server = Server::start(&["serve", "--config", cfg.to_str().unwrap()]);
-    let port = server.addr().port();
+    let server = start(&["serve", "--config", cfg.to_str().unwrap()]);
+    let port = server.listening().port();
     logon(port, "data", "alice", "pw").await.unwrap();
     let err = logon(port, "extra", "alice", "pw").await.unwrap_err();
     assert_eq!(status_of(&err), Some(STATUS_BAD_NETWORK_NAME), "{err:?}");
@@ -258,8 +204,8 @@ async fn max_sessions_from_the_config_refuses_the_next_logon() {
          [[share]]\nname = \"data\"\npath = \"data\"\n",
     )
     .unwrap();
-    let server = Server::start(&["serve", "--config", cfg.to_str().unwrap()]);
-    let port = server.addr().port();
+    let server = start(&["serve", "--config", cfg.to_str().unwrap()]);
+    let port = server.listening().port();
 
     // Hold one session open while a second client tries.
     let first = client(port, Some(Dialect::Smb0302));

@@ -2,19 +2,14 @@
 //! the users file in config mode, bind failures, and SIGTERM.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-fn lanshare() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lanshare"));
-    // The tests read the process's own messages, not a developer's log settings.
-    c.env_remove("RUST_LOG");
-    c
-}
+mod common;
+use common::{Server, lanshare};
 
 fn run(args: &[&str]) -> Output {
     lanshare().args(args).stdin(Stdio::null()).output().unwrap()
@@ -50,90 +45,11 @@ fn write_config(dir: &Path, body: &str) -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // serve
 
-/// Kills the server if a test fails half-way.
-struct Server {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(args: &[&str], cwd: &Path) -> Server {
-        let mut child = lanshare()
-            .args(args)
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Server {
-            lines: lines_of(child.stdout.take().unwrap()),
-            stderr: lines_of(child.stderr.take().unwrap()),
-            child,
-        }
-    }
-
-    /// Stdout lines until `pred` matches one (which is returned last), or panics after 60 s.
-    fn read_until(&self, pred: impl Fn(&str) -> bool) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let done = pred(&line);
-                    seen.push(line);
-                    if done {
-                        return seen;
-                    }
-                }
-                Err(_) => panic!(
-                    "server printed {seen:?} and then nothing matching; stderr: {:?}",
-                    self.stderr.try_iter().collect::<Vec<_>>()
-                ),
-            }
-        }
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "server ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn lines_of(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
+/// `lanshare ARGS…` run in `cwd`.
+fn start(args: &[&str], cwd: &Path) -> Server {
+    let mut cmd = lanshare();
+    cmd.args(args).current_dir(cwd);
+    Server::spawn(cmd)
 }
 
 fn listening_addr(line: &str) -> std::net::SocketAddr {
@@ -148,7 +64,7 @@ fn serve_without_config_prints_address_and_password_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let photos = dir.path().join("Photos");
     std::fs::create_dir(&photos).unwrap();
-    let mut server = Server::start(
+    let mut server = start(
         &[
             "serve",
             photos.to_str().unwrap(),
@@ -182,18 +98,18 @@ fn serve_without_config_prints_address_and_password_and_stops_on_sigterm() {
     // The listener accepts connections.
     TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
 
-    let status = server.terminate();
+    let status = server.terminate(Duration::from_secs(20));
     assert!(status.success(), "exit status {status:?}");
 }
 
 #[test]
 fn serve_creates_the_default_share_folder() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(&["serve", "--listen", "127.0.0.1:0"], dir.path());
+    let mut server = start(&["serve", "--listen", "127.0.0.1:0"], dir.path());
     let lines = server.read_until(|l| l.contains("smbclient "));
     assert!(lines.last().unwrap().contains("/share -p "), "{lines:?}");
     assert!(dir.path().join("share").is_dir());
-    assert!(server.terminate().success());
+    assert!(server.terminate(Duration::from_secs(20)).success());
 }
 
 #[test]
@@ -218,7 +134,7 @@ fn serve_with_config_uses_the_users_file() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     // --listen replaces the config's list (port 1 would need root and is surely closed).
-    let mut server = Server::start(
+    let mut server = start(
         &[
             "serve",
             "--config",
@@ -244,9 +160,9 @@ fn serve_with_config_uses_the_users_file() {
     );
     assert_ne!(a, b);
     TcpStream::connect_timeout(&b, Duration::from_secs(5)).unwrap();
-    assert!(server.terminate().success());
+    assert!(server.terminate(Duration::from_secs(20)).success());
     // No generated password in config mode.
-    let rest: Vec<String> = server.lines.try_iter().collect();
+    let rest: Vec<String> = server.stdout_so_far();
     assert!(!rest.iter().any(|l| l.contains("password")), "{rest:?}");
 }
 
