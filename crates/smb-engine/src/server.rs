@@ -301,11 +301,26 @@ impl Server {
 
     /// Accept connections until [`Server::shutdown`] is called.
     ///
+    /// The listener is registered (and shows in [`Server::listeners`] and `lanshare status`)
+    /// when this is called, not when the returned future is first polled: the CLI prints
+    /// "listening" before its accept tasks get scheduled, and a status query made right after
+    /// that line must already see the listener.
+    ///
     /// Each connection runs in its own task; a panic there ends that connection only.
-    pub async fn serve(&self, listener: TcpListener) -> std::io::Result<()> {
+    pub fn serve(
+        &self,
+        listener: TcpListener,
+    ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+        let local = listener.local_addr();
+        if let Ok(local) = local {
+            lock(&self.state.listeners).push(local);
+        }
+        let this = self.clone();
+        async move { this.accept_loop(listener, local?).await }
+    }
+
+    async fn accept_loop(&self, listener: TcpListener, local: SocketAddr) -> std::io::Result<()> {
         let mut shutdown = self.state.shutdown.clone();
-        let local = listener.local_addr()?;
-        lock(&self.state.listeners).push(local);
         info!(%local, "SMB listener ready");
         loop {
             let accepted = tokio::select! {

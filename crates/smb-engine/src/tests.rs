@@ -223,3 +223,19 @@ async fn smb1_negotiate_gets_the_wildcard() {
         Dialect::SMB3_1_1
     );
 }
+
+/// `lanshare serve` prints "listening" and then spawns the accept loop; a status query in
+/// between must already list the listener (CI once saw an empty list there).
+#[tokio::test]
+async fn a_listener_is_listed_before_its_accept_loop_runs() {
+    let (server, _dir) = server();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = listener.local_addr().unwrap();
+    let accepting = server.serve(listener);
+    assert_eq!(server.listeners(), vec![local]);
+    assert_eq!(server.status().listeners, vec![local.to_string()]);
+    let task = tokio::spawn(accepting);
+    server.shutdown();
+    task.await.unwrap().unwrap();
+    assert!(server.listeners().is_empty());
+}
