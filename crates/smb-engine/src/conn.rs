@@ -423,6 +423,39 @@ fn nonzero(d: Duration) -> Duration {
     }
 }
 
+/// Moves the signature of each signed PDU of a received (unencrypted) frame out of the frame,
+/// zeroing its field in place, and returns them with their PDUs' offsets: signatures are then
+/// checked over the frame as it lies, with no copy of a signed WRITE's payload. NEGOTIATE and
+/// SESSION_SETUP are left as received (the pre-authentication hash covers them as sent; they
+/// are checked with [`crypto::verify`]). A malformed chain is left to the compound parser.
+fn take_signatures(frame: &mut [u8]) -> Vec<(usize, [u8; 16])> {
+    let mut sigs = Vec::new();
+    let mut at = 0usize;
+    while let Some(hdr) = frame.get_mut(at..).filter(|h| h.len() >= Header::SIZE) {
+        let flags = u32::from_le_bytes([hdr[16], hdr[17], hdr[18], hdr[19]]);
+        let cmd = u16::from_le_bytes([hdr[12], hdr[13]]);
+        let next = u32::from_le_bytes([hdr[20], hdr[21], hdr[22], hdr[23]]) as usize;
+        if hdr[..4] == [0xFE, b'S', b'M', b'B']
+            && flags & HeaderFlags::SIGNED.0 != 0
+            && cmd != Command::NEGOTIATE.0
+            && cmd != Command::SESSION_SETUP.0
+        {
+            let mut sig = [0u8; 16];
+            sig.copy_from_slice(&hdr[crypto::SIGNATURE]);
+            hdr[crypto::SIGNATURE].fill(0);
+            sigs.push((at, sig));
+        }
+        if next == 0 {
+            break;
+        }
+        at = match at.checked_add(next) {
+            Some(a) => a,
+            None => break,
+        };
+    }
+    sigs
+}
+
 /// NEGOTIATE and SESSION_SETUP frames (and SMB1) must be handled in arrival order.
 fn frame_is_ordered(frame: &[u8]) -> bool {
     if frame.len() < 16 || frame[0] != 0xFE {
@@ -706,6 +739,7 @@ impl Connection {
             return self.send(vec![resp]).await;
         }
         let mut encrypted: Option<Encrypted> = None;
+        let mut received_sigs: Vec<(usize, [u8; 16])> = Vec::new();
         let frame = if smb_wire::is_transform(&frame) {
             // [MS-SMB2] 3.3.5.2.1.1: a message that does not decrypt ends the connection.
             let th = smb_wire::transform::TransformHeader::parse(&frame)
@@ -738,6 +772,8 @@ impl Connection {
             });
             plain
         } else {
+            let mut frame = frame;
+            received_sigs = take_signatures(&mut frame);
             Bytes::from(frame)
         };
         if smb_wire::is_compression_transform(&frame) {
@@ -746,15 +782,22 @@ impl Connection {
         let mut responses: Vec<Response> = Vec::new();
         let mut related = Related::default();
         let mut first = true;
-        for item in smb_wire::split_compound(&frame) {
+        let mut pdus = smb_wire::split_compound(&frame);
+        let mut at = pdus.position();
+        while let Some(item) = pdus.next() {
             let pdu = item.map_err(|e| format!("malformed compound: {e}"))?;
+            let sig = received_sigs
+                .iter()
+                .find(|(p, _)| *p == at)
+                .map(|(_, s)| *s);
             if let Some(r) = self
-                .process_pdu(pdu, &frame, &mut related, first, encrypted.as_ref())
+                .process_pdu(pdu, &frame, &mut related, first, encrypted.as_ref(), sig)
                 .await?
             {
                 responses.push(r);
             }
             first = false;
+            at = pdus.position();
         }
         if responses.is_empty() {
             return Ok(());
@@ -792,6 +835,7 @@ impl Connection {
         related: &mut Related,
         first: bool,
         encrypted: Option<&Encrypted>,
+        received_sig: Option<[u8; 16]>,
     ) -> Result<Option<Response>, String> {
         let hdr = Header::parse(pdu).map_err(|e| format!("malformed SMB2 header: {e}"))?;
         if hdr.flags.contains(HeaderFlags::SERVER_TO_REDIR) {
@@ -857,7 +901,7 @@ impl Connection {
         // The session is checked even when the compound already decided the status, so that
         // the error is signed like any response on a signed session (clients that require
         // signing otherwise see STATUS_ACCESS_DENIED instead of the real status).
-        let checked = self.check_session(&mut ctx, session_id, tree_id, &mut sign);
+        let checked = self.check_session(&mut ctx, session_id, tree_id, received_sig, &mut sign);
         let result: ProtoResult<NtStatus> = match (early, checked) {
             (_, Err(ProtoError::Drop(why))) => Err(ProtoError::Drop(why)),
             (Some(s), _) => Err(ProtoError::Status(s)),
@@ -964,6 +1008,7 @@ impl Connection {
         ctx: &mut Ctx<'_>,
         session_id: u64,
         tree_id: u32,
+        received_sig: Option<[u8; 16]>,
         sign: &mut Option<(SigningAlgo, [u8; 16])>,
     ) -> ProtoResult<()> {
         let cmd = ctx.hdr.command;
@@ -999,7 +1044,11 @@ impl Connection {
         }
         if let Some((algo, key)) = auth.signing.filter(|_| !was_encrypted) {
             if signed {
-                if !crypto::verify(algo, &key, ctx.pdu) {
+                let ok = match &received_sig {
+                    Some(sig) => crypto::verify_zeroed(algo, &key, ctx.pdu, sig),
+                    None => crypto::verify(algo, &key, ctx.pdu),
+                };
+                if !ok {
                     warn!(conn = self.id, peer = %self.peer, user = auth.user_name(), ?cmd, "bad signature: request refused");
                     return Err(NtStatus::ACCESS_DENIED.into());
                 }

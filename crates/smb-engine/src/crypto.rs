@@ -167,6 +167,18 @@ pub fn verify(algo: SigningAlgo, key: &[u8; 16], pdu: &[u8]) -> bool {
     constant_time_eq(&want, &got)
 }
 
+/// Verify a received PDU whose signature field the caller already zeroed in place, `sig` being
+/// what the field held: every algorithm then runs over the PDU as one slice, with no copy
+/// (GMAC's associated data cannot be given in pieces).
+pub fn verify_zeroed(algo: SigningAlgo, key: &[u8; 16], pdu: &[u8], sig: &[u8; 16]) -> bool {
+    if pdu.len() < 64 || pdu[SIGNATURE].iter().any(|b| *b != 0) {
+        return false;
+    }
+    let message_id = u64::from_le_bytes(pdu[24..32].try_into().expect("8 bytes"));
+    let is_cancel = u16::from_le_bytes([pdu[12], pdu[13]]) == 0x000C;
+    constant_time_eq(&compute(algo, key, pdu, message_id, is_cancel), sig)
+}
+
 fn constant_time_eq(a: &[u8; 16], b: &[u8; 16]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

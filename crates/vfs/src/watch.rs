@@ -633,6 +633,12 @@ impl VfsHandle for NotifyingHandle {
         self.inner.read_at(buf, offset)
     }
 
+    // Forwarded, not left to the trait's default: the default zero-fills the buffer first,
+    // which showed in large READ profiles (LocalFs reads into the spare capacity).
+    fn read_append(&self, buf: &mut Vec<u8>, len: usize, offset: u64) -> Result<usize, VfsError> {
+        self.inner.read_append(buf, len, offset)
+    }
+
     fn write_at(&self, data: &[u8], offset: u64) -> Result<usize, VfsError> {
         self.expect();
         let n = self.inner.write_at(data, offset)?;
