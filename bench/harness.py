@@ -453,6 +453,26 @@ def large(ctx, srv, rep, protection):
     return out
 
 
+def multi(ctx, srv, rep, protection):
+    """Multi-stream rows: 1, 2 and 4 connections moving one file, put then get."""
+    out = {}
+    for n in ctx.stream_counts:
+        name = f"mput-{protection}-{n}-{rep}.bin"
+        for mode, fname in (("put", name), ("get", "big.bin")):
+            r = smbops(
+                ctx, srv, "stream", "--mode", mode, "--file", fname, "--streams", str(n),
+                "--bytes", str(ctx.multi_size), "--protection", protection, timeout=600,
+            )
+            ctx.client_cpu.setdefault((f"multi-{protection}", srv.name), []).append(r["client_cpu"])
+            out[f"m{mode}-{protection}-{n}"] = r["bytes"] / r["seconds"] / MB
+        landed = srv.share_dir / name
+        got = landed.stat().st_size if landed.exists() else -1
+        landed.unlink(missing_ok=True)
+        if got != ctx.multi_size:
+            raise NA(f"multi-stream put left {got} bytes of {ctx.multi_size}")
+    return out
+
+
 def small(ctx, srv, rep):
     r = smbops(ctx, srv, "small", "--dir", f"small{rep}", "--count", str(ctx.small_count))
     ctx.client_cpu.setdefault(("small", srv.name), []).append(r["client_cpu"])
@@ -715,6 +735,15 @@ def build_rows(ctx):
             lambda c, s, rep, p=prot: large(c, s, rep, p),
             ctx.reps,
         )
+    for prot in ["off", "sign", "encrypt"]:
+        tag = {"off": "", "sign": ", signed", "encrypt": ", encrypted"}[prot]
+        row_list = []
+        for n in ctx.stream_counts:
+            for mode, verb in (("put", "write"), ("get", "read")):
+                row_list.append(
+                    (f"m{mode}-{prot}-{n}", f"{verb} {ctx.multi_label}, {n} stream{'s' if n > 1 else ''}{tag}", "MB/s", True)
+                )
+        group(f"multi-{prot}", row_list, lambda c, s, rep, p=prot: multi(c, s, rep, p), ctx.multi_reps)
     n = ctx.small_count
     group(
         "small",
@@ -853,7 +882,7 @@ def prepare_shares(ctx, servers):
         os.chmod(srv.share_dir, 0o777)
         # Samba writes as the bench user, the others as root: separate folders keep them
         # out of each other's way. The read-only data is the same bytes in each.
-        if any(g.startswith("large") for g in ctx.groups_selected):
+        if any(g.startswith(("large", "multi")) for g in ctx.groups_selected):
             shutil.copyfile(ctx.work / "src" / "big.bin", srv.share_dir / "big.bin")
             os.chmod(srv.share_dir / "big.bin", 0o644)
         for count in ctx.list_counts:
@@ -887,6 +916,11 @@ def main():
     ctx.reps = a.reps or (1 if a.smoke else 3)
     ctx.large_size = (16 if a.smoke else 1024) << 20
     ctx.large_label = "16 MiB" if a.smoke else "1 GiB"
+    # Multi-stream rows: smbprotocol (Python) clients, one process per stream.
+    ctx.stream_counts = [1, 2, 4]
+    ctx.multi_size = (16 if a.smoke else 512) << 20
+    ctx.multi_label = "16 MiB" if a.smoke else "512 MiB"
+    ctx.multi_reps = a.reps or (1 if a.smoke else 2)
     ctx.small_count = 100 if a.smoke else 1000
     ctx.many_count = 1000 if a.smoke else 10000
     ctx.list_counts = [1000] if a.smoke else [10000, 100000]
@@ -1060,7 +1094,7 @@ def main():
         print()
         print("  smbprotocol client CPU / wall time (near 100 % = the client set the pace, not the server):")
         for (g, s), v in sorted(ctx.client_cpu.items()):
-            print(f"    {g:6} {s:9} {100 * statistics.median(v):.0f} %")
+            print(f"    {g:14} {s:9} {100 * statistics.median(v):.0f} %")
     for group, top in ctx.profiles:
         print()
         print(f"  lanshare profile during {group} (perf, self time; full report in {ctx.perf_dir}/perf-{group}.txt):")

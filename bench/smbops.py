@@ -8,6 +8,10 @@ Subcommands (each prints one JSON object on its last line of stdout):
   hold    open K authenticated, tree-connected sessions (one TCP connection each), print
           READY, then on each stdin line "echo" send one ECHO on every session and print how
           many answered; exit at end of input. Used by the idle-session row.
+  stream  multi-stream large-file copy: S processes, one TCP connection and session each,
+          each reads (get) or writes (put) its own 1/S of a --bytes file with --depth 1 MiB
+          requests in flight; protection off (SMB 3.0.2, unsigned), sign or encrypt (3.1.1).
+          Times the data phase only (after every stream has logged on and opened the file).
 
 smbprotocol runs one receiver thread per connection and waits with select(), so one process
 cannot hold more than about 1,000 connections: the harness spreads `hold` over processes.
@@ -21,7 +25,7 @@ import time
 import uuid
 
 try:
-    from smbprotocol.connection import Connection
+    from smbprotocol.connection import Connection, Dialects
     from smbprotocol.open import (
         CreateDisposition,
         CreateOptions,
@@ -44,7 +48,24 @@ FILE_READ_ATTRIBUTES = 0x80
 SHARE_ALL = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | ShareAccess.FILE_SHARE_DELETE
 
 
-def connect(a):
+def connect(a, protection="sign"):
+    if protection == "off":
+        # SMB 3.0.2: no signed TREE_CONNECT is required below 3.1.1, so nothing is signed.
+        conn = Connection(uuid.uuid4(), a.host, a.port, require_signing=False)
+        conn.connect(dialect=Dialects.SMB_3_0_2, timeout=30)
+        session = Session(conn, a.user, a.password, require_encryption=False)
+        session.connect()
+        tree = TreeConnect(session, rf"\\{a.host}\{a.share}")
+        tree.connect()
+        return conn, session, tree
+    if protection == "encrypt":
+        conn = Connection(uuid.uuid4(), a.host, a.port, require_signing=True)
+        conn.connect(timeout=30)
+        session = Session(conn, a.user, a.password, require_encryption=True)
+        session.connect()
+        tree = TreeConnect(session, rf"\\{a.host}\{a.share}")
+        tree.connect()
+        return conn, session, tree
     # Signed: on SMB 3.1.1 a client must sign TREE_CONNECT ([MS-SMB2] 3.2.4.1.1), and Samba
     # refuses an unsigned one with STATUS_ACCESS_DENIED.
     conn = Connection(uuid.uuid4(), a.host, a.port, require_signing=True)
@@ -179,9 +200,84 @@ def cmd_hold(a):
             pass
 
 
+MIB = 1 << 20
+
+
+def stream_worker(a, index, ready, go, results):
+    """One stream: log on, open, wait for the start signal, move this stream's slice."""
+    try:
+        conn, session, tree = connect(a, a.protection)
+        # 1 MiB requests charge 16 credits each; ask for enough to keep `depth` in flight
+        # (smbprotocol otherwise only asks for what each request costs).
+        conn.echo(sid=session.session_id, credit_request=16 * a.depth + 16)
+        share = a.bytes // a.streams
+        start = index * share
+        end = a.bytes if index == a.streams - 1 else start + share
+        if a.mode == "get":
+            f = open_file(tree, a.file, GENERIC_READ, CreateDisposition.FILE_OPEN)
+        else:
+            f = open_file(tree, a.file, GENERIC_READ | GENERIC_WRITE, CreateDisposition.FILE_OPEN_IF)
+        chunk = min(MIB, conn.max_read_size if a.mode == "get" else conn.max_write_size)
+        data = os.urandom(chunk) if a.mode == "put" else b""
+        ready.put(index)
+        go.wait()
+        cpu = time.process_time()
+        moved = 0
+        inflight = []
+        pos = start
+        sid, tid = session.session_id, tree.tree_connect_id
+        while pos < end or inflight:
+            while pos < end and len(inflight) < a.depth:
+                n = min(chunk, end - pos)
+                if a.mode == "get":
+                    msg, recv = f.read(pos, n, send=False)
+                else:
+                    msg, recv = f.write(data[:n], pos, send=False)
+                inflight.append((conn.send(msg, sid, tid), recv, n))
+                pos += n
+            req, recv, n = inflight.pop(0)
+            got = recv(req)
+            got = len(got) if a.mode == "get" else got
+            if got != n:
+                raise RuntimeError(f"{a.mode}: {got} bytes moved of {n}")
+            moved += got
+        results.put((index, moved, time.process_time() - cpu, ""))
+        f.close()
+        conn.disconnect(True)
+    except Exception as e:  # noqa: BLE001 - reported to the parent
+        ready.put(index)
+        results.put((index, 0, 0.0, f"{type(e).__name__}: {e}"))
+
+
+def cmd_stream(a):
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=stream_worker, args=(a, i, ready, go, results)) for i in range(a.streams)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    t = time.perf_counter()
+    go.set()
+    got = [results.get(timeout=900) for _ in procs]
+    secs = time.perf_counter() - t
+    for p in procs:
+        p.join(timeout=60)
+    errors = [e for _, _, _, e in got if e]
+    if errors:
+        raise SystemExit(errors[0])
+    moved = sum(m for _, m, _, _ in got)
+    if moved != a.bytes:
+        raise SystemExit(f"{a.mode}: {moved} bytes moved of {a.bytes}")
+    cpu = sum(c for _, _, c, _ in got)
+    print(json.dumps({"seconds": secs, "bytes": moved, "client_cpu": cpu / secs}))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["small", "many", "hold"])
+    p.add_argument("command", choices=["small", "many", "hold", "stream"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--user", required=True)
@@ -191,8 +287,14 @@ def main():
     p.add_argument("--count", type=int, default=100)
     p.add_argument("--size", type=int, default=4096)
     p.add_argument("--deadline", type=float, default=0, help="hold: stop opening sessions after this many seconds")
+    p.add_argument("--streams", type=int, default=1, help="stream: connections in parallel")
+    p.add_argument("--bytes", type=int, default=1 << 30, help="stream: bytes to move in all")
+    p.add_argument("--mode", choices=["get", "put"], default="get")
+    p.add_argument("--file", default="big.bin", help="stream: file on the share")
+    p.add_argument("--protection", choices=["off", "sign", "encrypt"], default="off")
+    p.add_argument("--depth", type=int, default=8, help="stream: 1 MiB requests in flight per stream")
     a = p.parse_args()
-    {"small": cmd_small, "many": cmd_many, "hold": cmd_hold}[a.command](a)
+    {"small": cmd_small, "many": cmd_many, "hold": cmd_hold, "stream": cmd_stream}[a.command](a)
 
 
 if __name__ == "__main__":
