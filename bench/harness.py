@@ -108,6 +108,34 @@ def pss_kib(root_pid):
     return total, count
 
 
+def cpu_secs(root_pid):
+    """CPU time (user + system) of a server: its process, the children it reaped (Samba's
+    per-connection smbd) and those still running. Unlike throughput on a shared machine, the
+    server's CPU per byte moved hardly depends on what else runs."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in descendants(root_pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        # utime, stime, cutime, cstime (fields 14-17 of proc(5); 12-15 after pid and comm)
+        total += sum(int(x) for x in fields[11:15])
+    return total / tick
+
+
+def timed_cpu(ctx, srv, row, nbytes, fn):
+    """Runs fn() and records the server's CPU seconds per GiB moved under `row`."""
+    before = cpu_secs(srv.proc.pid) if srv.proc else None
+    r = fn()
+    if before is not None:
+        used = cpu_secs(srv.proc.pid) - before
+        ctx.server_cpu.setdefault(row, {}).setdefault(srv.name, []).append(used / (nbytes / (1 << 30)))
+    return r
+
+
 # ------------------------------------------------------------------------------------------
 # The servers.
 
@@ -439,14 +467,18 @@ def large(ctx, srv, rep, protection):
     size = ctx.large_size
     src = ctx.work / "src" / "big.bin"
     remote_up = f"up-{protection}-{rep}.bin"
-    secs, _ = smbclient(ctx, srv, f"put {src} {remote_up}", protection)
+    secs, _ = timed_cpu(
+        ctx, srv, f"put-{protection}", size, lambda: smbclient(ctx, srv, f"put {src} {remote_up}", protection)
+    )
     landed = srv.share_dir / remote_up
     got = landed.stat().st_size if landed.exists() else -1
     landed.unlink(missing_ok=True)
     if got != size:
         raise NA(f"put wrote {got} bytes of {size}")
     out = {f"put-{protection}": size / secs / MB}
-    secs, stdout = smbclient(ctx, srv, "get big.bin /dev/null", protection)
+    secs, stdout = timed_cpu(
+        ctx, srv, f"get-{protection}", size, lambda: smbclient(ctx, srv, "get big.bin /dev/null", protection)
+    )
     if f"of size {size}" not in stdout:  # smbclient says it on stderr; smbclient() joins both
         raise NA(f"get: unexpected output {short(stdout)}")
     out[f"get-{protection}"] = size / secs / MB
@@ -459,9 +491,12 @@ def multi(ctx, srv, rep, protection):
     for n in ctx.stream_counts:
         name = f"mput-{protection}-{n}-{rep}.bin"
         for mode, fname in (("put", name), ("get", "big.bin")):
-            r = smbops(
-                ctx, srv, "stream", "--mode", mode, "--file", fname, "--streams", str(n),
-                "--bytes", str(ctx.multi_size), "--protection", protection, timeout=600,
+            r = timed_cpu(
+                ctx, srv, f"m{mode}-{protection}-{n}", ctx.multi_size,
+                lambda m=mode, f=fname: smbops(
+                    ctx, srv, "stream", "--mode", m, "--file", f, "--streams", str(n),
+                    "--bytes", str(ctx.multi_size), "--protection", protection, timeout=600,
+                ),
             )
             ctx.client_cpu.setdefault((f"multi-{protection}", srv.name), []).append(r["client_cpu"])
             out[f"m{mode}-{protection}-{n}"] = r["bytes"] / r["seconds"] / MB
@@ -934,6 +969,7 @@ def main():
     ctx.session_deadline = 60 if a.smoke else 240
     ctx.notes = []
     ctx.client_cpu = {}
+    ctx.server_cpu = {}
     ctx.profiles = []
     ctx.perf = bool(a.perf)
     if a.perf:
@@ -1090,6 +1126,17 @@ def main():
             if rows[rid][2] == "MB/s" and results.get(rid, {}).get("lanshare", {}).get("values"):
                 med = statistics.median(results[rid]["lanshare"]["values"])
                 print(f"  {rows[rid][1]}: lanshare at {100 * med / tcp:.0f}% of the iperf3 ceiling")
+    if ctx.server_cpu:
+        print()
+        print("  server CPU seconds per GiB moved (median; lower is better; load-independent, unlike MB/s):")
+        names = [n for n in ctx.servers]
+        print("    " + f"{'row':14}" + "".join(f"{n:>10}" for n in names))
+        for rid in order:
+            if rid not in ctx.server_cpu:
+                continue
+            cells = ctx.server_cpu[rid]
+            print("    " + f"{rid:14}" + "".join(
+                f"{statistics.median(cells[n]):>10.2f}" if n in cells else f"{'-':>10}" for n in names))
     if ctx.client_cpu:
         print()
         print("  smbprotocol client CPU / wall time (near 100 % = the client set the pace, not the server):")
