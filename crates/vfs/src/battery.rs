@@ -27,7 +27,8 @@ macro_rules! vfs_battery {
             directories, dir_dispositions, rename_no_replace, rename_replace,
             rename_errors, rename_directory, remove, metadata_identity, set_times,
             dos_attributes, create_with_attributes, handle_outlives_unlink, root,
-            statfs, readdir_small, readdir_10000, readdir_rewind, case_insensitivity);
+            statfs, readdir_small, readdir_10000, readdir_rewind, case_insensitivity,
+            copy_between_files, copy_within_one_file, sparse_and_zero_data);
     };
     (@cases $name:ident, $make:expr; $($case:ident),* $(,)?) => {
         mod $name {
@@ -817,4 +818,112 @@ pub fn case_insensitivity(fs: &dyn Vfs) {
     let (_, o) = open(fs, "SUBDIR", OpenOptions::directory(CreateMode::Create));
     assert_eq!(o, OpenOutcome::Created);
     assert_eq!(names_in(fs, ""), ["SUBDIR"]);
+}
+
+/// [`VfsHandle::copy_from`]: whole and partial copies, extension of the destination, a
+/// short copy at the end of the source, access enforced on both ends.
+pub fn copy_between_files(fs: &dyn Vfs) {
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    put(fs, "src", &data);
+    let (src, _) = open(fs, "src", OpenOptions::read());
+    let (dst, _) = open(fs, "dst", rw(CreateMode::Create));
+    assert_eq!(
+        dst.copy_from(&*src, 0, 0, data.len() as u64).unwrap(),
+        300_000
+    );
+    assert_eq!(read_all(&*dst), data);
+    // Into the middle, past the end (the gap reads as zeros), and short at the source's end.
+    assert_eq!(dst.copy_from(&*src, 10, 5, 20).unwrap(), 20);
+    assert_eq!(dst.copy_from(&*src, 299_990, 400_000, 100).unwrap(), 10);
+    let got = read_all(&*dst);
+    assert_eq!(got.len(), 400_010);
+    assert_eq!(&got[5..25], &data[10..30]);
+    assert_eq!(&got[..5], &data[..5]);
+    assert!(got[300_000..400_000].iter().all(|&b| b == 0));
+    assert_eq!(&got[400_000..], &data[299_990..]);
+    assert_eq!(dst.copy_from(&*src, 500_000, 0, 10).unwrap(), 0);
+    assert_eq!(dst.copy_from(&*src, 0, 0, 0).unwrap(), 0);
+    // No write access on the destination, no read access on the source.
+    let (ro, _) = open(fs, "dst", OpenOptions::read());
+    assert_eq!(ro.copy_from(&*src, 0, 0, 10), Err(VfsError::AccessDenied));
+    let wo = OpenOptions {
+        read: false,
+        ..rw(CreateMode::Open)
+    };
+    let (src_wo, _) = open(fs, "src", wo);
+    assert_eq!(
+        dst.copy_from(&*src_wo, 0, 0, 10),
+        Err(VfsError::AccessDenied)
+    );
+}
+
+/// [`VfsHandle::copy_from`] with one file as source and destination: overlapping ranges in
+/// both directions behave like memmove.
+pub fn copy_within_one_file(fs: &dyn Vfs) {
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    put(fs, "f", &data);
+    let (h, _) = open(fs, "f", rw(CreateMode::Open));
+    // Forward overlap, longer than one internal block.
+    assert_eq!(h.copy_from(&*h, 0, 1000, 2_500_000).unwrap(), 2_500_000);
+    let mut want = data.clone();
+    want.copy_within(0..2_500_000, 1000);
+    assert_eq!(read_all(&*h), want);
+    // Backward overlap.
+    assert_eq!(h.copy_from(&*h, 4096, 0, 1_000_000).unwrap(), 1_000_000);
+    want.copy_within(4096..1_004_096, 0);
+    assert_eq!(read_all(&*h), want);
+    // Disjoint ranges of one file.
+    assert_eq!(h.copy_from(&*h, 0, 2_000_000, 4096).unwrap(), 4096);
+    want.copy_within(0..4096, 2_000_000);
+    assert_eq!(read_all(&*h), want);
+}
+
+/// [`VfsHandle::set_sparse`], [`VfsHandle::zero_range`], [`VfsHandle::allocated_ranges`].
+pub fn sparse_and_zero_data(fs: &dyn Vfs) {
+    let data = vec![0xabu8; 1 << 20];
+    put(fs, "s", &data);
+    let (h, _) = open(fs, "s", rw(CreateMode::Open));
+    if fs.capabilities().persistent_dos_attributes {
+        assert_eq!(h.metadata().unwrap().dos_attributes & dos::SPARSE_FILE, 0);
+        h.set_sparse(true).unwrap();
+        assert_ne!(h.metadata().unwrap().dos_attributes & dos::SPARSE_FILE, 0);
+        // A plain attribute change keeps it; only set_sparse clears it.
+        h.set_dos_attributes(dos::HIDDEN).unwrap();
+        let attrs = fs.stat(&p("s")).unwrap().dos_attributes;
+        assert_eq!(
+            attrs & (dos::SPARSE_FILE | dos::HIDDEN),
+            dos::SPARSE_FILE | dos::HIDDEN
+        );
+        h.set_sparse(false).unwrap();
+        assert_eq!(h.metadata().unwrap().dos_attributes & dos::SPARSE_FILE, 0);
+        h.set_sparse(true).unwrap();
+    }
+    // Zero a middle part (beyond-EOF part ignored: the size stays).
+    h.zero_range(256 * 1024, 512 * 1024, true).unwrap();
+    h.zero_range((1 << 20) - 10, 1 << 30, true).unwrap();
+    let got = read_all(&*h);
+    assert_eq!(got.len(), 1 << 20);
+    let mut want = data.clone();
+    want[256 * 1024..768 * 1024].fill(0);
+    want[(1 << 20) - 10..].fill(0);
+    assert_eq!(got, want);
+    // Every byte holding data is inside a reported range; ranges are ordered, disjoint and
+    // inside the asked window clipped to the file.
+    let ranges = h.allocated_ranges(0, u64::MAX / 2, 100).unwrap();
+    assert!(!ranges.is_empty());
+    let mut last_end = 0;
+    for &(off, len) in &ranges {
+        assert!(
+            off >= last_end && len > 0 && off + len <= 1 << 20,
+            "{ranges:?}"
+        );
+        last_end = off + len;
+    }
+    let covered = |at: u64| ranges.iter().any(|&(o, l)| at >= o && at < o + l);
+    assert!(covered(0) && covered(256 * 1024 - 1) && covered(768 * 1024));
+    // A window beyond the end of file has nothing; `max` caps the answer.
+    assert!(h.allocated_ranges(2 << 20, 4096, 100).unwrap().is_empty());
+    assert!(h.allocated_ranges(0, 1 << 20, 0).unwrap().is_empty());
+    let (ro, _) = open(fs, "s", OpenOptions::read());
+    assert_eq!(ro.zero_range(0, 10, false), Err(VfsError::AccessDenied));
 }

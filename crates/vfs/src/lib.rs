@@ -36,6 +36,7 @@
 #[cfg(any(test, feature = "battery"))]
 pub mod battery;
 mod case;
+mod copy;
 mod dosattr;
 mod error;
 mod inotify;
@@ -177,6 +178,60 @@ pub trait VfsHandle: Send + Sync {
     /// streams have (rename within the file, removal).
     fn as_stream(&self) -> Option<&StreamHandle> {
         None
+    }
+
+    /// The kernel file descriptor of this open regular file, when the back-end has one and
+    /// the handle may read it, so that another handle of a back-end with descriptors can
+    /// copy from it inside the kernel ([`VfsHandle::copy_from`]). Wrappers pass it through;
+    /// named streams (data in an attribute) have none.
+    fn readable_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
+
+    /// Copies `len` bytes of `src` starting at `src_offset` into this file at `offset`,
+    /// extending it as a write would, without the data leaving the store: LocalFs uses
+    /// `copy_file_range(2)` (reflink or in-kernel copy) when both ends have descriptors and
+    /// falls back to positioned reads and writes otherwise. Returns the bytes copied, fewer
+    /// than `len` only when `src` ends first. `src` may be this very file; overlapping
+    /// ranges are copied as if through an intermediate buffer. Needs read access on `src`
+    /// and write access here; byte-range locks are the caller's business.
+    fn copy_from(
+        &self,
+        src: &dyn VfsHandle,
+        src_offset: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<u64, VfsError> {
+        copy::buffered(src, self, src_offset, offset, len)
+    }
+
+    /// Marks the file sparse or not ([MS-FSA] 2.1.5.10.35 FSCTL_SET_SPARSE): the
+    /// [`dos::SPARSE_FILE`] attribute, kept with the DOS attributes. Only this call changes
+    /// it. Clearing it does not fill holes (Linux files are sparse either way).
+    fn set_sparse(&self, sparse: bool) -> Result<(), VfsError> {
+        let _ = sparse;
+        Err(VfsError::NotSupported)
+    }
+
+    /// Makes `[offset, offset + len)` read as zeros without changing the file size
+    /// (FSCTL_SET_ZERO_DATA); the part beyond the end of file is ignored. With `deallocate`
+    /// the range is also freed where the store can (`fallocate(PUNCH_HOLE)`); otherwise it
+    /// stays allocated. Needs write access.
+    fn zero_range(&self, offset: u64, len: u64, deallocate: bool) -> Result<(), VfsError> {
+        let _ = deallocate;
+        copy::write_zeros(self, offset, len)
+    }
+
+    /// The allocated (data-holding) parts of `[offset, offset + len)`, clipped to the end of
+    /// file, in order, at most `max` of them (FSCTL_QUERY_ALLOCATED_RANGES). A back-end that
+    /// cannot tell answers the whole clipped range as one.
+    fn allocated_ranges(
+        &self,
+        offset: u64,
+        len: u64,
+        max: usize,
+    ) -> Result<Vec<(u64, u64)>, VfsError> {
+        copy::whole_range(self, offset, len, max)
     }
 }
 

@@ -7,21 +7,24 @@
 //! (those in [`VfsPath`] are a second fence). The few raw `*at` calls made here (rename,
 //! xattrs, statvfs) operate on descriptors cap-std opened, with single-component names.
 //!
-//! File data goes through `pread`/`pwrite` on the `std::fs::File` under each handle.
+//! File data goes through `pread`/`pwrite` on the `std::fs::File` under each handle; copies
+//! between two handles through `copy_file_range(2)`, holes through `fallocate(2)` and
+//! `lseek(SEEK_DATA/SEEK_HOLE)`.
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::{FileExt, MetadataExt as _, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cap_std::fs::{Dir, MetadataExt as _, OpenOptionsExt};
-use rustix::fs::{OFlags, RenameFlags, XattrFlags};
+use rustix::fs::{FallocateFlags, OFlags, RenameFlags, SeekFrom, XattrFlags};
 use rustix::io::Errno;
 
 use crate::case::{Cached, CiCache, DirStamp, fold};
+use crate::copy;
 use crate::dosattr::{DosXattr, XATTR_NAME};
 use crate::types::dos;
 use crate::{
@@ -265,6 +268,9 @@ impl RawStat {
             .unwrap_or_else(|| self.mtime.min(self.ctime));
         let stored = x.attrs.unwrap_or(if is_dir { 0 } else { dos::ARCHIVE });
         let mut attrs = stored & (dos::HIDDEN | dos::SYSTEM | dos::ARCHIVE);
+        if !is_dir {
+            attrs |= stored & dos::SPARSE_FILE;
+        }
         if is_dir {
             // Mode bits of a directory govern who may create in it: READONLY stays in the xattr.
             attrs |= dos::DIRECTORY | (stored & dos::READONLY);
@@ -1027,10 +1033,138 @@ impl VfsHandle for LocalHandle {
             } else {
                 attrs & !dos::READONLY
             };
-            x.attrs = Some(keep);
+            // SPARSE_FILE changes only through set_sparse (FSCTL_SET_SPARSE).
+            let sparse = x.attrs.unwrap_or(0) & dos::SPARSE_FILE;
+            x.attrs = Some(keep | sparse);
             write_xattr(&self.file, &x)?;
         }
         Ok(())
+    }
+
+    fn readable_fd(&self) -> Option<BorrowedFd<'_>> {
+        (self.read && !self.is_dir).then(|| self.file.as_fd())
+    }
+
+    fn copy_from(
+        &self,
+        src: &dyn VfsHandle,
+        src_offset: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<u64, VfsError> {
+        self.need_write()?;
+        match offset.checked_add(len) {
+            Some(end) if end <= MAX_FILE_END => {}
+            _ => return Err(VfsError::FileTooLarge),
+        }
+        let Some(fd) = src.readable_fd() else {
+            return copy::buffered(src, self, src_offset, offset, len);
+        };
+        let (mut from, mut to, mut done) = (src_offset, offset, 0u64);
+        while done < len {
+            // The kernel caps one call near 2 GiB anyway; stay well inside usize and ssize_t.
+            let want = (len - done).min(1 << 30) as usize;
+            match rustix::fs::copy_file_range(fd, Some(&mut from), &self.file, Some(&mut to), want)
+            {
+                Ok(0) => break,
+                Ok(n) => done += n as u64,
+                Err(Errno::INTR) => {}
+                // Another filesystem (before Linux 5.19), no such call, a filesystem that
+                // cannot, or overlapping ranges of one file: the portable copy does it.
+                Err(Errno::XDEV | Errno::NOSYS | Errno::INVAL | Errno::OPNOTSUPP) => {
+                    let rest =
+                        copy::buffered(src, self, src_offset + done, offset + done, len - done)?;
+                    return Ok(done + rest);
+                }
+                Err(e) => return Err(VfsError::from_io(e.into(), "copy_file_range")),
+            }
+        }
+        Ok(done)
+    }
+
+    fn set_sparse(&self, sparse: bool) -> Result<(), VfsError> {
+        self.need_file()?;
+        if self.inner.opts.read_only {
+            return Err(VfsError::ReadOnly);
+        }
+        self.need_xattrs()?;
+        let mut x = self.xattr().unwrap_or_default();
+        let cur = x.attrs.unwrap_or(dos::ARCHIVE);
+        x.attrs = Some(if sparse {
+            cur | dos::SPARSE_FILE
+        } else {
+            cur & !dos::SPARSE_FILE
+        });
+        write_xattr(&self.file, &x)
+    }
+
+    fn zero_range(&self, offset: u64, len: u64, deallocate: bool) -> Result<(), VfsError> {
+        self.need_write()?;
+        let size = self
+            .file
+            .metadata()
+            .map_err(|e| VfsError::from_io(e, "fstat"))?
+            .len();
+        let end = offset.saturating_add(len).min(size);
+        if end <= offset {
+            return Ok(());
+        }
+        if !deallocate {
+            // The blocks must stay allocated (a file that is not sparse, as on NTFS); a
+            // punched and re-fallocated range would read as a hole through SEEK_DATA on tmpfs.
+            return copy::write_zeros(self, offset, end - offset);
+        }
+        let flags = FallocateFlags::KEEP_SIZE | FallocateFlags::PUNCH_HOLE;
+        match rustix::fs::fallocate(&self.file, flags, offset, end - offset) {
+            Ok(()) => Ok(()),
+            Err(Errno::OPNOTSUPP | Errno::NOSYS | Errno::INVAL) => {
+                copy::write_zeros(self, offset, end - offset)
+            }
+            Err(e) => Err(VfsError::from_io(e.into(), "fallocate")),
+        }
+    }
+
+    fn allocated_ranges(
+        &self,
+        offset: u64,
+        len: u64,
+        max: usize,
+    ) -> Result<Vec<(u64, u64)>, VfsError> {
+        self.need_file()?;
+        let size = self
+            .file
+            .metadata()
+            .map_err(|e| VfsError::from_io(e, "fstat"))?
+            .len();
+        let end = offset.saturating_add(len).min(size);
+        let mut out = Vec::new();
+        let mut pos = offset;
+        while pos < end && out.len() < max {
+            // The seeks move this descriptor's file position, which nothing here uses
+            // (all I/O is positioned).
+            let data = match rustix::fs::seek(&self.file, SeekFrom::Data(pos)) {
+                Ok(d) => d,
+                // No data at or after pos.
+                Err(Errno::NXIO) => break,
+                Err(Errno::INVAL | Errno::OPNOTSUPP) if out.is_empty() => {
+                    return copy::whole_range(self, offset, len, max);
+                }
+                Err(e) => return Err(VfsError::from_io(e.into(), "lseek")),
+            };
+            if data >= end {
+                break;
+            }
+            let hole = match rustix::fs::seek(&self.file, SeekFrom::Hole(data)) {
+                Ok(h) => h.min(end),
+                Err(e) => return Err(VfsError::from_io(e.into(), "lseek")),
+            };
+            if hole <= data {
+                break;
+            }
+            out.push((data, hole - data));
+            pos = hole;
+        }
+        Ok(out)
     }
 
     fn get_attr(&self, name: &str) -> Result<Option<Vec<u8>>, VfsError> {
@@ -1297,6 +1431,41 @@ mod tests {
         assert_eq!(fs.stat(&p(r"d\alpha")), Err(VfsError::NotFound));
         assert!(fs.stat(&p(r"d\BETA")).is_ok());
         assert!(fs.stat(&p(r"e\ALPHA")).is_ok());
+    }
+
+    #[test]
+    fn punched_holes_are_reported_on_tmpfs() {
+        // tmpfs has PUNCH_HOLE and SEEK_DATA/SEEK_HOLE (the CI machines serve from it).
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let fs = LocalFs::new(dir.path()).unwrap();
+        let (h, _) = fs
+            .open(&p("f"), &OpenOptions::read_write(CreateMode::Create))
+            .unwrap();
+        h.write_at(&vec![1u8; 1 << 20], 0).unwrap();
+        assert_eq!(
+            h.allocated_ranges(0, 1 << 20, 10).unwrap(),
+            vec![(0, 1 << 20)]
+        );
+        h.zero_range(256 * 1024, 512 * 1024, true).unwrap();
+        assert_eq!(
+            h.allocated_ranges(0, 1 << 20, 10).unwrap(),
+            vec![(0, 256 * 1024), (768 * 1024, 256 * 1024)]
+        );
+        assert_eq!(
+            h.allocated_ranges(0, 1 << 20, 1).unwrap(),
+            vec![(0, 256 * 1024)]
+        );
+        assert_eq!(
+            h.allocated_ranges(100_000, 800_000, 10).unwrap(),
+            vec![
+                (100_000, 256 * 1024 - 100_000),
+                (768 * 1024, 900_000 - 768 * 1024)
+            ]
+        );
+        // Without deallocation the blocks stay: one range.
+        h.zero_range(0, 4096, false).unwrap();
+        assert_eq!(h.allocated_ranges(0, 8192, 10).unwrap(), vec![(0, 8192)]);
+        assert_eq!(h.metadata().unwrap().size, 1 << 20);
     }
 
     #[test]

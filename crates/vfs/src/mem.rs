@@ -96,7 +96,7 @@ struct Node {
     accessed: SystemTime,
     modified: SystemTime,
     changed: SystemTime,
-    /// Stored [`dos::SETTABLE`] bits.
+    /// Stored [`dos::SETTABLE`] bits and [`dos::SPARSE_FILE`].
     attrs: u32,
     /// lanshare's attributes ([`VfsHandle::get_attr`]): streams, EAs, security descriptor.
     xattrs: BTreeMap<String, Vec<u8>>,
@@ -131,7 +131,7 @@ impl Node {
             Kind::File(d) => (d.len() as u64, false, self.links),
             Kind::Dir(_) => (0, true, 2),
         };
-        let mut attrs = self.attrs & dos::SETTABLE;
+        let mut attrs = self.attrs & (dos::SETTABLE | dos::SPARSE_FILE);
         let mut mode = if is_dir { 0o040_755 } else { 0o100_644 };
         if is_dir {
             attrs |= dos::DIRECTORY;
@@ -653,8 +653,40 @@ impl VfsHandle for MemHandle {
     fn set_dos_attributes(&self, attrs: u32) -> Result<(), VfsError> {
         let mut st = self.shared.lock();
         let n = st.node_mut(self.ino)?;
-        n.attrs = attrs & dos::SETTABLE;
+        n.attrs = attrs & dos::SETTABLE | n.attrs & dos::SPARSE_FILE;
         n.changed = SystemTime::now();
+        Ok(())
+    }
+
+    fn set_sparse(&self, sparse: bool) -> Result<(), VfsError> {
+        if self.is_dir {
+            return Err(VfsError::IsADirectory);
+        }
+        let mut st = self.shared.lock();
+        let n = st.node_mut(self.ino)?;
+        if sparse {
+            n.attrs |= dos::SPARSE_FILE;
+        } else {
+            n.attrs &= !dos::SPARSE_FILE;
+        }
+        n.changed = SystemTime::now();
+        Ok(())
+    }
+
+    fn zero_range(&self, offset: u64, len: u64, _deallocate: bool) -> Result<(), VfsError> {
+        // Memory has no holes: the bytes are zeroed in place, the size kept.
+        self.need_write()?;
+        self.with_data(|d| {
+            let size = d.len() as u64;
+            let end = offset.saturating_add(len).min(size);
+            if end > offset
+                && let (Ok(a), Ok(b)) = (usize::try_from(offset), usize::try_from(end))
+                && let Some(r) = d.get_mut(a..b)
+            {
+                r.fill(0);
+            }
+        })?;
+        self.touch_modified();
         Ok(())
     }
 

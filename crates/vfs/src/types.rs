@@ -16,6 +16,9 @@ pub mod dos {
     pub const ARCHIVE: u32 = 0x0000_0020;
     /// `FILE_ATTRIBUTE_NORMAL`: reported alone when a file has no other attribute.
     pub const NORMAL: u32 = 0x0000_0080;
+    /// `FILE_ATTRIBUTE_SPARSE_FILE`: kept with the stored attributes, but changed only by
+    /// [`crate::VfsHandle::set_sparse`] (FSCTL_SET_SPARSE), never by a plain attribute set.
+    pub const SPARSE_FILE: u32 = 0x0000_0200;
     /// The attributes a client may set and a back-end keeps (the rest are derived or dropped).
     pub const SETTABLE: u32 = READONLY | HIDDEN | SYSTEM | ARCHIVE;
 }

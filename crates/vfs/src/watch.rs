@@ -712,6 +712,46 @@ impl VfsHandle for NotifyingHandle {
     fn as_stream(&self) -> Option<&crate::StreamHandle> {
         self.inner.as_stream()
     }
+
+    fn readable_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.inner.readable_fd()
+    }
+
+    fn copy_from(
+        &self,
+        src: &dyn VfsHandle,
+        src_offset: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<u64, VfsError> {
+        self.expect();
+        let n = self.inner.copy_from(src, src_offset, offset, len)?;
+        self.modified(filter::LAST_WRITE | filter::SIZE);
+        Ok(n)
+    }
+
+    fn set_sparse(&self, sparse: bool) -> Result<(), VfsError> {
+        self.expect();
+        self.inner.set_sparse(sparse)?;
+        self.modified(filter::ATTRIBUTES);
+        Ok(())
+    }
+
+    fn zero_range(&self, offset: u64, len: u64, deallocate: bool) -> Result<(), VfsError> {
+        self.expect();
+        self.inner.zero_range(offset, len, deallocate)?;
+        self.modified(filter::LAST_WRITE);
+        Ok(())
+    }
+
+    fn allocated_ranges(
+        &self,
+        offset: u64,
+        len: u64,
+        max: usize,
+    ) -> Result<Vec<(u64, u64)>, VfsError> {
+        self.inner.allocated_ranges(offset, len, max)
+    }
 }
 
 /// What a change to one of lanshare's attributes (named streams, EAs, the security
