@@ -258,6 +258,8 @@ pub(crate) struct VolumeView<'a> {
     /// For FileFsObjectIdInformation.
     pub object_id: [u8; 16],
     pub case_sensitive: bool,
+    /// FSCTL_SET_SPARSE can be kept (the store keeps DOS attributes).
+    pub sparse: bool,
 }
 
 /// [MS-FSCC] 2.5: one filesystem information class. Minimum sizes are what Windows checks
@@ -305,6 +307,10 @@ pub(crate) fn fs_info(
             let mut attributes = FsAttributes::CASE_PRESERVED_NAMES | FsAttributes::UNICODE_ON_DISK;
             if v.case_sensitive {
                 attributes |= FsAttributes::CASE_SENSITIVE_SEARCH;
+            }
+            // The SPARSE_FILE attribute is kept with the DOS attributes (FSCTL_SET_SPARSE).
+            if v.sparse {
+                attributes |= FsAttributes::SUPPORTS_SPARSE_FILES;
             }
             FileFsAttributeInformation {
                 attributes,
@@ -528,6 +534,7 @@ mod tests {
             created: 0,
             object_id: [0; 16],
             case_sensitive: false,
+            sparse: true,
         };
         // Minimums from smbtorture's smb2.getinfo.qfs_buffercheck.
         for (class, len, min) in [

@@ -151,6 +151,8 @@ pub(crate) struct ServerState {
     pub started: Instant,
     pub started_at: SystemTime,
     listeners: Mutex<Vec<SocketAddr>>,
+    /// Resume keys of server-side copy, valid across connections, sessions and shares.
+    pub resume_keys: crate::handlers::ioctl::ResumeKeys,
 }
 
 impl ServerState {
@@ -164,6 +166,11 @@ impl ServerState {
                 return id;
             }
         }
+    }
+
+    /// Addresses the server is listening on (FSCTL_QUERY_NETWORK_INTERFACE_INFO).
+    pub fn listener_addrs(&self) -> Vec<SocketAddr> {
+        lock(&self.listeners).clone()
     }
 
     pub fn live(&self) -> Arc<Live> {
@@ -295,6 +302,7 @@ impl Server {
                 started: Instant::now(),
                 started_at: SystemTime::now(),
                 listeners: Mutex::new(Vec::new()),
+                resume_keys: Default::default(),
             }),
         })
     }

@@ -265,6 +265,7 @@ async fn query_fs(
         created: lanshare_vfs::to_filetime(root.created),
         object_id,
         case_sensitive: open.vfs.capabilities().case_sensitive,
+        sparse: open.vfs.capabilities().persistent_dos_attributes,
     };
     let (data, min) = fs_info(smb_wire::FsInfoClass(class), &view)?;
     Ok(fit(data, min, max)?)
