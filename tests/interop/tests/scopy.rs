@@ -38,7 +38,10 @@ fn counting_relay(target: SocketAddr) -> (SocketAddr, Arc<AtomicU64>) {
                 continue;
             };
             for (mut from, mut to) in [
-                (client.try_clone().expect("clone"), server.try_clone().expect("clone")),
+                (
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                ),
                 (server, client),
             ] {
                 let total = total.clone();
@@ -84,9 +87,14 @@ fn make_source(path: &Path, len: u64) {
 
 fn sha256(path: &Path) -> String {
     let bin = find_tool("sha256sum", "the Debian package `coreutils`").expect("sha256sum");
-    let out = process::run(Command::new(bin).arg(path), Duration::from_secs(600))
-        .expect("run sha256sum");
-    assert!(out.success(), "sha256sum {}: {}", path.display(), out.describe());
+    let out =
+        process::run(Command::new(bin).arg(path), Duration::from_secs(600)).expect("run sha256sum");
+    assert!(
+        out.success(),
+        "sha256sum {}: {}",
+        path.display(),
+        out.describe()
+    );
     out.stdout
         .split_whitespace()
         .next()
@@ -128,7 +136,11 @@ fn scopy_copies_on_the_server_without_the_data_crossing_the_wire() {
     let on_wire = wire.load(Ordering::Relaxed);
     let copied = std::fs::metadata(&dst).expect("the copy exists").len();
     assert_eq!(copied, len, "size of the copy");
-    assert_eq!(sha256(&src), sha256(&dst), "the copy differs from its source");
+    assert_eq!(
+        sha256(&src),
+        sha256(&dst),
+        "the copy differs from its source"
+    );
     eprintln!(
         "scopy of {len} bytes against {}: {:.2} s, {on_wire} bytes on the connection",
         server.target().name(),
