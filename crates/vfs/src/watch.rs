@@ -761,3 +761,42 @@ const ATTR_BITS: u32 = filter::EA
     | filter::STREAM_NAME
     | filter::STREAM_SIZE
     | filter::STREAM_WRITE;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{CreateMode, MemFs, OpenOptions};
+
+    /// Server-side copy, hole punching and the sparse flag are reported like the writes and
+    /// attribute changes they are; reading allocated ranges is not a change.
+    #[test]
+    fn copies_and_sparse_changes_are_reported() {
+        let hub = ChangeHub::new();
+        let fs = Notifying::new(Arc::new(MemFs::new()), hub.clone());
+        let p = |s: &str| VfsPath::parse(s).unwrap();
+        let (src, _) = fs
+            .open(&p("src"), &OpenOptions::read_write(CreateMode::Create))
+            .unwrap();
+        src.write_at(&[7u8; 4096], 0).unwrap();
+        let (dst, _) = fs
+            .open(&p("dst"), &OpenOptions::read_write(CreateMode::Create))
+            .unwrap();
+        let all = filter::FILE_NAME | filter::LAST_WRITE | filter::SIZE | filter::ATTRIBUTES;
+        let w = hub.watch(&VfsPath::root(), false, all, 4096, Box::new(|| {}));
+        let modified_dst = |w: &Watch| match w.take() {
+            Pending::Changes(c) => c
+                .iter()
+                .any(|c| c.name == "dst" && c.action == ChangeAction::Modified),
+            _ => false,
+        };
+        assert_eq!(dst.copy_from(&*src, 0, 0, 4096).unwrap(), 4096);
+        assert!(modified_dst(&w));
+        dst.set_sparse(true).unwrap();
+        assert!(modified_dst(&w));
+        dst.zero_range(0, 1024, true).unwrap();
+        assert!(modified_dst(&w));
+        dst.allocated_ranges(0, 4096, 8).unwrap();
+        assert_eq!(w.take(), Pending::Nothing);
+    }
+}

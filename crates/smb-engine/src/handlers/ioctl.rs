@@ -520,9 +520,14 @@ fn interface_info(ctx: &Ctx<'_>) -> Vec<u8> {
             add(i.index.unwrap_or(0), speed_of(&i.name), i.ip());
         }
     }
+    encode_interfaces(&found)
+}
+
+/// NETWORK_INTERFACE_INFO entries ([MS-SMB2] 2.2.32.5) for (IfIndex, LinkSpeed, address).
+fn encode_interfaces(found: &[(u32, u64, IpAddr)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(found.len() * IFACE_ENTRY);
     let n = found.len();
-    for (k, (index, speed, ip)) in found.into_iter().enumerate() {
+    for (k, &(index, speed, ip)) in found.iter().enumerate() {
         let next = if k + 1 == n { 0 } else { IFACE_ENTRY as u32 };
         out.extend_from_slice(&next.to_le_bytes());
         out.extend_from_slice(&index.to_le_bytes());
@@ -546,6 +551,7 @@ fn interface_info(ctx: &Ctx<'_>) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -560,6 +566,28 @@ mod tests {
         b[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(parse_chunks(&b).is_none());
         assert!(parse_chunks(&[0u8; 31]).is_none());
+    }
+
+    #[test]
+    fn interface_entries_layout() {
+        let v4: IpAddr = "192.168.1.20".parse().unwrap();
+        let v6: IpAddr = "fe80::1".parse().unwrap();
+        let out = encode_interfaces(&[(3, 10_000_000_000, v4), (4, DEFAULT_LINK_SPEED, v6)]);
+        assert_eq!(out.len(), 2 * IFACE_ENTRY);
+        let (a, b) = out.split_at(IFACE_ENTRY);
+        assert_eq!(le_u32(a, 0), Some(IFACE_ENTRY as u32)); // Next
+        assert_eq!(le_u32(a, 4), Some(3)); // IfIndex
+        assert_eq!(le_u32(a, 8), Some(0)); // Capability
+        assert_eq!(le_u64(a, 16), Some(10_000_000_000));
+        assert_eq!(&a[24..26], &2u16.to_le_bytes()); // InterNetwork
+        assert_eq!(&a[28..32], &[192, 168, 1, 20]);
+        assert_eq!(le_u32(b, 0), Some(0)); // last entry
+        assert_eq!(&b[24..26], &23u16.to_le_bytes()); // InterNetworkV6
+        assert_eq!(
+            &b[32..48],
+            &"fe80::1".parse::<std::net::Ipv6Addr>().unwrap().octets()
+        );
+        assert!(encode_interfaces(&[]).is_empty());
     }
 
     #[test]
