@@ -943,6 +943,13 @@ def main():
     p.add_argument("--base-bin", help="also measure this earlier lanshare build (column 'lanshare (before)')")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when the harness broke: a server did not start, iperf3 failed, or a cell of "
+        "Samba or lanshare could not be measured (the crate's cells may be n/a: it lacks some "
+        "features); slow figures never fail",
+    )
     p.add_argument("--perf", metavar="DIR", help="profile lanshare with perf in each group; reports into DIR")
     a = p.parse_args()
 
@@ -1153,6 +1160,22 @@ def main():
             print("  " + n)
     if a.json:
         Path(a.json).write_text(json.dumps({"tcp_MBps": tcp, "rows": rows, "results": results, "notes": ctx.notes}, indent=1))
+    if a.strict:
+        broken = [f"{s.name} did not start: {s.error}" for s in servers.values() if s.error]
+        if "tcp" in ctx.groups_selected and tcp is None:
+            broken.append("iperf3 failed")
+        if interrupted[0]:
+            broken.append("interrupted")
+        for rid in order:
+            for sname, cellv in results.get(rid, {}).items():
+                if sname != "peer" and cellv["errors"]:
+                    broken.append(f"{rid} on {sname}: {cellv['errors'][0]}")
+        if broken:
+            print()
+            print("bench --strict: the harness or a client broke:")
+            for b in broken:
+                print("  " + b)
+            return 1
     return 0
 
 
