@@ -8,7 +8,8 @@
 //! lookup, signature check, tree lookup, handler → grant credits, fill the header, pad, sign →
 //! one write. Frames that contain NEGOTIATE or SESSION_SETUP are processed in order on the
 //! reader (the pre-auth hash depends on order); all others run concurrently as tasks, so a slow
-//! read does not hold up the next request.
+//! read does not hold up the next request, except that requests on the same open keep their
+//! arrival order where it matters ([`FileOrder`]). Related compounds: [MS-SMB2] 3.3.5.2.7.2.
 
 use std::collections::HashMap;
 use std::io::IoSlice;
@@ -74,6 +75,100 @@ pub(crate) struct Connection {
     last_active: AtomicU64,
     /// A macOS client negotiated READDIR_ATTR through the AAPL create context (`aapl.rs`).
     pub aapl_readdir: std::sync::atomic::AtomicBool,
+    /// Per-open request order: what each open's next request must wait for (`order_frame`).
+    order: Mutex<HashMap<FileId, FileOrder>>,
+}
+
+/// The requests in progress on one open, in arrival order ([MS-SMB2] 3.3.5.2: requests on
+/// one open are processed in the order they arrive where it matters to the client).
+///
+/// READ and WRITE are "shared": they run concurrently with each other (a client's
+/// pipelined I/O on one handle), after any earlier other request on the open. Every other
+/// request is "exclusive": it waits for everything before it on the open (two CHANGE_NOTIFYs
+/// on one handle are answered in order; a CLOSE waits for the QUERY_DIRECTORY before it).
+/// A request that goes async (interim response) releases its place at that moment, so a
+/// pending CHANGE_NOTIFY or blocking LOCK never holds up the open.
+#[derive(Default)]
+struct FileOrder {
+    /// The last exclusive request (closed once it is done).
+    exclusive: Option<Arc<tokio::sync::Semaphore>>,
+    /// The shared requests since then; done ones are pruned now and then, not one by one.
+    shared: Vec<Arc<tokio::sync::Semaphore>>,
+    /// Frames placed and not yet done: the entry goes when this reaches 0, so a pipeline of
+    /// READs costs O(1) per frame, not a scan of the ones in flight.
+    live: usize,
+}
+
+/// A frame's place in the order of the opens it names. The gate is a semaphore with no
+/// permits that is closed when the frame is done (or goes async): closing wakes every
+/// waiter at once and costs nothing when nobody waits.
+pub(crate) struct OrderTicket {
+    released: std::sync::atomic::AtomicBool,
+    conn: std::sync::Weak<Connection>,
+    gate: Arc<tokio::sync::Semaphore>,
+    waits: Vec<Arc<tokio::sync::Semaphore>>,
+    keys: Vec<FileId>,
+}
+
+impl OrderTicket {
+    /// Wait until every earlier request this frame must follow is done.
+    async fn wait(&mut self) {
+        // Popped only once passed, so that a dropped wait loses nothing.
+        while let Some(g) = self.waits.last() {
+            // Closed is the only way a wait ends: the earlier frame finished.
+            let _ = g.acquire().await;
+            self.waits.pop();
+        }
+    }
+
+    /// Opens with requests in progress (test aid: the table empties when they end).
+    #[cfg(test)]
+    pub(crate) fn order_entries(&self) -> usize {
+        self.conn.upgrade().map_or(0, |c| lock(&c.order).len())
+    }
+
+    /// Whether some earlier request this frame must follow is still in progress.
+    #[cfg(test)]
+    pub(crate) fn blocked(&self) -> bool {
+        self.waits.iter().any(|g| !g.is_closed())
+    }
+
+    /// Let later requests on these opens proceed; idempotent.
+    pub(crate) fn release(&self) {
+        if self.released.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.gate.close();
+        if let Some(conn) = self.conn.upgrade() {
+            let mut order = lock(&conn.order);
+            for k in &self.keys {
+                if let Some(e) = order.get_mut(k) {
+                    e.live = e.live.saturating_sub(1);
+                    if e.live == 0 {
+                        order.remove(k);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for OrderTicket {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// When a frame takes its place in the per-open order.
+pub(crate) enum Turn {
+    /// On arrival (plaintext frames: the FileIds can be read at once).
+    Placed(Option<OrderTicket>),
+    /// An encrypted frame, once decrypted (on its own task, so that decryption stays
+    /// parallel), and only after the frame before it took its place.
+    AfterDecrypt {
+        prev: Option<oneshot::Receiver<()>>,
+        placed: oneshot::Sender<()>,
+    },
 }
 
 /// An operation that went async: how to find it (CANCEL by AsyncId or MessageId, CLOSE by
@@ -102,10 +197,45 @@ impl Drop for PendingGuard {
 /// The context carried from one PDU of a related compound to the next ([MS-SMB2] 3.3.5.2.7.2).
 #[derive(Default)]
 struct Related {
+    /// The session and tree of the previous request; 0 when its session was not valid, so
+    /// that a related request after it fails.
     session_id: u64,
     tree_id: u32,
+    /// The FileId the previous request named or CREATE generated; an unrelated request
+    /// without one clears it.
     file_id: Option<FileId>,
+    /// A failed CREATE: every related request after it fails with its status. Other
+    /// failures do not carry over (a denied WRITE between two READs of one open leaves the
+    /// second READ working: smbtorture smb2.compound.related6, as Windows and Samba do).
     status: Option<NtStatus>,
+}
+
+/// The FileId a request names, read at its fixed place in the request's body (the same
+/// offsets the request parsers use), or `None` for commands that name none. Used to carry a
+/// FileId along a related compound and to order requests on the same open.
+pub(crate) fn request_file_id(cmd: Command, pdu: &[u8]) -> Option<FileId> {
+    let at = Header::SIZE
+        + match cmd {
+            Command::CLOSE
+            | Command::FLUSH
+            | Command::LOCK
+            | Command::IOCTL
+            | Command::QUERY_DIRECTORY
+            | Command::CHANGE_NOTIFY => 8,
+            Command::READ | Command::WRITE | Command::SET_INFO => 16,
+            Command::QUERY_INFO => 24,
+            // An oplock break acknowledgment names a FileId; a lease break acknowledgment
+            // (StructureSize 36) names a lease key instead.
+            Command::OPLOCK_BREAK if pdu.get(Header::SIZE) == Some(&24) => 8,
+            _ => return None,
+        };
+    let b = pdu.get(at..at + FileId::SIZE)?;
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    Some(FileId::new(word(0), word(8)))
 }
 
 /// Everything a handler needs for one request.
@@ -137,6 +267,11 @@ pub(crate) struct Ctx<'a> {
     pub new_file_id: Option<FileId>,
     /// Set once the request went async: the final response carries this AsyncId.
     pub async_id: Option<u64>,
+    /// The frame's place in the per-open order, released when the request goes async.
+    order: Option<&'a OrderTicket>,
+    /// The responses to the earlier requests of this compound, not sent yet: when the last
+    /// request goes async, they go out with its interim response, in one message.
+    earlier: Vec<Response>,
 }
 
 pub(crate) enum PreauthHook {
@@ -147,12 +282,16 @@ pub(crate) enum PreauthHook {
 
 impl Ctx<'_> {
     /// Resolve a request's FileId, substituting the previous one in a related compound.
+    ///
+    /// A related request whose chain holds no FileId (the previous request had none, or the
+    /// chain was broken by an unrelated one) names no open: STATUS_FILE_CLOSED, as Windows
+    /// and Samba answer (smbtorture smb2.compound.invalid3, related5).
     pub fn file_id(&self, id: FileId) -> ProtoResult<FileId> {
         if id == FileId::ANY {
             if self.hdr.flags.contains(HeaderFlags::RELATED_OPERATIONS) {
                 return self
                     .related_file_id
-                    .ok_or(ProtoError::Status(NtStatus::INVALID_PARAMETER));
+                    .ok_or(ProtoError::Status(NtStatus::FILE_CLOSED));
             }
             return Err(ProtoError::Status(NtStatus::FILE_CLOSED));
         }
@@ -192,10 +331,21 @@ impl Ctx<'_> {
     ///
     /// Pending operations count against `max_async_per_connection`, never against the
     /// credits a client needs for its reads and writes.
+    ///
+    /// In a compound ([MS-SMB2] 3.3.5.2.7, and <a> the Windows behaviour its notes describe):
+    /// the last request goes async like a lone one, its interim response chained after the
+    /// responses to the requests before it (smbtorture smb2.compound.interim1). A request
+    /// before the last cannot: a CREATE waiting for an oplock break waits in place (the rest
+    /// of the compound follows it), anything else fails with STATUS_INTERNAL_ERROR, as
+    /// Windows answers (smb2.compound.interim2).
     pub async fn go_async(
         &mut self,
         file_id: Option<FileId>,
     ) -> ProtoResult<(oneshot::Receiver<NtStatus>, PendingGuard)> {
+        let mid_compound = self.hdr.next_command != 0;
+        if mid_compound && self.hdr.command != Command::CREATE {
+            return Err(NtStatus::INTERNAL_ERROR.into());
+        }
         let conn = self.conn.clone();
         let async_id = NEXT_ASYNC_ID.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -231,6 +381,11 @@ impl Ctx<'_> {
             conn: conn.clone(),
             async_id,
         };
+        if mid_compound {
+            // Registered (CANCEL by MessageId, CLOSE and LOGOFF still reach it), but
+            // answered in place: no interim, no AsyncId.
+            return Ok((rx, guard));
+        }
         let granted = lock(&conn.credits).grant(self.hdr.credit.max(1));
         let mut interim = vec![0u8; Header::SIZE];
         let _ = smb_wire::msg::error::ErrorResponse::EMPTY.encode(&mut interim);
@@ -249,17 +404,20 @@ impl Ctx<'_> {
         .write(&mut interim[..Header::SIZE]);
         // Interim responses are never signed ([MS-SMB2] 3.3.4.1.1), but are encrypted like
         // the request was.
-        let interim = match &self.encrypted {
-            Some(e) => e
-                .crypto
-                .encrypt(e.session_id, interim)
-                .ok_or(ProtoError::Drop(
-                    "encrypting an interim response failed".into(),
-                ))?,
-            None => interim,
-        };
-        conn.send(vec![interim]).await.map_err(ProtoError::Drop)?;
+        let mut chain = std::mem::take(&mut self.earlier);
+        chain.push(Response {
+            pdu: interim,
+            sign: None,
+        });
+        conn.send_responses(chain, self.encrypted.as_ref())
+            .await
+            .map_err(ProtoError::Drop)?;
         self.async_id = Some(async_id);
+        // A pending request no longer holds up later requests on its open (a CLOSE must be
+        // able to end a pending CHANGE_NOTIFY).
+        if let Some(o) = self.order {
+            o.release();
+        }
         Ok((rx, guard))
     }
 }
@@ -269,6 +427,14 @@ impl Ctx<'_> {
 pub(crate) struct Encrypted {
     pub session_id: u64,
     pub crypto: Arc<crate::cipher::SessionCrypto>,
+}
+
+/// What the PDUs of one frame share.
+#[derive(Clone, Copy)]
+struct Whole<'f> {
+    frame: &'f Bytes,
+    encrypted: Option<&'f Encrypted>,
+    order: Option<&'f OrderTicket>,
 }
 
 /// A response PDU ready for padding and signing.
@@ -306,6 +472,7 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
         early_cancels: Mutex::new(std::collections::VecDeque::new()),
         last_active: AtomicU64::new(server.now_secs()),
         aapl_readdir: Default::default(),
+        order: Mutex::new(HashMap::new()),
     });
     let _cleanup = Cleanup(conn.clone());
     debug!(conn = conn.id, %peer, "connection accepted");
@@ -334,6 +501,8 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
     let mut idle_check = tokio::time::interval(tick);
     idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let counters = &server.counters;
+    // The last encrypted frame whose place in the per-open order is not taken yet.
+    let mut unplaced: Option<oneshot::Receiver<()>> = None;
     let end: String = loop {
         let authenticated = conn.has_valid_session();
         tokio::select! {
@@ -362,9 +531,12 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
                                 warn!(conn = conn.id, %peer, "{why}");
                             }
                         }
+                        // Its place among the requests on the same opens is taken here, in
+                        // arrival order, before any task runs.
+                        let turn = conn.turn_for(&frame, &mut unplaced);
                         let c = conn.clone();
                         tasks.spawn(async move {
-                            let r = c.process_frame(frame).await;
+                            let r = c.process_frame_in_turn(frame, turn).await;
                             drop(permit);
                             r
                         });
@@ -732,8 +904,93 @@ impl Connection {
         }
     }
 
-    /// Handle one frame; `Err` ends the connection with that reason.
+    /// Take a frame's place in the order of the opens its requests name (see
+    /// [`FileOrder`]). `None`: it names none (CREATE, or a related chain on the FileId its
+    /// CREATE makes), so it waits for nothing and nothing waits for it.
+    pub(crate) fn order_frame(self: &Arc<Self>, frame: &[u8]) -> Option<OrderTicket> {
+        let mut named: Vec<(FileId, bool)> = Vec::new();
+        for pdu in smb_wire::split_compound(frame) {
+            // A malformed frame is refused by the pipeline; it needs no place.
+            let Ok(pdu) = pdu else { break };
+            let Some(&[lo, hi]) = pdu.get(12..14) else {
+                break;
+            };
+            let cmd = Command(u16::from_le_bytes([lo, hi]));
+            let Some(id) = request_file_id(cmd, pdu).filter(|f| !f.is_any()) else {
+                continue;
+            };
+            let exclusive = !matches!(cmd, Command::READ | Command::WRITE);
+            match named.iter_mut().find(|(f, _)| *f == id) {
+                Some(e) => e.1 |= exclusive,
+                None => named.push((id, exclusive)),
+            }
+        }
+        if named.is_empty() {
+            return None;
+        }
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let mut waits = Vec::new();
+        let mut order = lock(&self.order);
+        for (id, exclusive) in &named {
+            let e = order.entry(*id).or_default();
+            e.live += 1;
+            if let Some(x) = e.exclusive.as_ref().filter(|g| !g.is_closed()) {
+                waits.push(x.clone());
+            }
+            if *exclusive {
+                waits.extend(e.shared.drain(..).filter(|g| !g.is_closed()));
+                e.exclusive = Some(gate.clone());
+            } else {
+                // Amortised: pruned only once done ones could be most of it.
+                if e.shared.len() >= 16 && e.shared.len() >= 2 * e.live {
+                    e.shared.retain(|g| !g.is_closed());
+                }
+                e.shared.push(gate.clone());
+            }
+        }
+        drop(order);
+        Some(OrderTicket {
+            released: Default::default(),
+            conn: Arc::downgrade(self),
+            gate,
+            waits,
+            keys: named.into_iter().map(|(f, _)| f).collect(),
+        })
+    }
+
+    /// The turn of a frame that just arrived; `unplaced` is the connection loop's record of
+    /// the last encrypted frame not yet placed.
+    pub(crate) fn turn_for(
+        self: &Arc<Self>,
+        frame: &[u8],
+        unplaced: &mut Option<oneshot::Receiver<()>>,
+    ) -> Turn {
+        if let Some(rx) = unplaced
+            && !matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+        {
+            *unplaced = None;
+        }
+        if unplaced.is_none() && !smb_wire::is_transform(frame) {
+            return Turn::Placed(self.order_frame(frame));
+        }
+        let (placed, rx) = oneshot::channel();
+        Turn::AfterDecrypt {
+            prev: unplaced.replace(rx),
+            placed,
+        }
+    }
+
+    /// Handle one frame outside the per-open order (tests, fuzzing, ordered frames).
     pub(crate) async fn process_frame(self: &Arc<Self>, frame: Vec<u8>) -> Result<(), String> {
+        self.process_frame_in_turn(frame, Turn::Placed(None)).await
+    }
+
+    /// Handle one frame; `Err` ends the connection with that reason.
+    pub(crate) async fn process_frame_in_turn(
+        self: &Arc<Self>,
+        frame: Vec<u8>,
+        turn: Turn,
+    ) -> Result<(), String> {
         if smb_wire::is_smb1(&frame) {
             let resp = handlers::negotiate::smb1_negotiate(self, &frame)?;
             return self.send(vec![resp]).await;
@@ -779,6 +1036,20 @@ impl Connection {
         if smb_wire::is_compression_transform(&frame) {
             return Err("compressed message, but compression was not negotiated".into());
         }
+        let mut ticket = match turn {
+            Turn::Placed(t) => t,
+            Turn::AfterDecrypt { prev, placed } => {
+                if let Some(p) = prev {
+                    let _ = p.await;
+                }
+                let t = self.order_frame(&frame);
+                drop(placed);
+                t
+            }
+        };
+        if let Some(t) = ticket.as_mut() {
+            t.wait().await;
+        }
         let mut responses: Vec<Response> = Vec::new();
         let mut related = Related::default();
         let mut first = true;
@@ -790,8 +1061,13 @@ impl Connection {
                 .iter()
                 .find(|(p, _)| *p == at)
                 .map(|(_, s)| *s);
+            let whole = Whole {
+                frame: &frame,
+                encrypted: encrypted.as_ref(),
+                order: ticket.as_ref(),
+            };
             if let Some(r) = self
-                .process_pdu(pdu, &frame, &mut related, first, encrypted.as_ref(), sig)
+                .process_pdu(pdu, &whole, &mut related, first, &mut responses, sig)
                 .await?
             {
                 responses.push(r);
@@ -799,18 +1075,32 @@ impl Connection {
             first = false;
             at = pdus.position();
         }
+        self.send_responses(responses, encrypted.as_ref()).await
+    }
+
+    /// Pad, chain, sign and (when the request was) encrypt responses, and queue them as one
+    /// message.
+    async fn send_responses(
+        &self,
+        responses: Vec<Response>,
+        encrypted: Option<&Encrypted>,
+    ) -> Result<(), String> {
         if responses.is_empty() {
             return Ok(());
         }
-        // [MS-SMB2] 3.3.4.1.3: each response but the last is padded to 8 bytes and points at
-        // the next; signatures cover the padding, so sign last.
+        // [MS-SMB2] 3.3.4.1.3: each response of a compound is padded to 8 bytes, and each but
+        // the last points at the next. The last is padded too, as Windows and Samba do
+        // (smbtorture smb2.compound.compound-padding checks it); a lone response is not.
+        // Signatures cover the padding, so sign last.
         let n = responses.len();
         let mut parts = Vec::with_capacity(n);
         for (i, mut r) in responses.into_iter().enumerate() {
-            if i + 1 < n {
+            if n > 1 {
                 let padded = r.pdu.len().next_multiple_of(8);
                 r.pdu.resize(padded, 0);
-                r.pdu[20..24].copy_from_slice(&(padded as u32).to_le_bytes());
+                if i + 1 < n {
+                    r.pdu[20..24].copy_from_slice(&(padded as u32).to_le_bytes());
+                }
             }
             if let Some((algo, key)) = r.sign {
                 crypto::sign(algo, &key, &mut r.pdu);
@@ -831,12 +1121,17 @@ impl Connection {
     async fn process_pdu(
         self: &Arc<Self>,
         pdu: &[u8],
-        frame: &Bytes,
+        whole: &Whole<'_>,
         related: &mut Related,
         first: bool,
-        encrypted: Option<&Encrypted>,
+        earlier: &mut Vec<Response>,
         received_sig: Option<[u8; 16]>,
     ) -> Result<Option<Response>, String> {
+        let Whole {
+            frame,
+            encrypted,
+            order,
+        } = *whole;
         let hdr = Header::parse(pdu).map_err(|e| format!("malformed SMB2 header: {e}"))?;
         if hdr.flags.contains(HeaderFlags::SERVER_TO_REDIR) {
             return Err("client sent a message flagged as a server response".into());
@@ -866,18 +1161,21 @@ impl Connection {
 
         let is_related = hdr.flags.contains(HeaderFlags::RELATED_OPERATIONS);
         let (mut session_id, mut tree_id) = (hdr.session_id.0, hdr.tree_id().map_or(0, |t| t.0));
-        let mut related_file_id = None;
         let mut early: Option<NtStatus> = None;
         if is_related {
+            // The first request of a chain has nothing to be related to: its session is
+            // "none", which fails it with STATUS_INVALID_PARAMETER below, and so every related
+            // request after it (smbtorture smb2.compound.invalid1, related9).
             if first {
-                early = Some(NtStatus::INVALID_PARAMETER);
-            } else {
-                session_id = related.session_id;
-                tree_id = related.tree_id;
-                related_file_id = related.file_id;
-                early = related.status;
+                *related = Related::default();
             }
+            session_id = related.session_id;
+            tree_id = related.tree_id;
+            early = related.status;
+        } else {
+            *related = Related::default();
         }
+        let related_file_id = related.file_id;
 
         let mut ctx = Ctx {
             conn: self,
@@ -895,19 +1193,36 @@ impl Connection {
             preauth_hook: PreauthHook::None,
             new_file_id: None,
             async_id: None,
+            order,
+            earlier: std::mem::take(earlier),
         };
 
         let mut sign: Option<(SigningAlgo, [u8; 16])> = None;
         // The session is checked even when the compound already decided the status, so that
         // the error is signed like any response on a signed session (clients that require
         // signing otherwise see STATUS_ACCESS_DENIED instead of the real status).
-        let checked = self.check_session(&mut ctx, session_id, tree_id, received_sig, &mut sign);
+        let mut checked =
+            self.check_session(&mut ctx, session_id, tree_id, received_sig, &mut sign);
+        let session_ok = !matches!(
+            checked,
+            Err(ProtoError::Status(NtStatus::USER_SESSION_DELETED))
+        );
+        if is_related && !session_ok {
+            // [MS-SMB2] 3.3.5.2.7.2: a related request uses the previous one's session; when
+            // there is none, the request is invalid (smbtorture smb2.compound.invalid2).
+            checked = Err(NtStatus::INVALID_PARAMETER.into());
+            // The response names the session the request named, as Samba does: a client
+            // finds the key to check it with by that id.
+            ctx.resp_session_id = hdr.session_id.0;
+        }
         let result: ProtoResult<NtStatus> = match (early, checked) {
             (_, Err(ProtoError::Drop(why))) => Err(ProtoError::Drop(why)),
             (Some(s), _) => Err(ProtoError::Status(s)),
             (None, Err(e)) => Err(e),
             (None, Ok(())) => handlers::dispatch(&mut ctx).await,
         };
+        // Handed back whether or not an interim response took them.
+        *earlier = std::mem::take(&mut ctx.earlier);
         let status = match result {
             Ok(s) => s,
             Err(ProtoError::Status(s)) => {
@@ -968,12 +1283,16 @@ impl Connection {
             PreauthHook::Session(s) => handlers::session_setup::hash_response(&s, &ctx.out),
         }
 
-        related.session_id = ctx.resp_session_id;
+        related.session_id = if session_ok { ctx.resp_session_id } else { 0 };
         related.tree_id = ctx.resp_tree_id;
         if let Some(f) = ctx.new_file_id {
             related.file_id = Some(f);
+        } else if let Some(f) = request_file_id(cmd, pdu).filter(|f| !f.is_any()) {
+            related.file_id = Some(f);
         }
-        related.status = status.is_error().then_some(status);
+        if cmd == Command::CREATE && status.is_error() {
+            related.status = Some(status);
+        }
         if ctx.force_sign.is_some() {
             sign = ctx.force_sign;
         }
@@ -984,7 +1303,11 @@ impl Connection {
                 sign: None,
             }));
         }
-        let unsignable = status == NtStatus::USER_SESSION_DELETED || cmd == Command::SESSION_SETUP;
+        // A related request refused for want of a session (first of a chain, or after a
+        // request whose session was invalid) has no key to sign with either.
+        let unsignable = status == NtStatus::USER_SESSION_DELETED
+            || cmd == Command::SESSION_SETUP
+            || (is_related && !session_ok);
         if sign.is_none()
             && hdr.flags.contains(HeaderFlags::SIGNED)
             && status.is_error()
@@ -1101,6 +1424,7 @@ pub(crate) mod testing {
             early_cancels: Mutex::new(std::collections::VecDeque::new()),
             last_active: AtomicU64::new(0),
             aapl_readdir: Default::default(),
+            order: Mutex::new(HashMap::new()),
         });
         (conn, rx)
     }

@@ -239,3 +239,207 @@ async fn a_listener_is_listed_before_its_accept_loop_runs() {
     task.await.unwrap().unwrap();
     assert!(server.listeners().is_empty());
 }
+
+/// A request PDU naming `file_id` at the place its command keeps it.
+fn on_open(cmd: Command, mid: u64, file_id: (u64, u64)) -> Vec<u8> {
+    let mut pdu = header(cmd, mid);
+    let (size, at) = match cmd {
+        Command::READ => (49, 16),
+        Command::WRITE => (49, 16),
+        Command::QUERY_INFO => (41, 24),
+        Command::CLOSE | Command::CHANGE_NOTIFY | Command::QUERY_DIRECTORY => (33, 8),
+        _ => unreachable!("not used here"),
+    };
+    let mut body = vec![0u8; 48];
+    body[..2].copy_from_slice(&(size as u16).to_le_bytes());
+    body[at..at + 8].copy_from_slice(&file_id.0.to_le_bytes());
+    body[at + 8..at + 16].copy_from_slice(&file_id.1.to_le_bytes());
+    pdu.extend_from_slice(&body);
+    pdu
+}
+
+/// Chains PDUs into one compound frame (each but the last padded to 8 and pointing on),
+/// each flagged related or not.
+fn compound(pdus: &[(Vec<u8>, bool)]) -> Vec<u8> {
+    let mut frame = Vec::new();
+    let n = pdus.len();
+    for (i, (p, related)) in pdus.iter().enumerate() {
+        let mut p = p.clone();
+        if i + 1 < n {
+            p.resize(p.len().next_multiple_of(8), 0);
+            let len = p.len() as u32;
+            p[20..24].copy_from_slice(&len.to_le_bytes());
+        }
+        if *related {
+            p[16] |= HeaderFlags::RELATED_OPERATIONS.0 as u8;
+        }
+        frame.extend_from_slice(&p);
+    }
+    frame
+}
+
+/// The PDUs of a response frame.
+fn split(frame: &[u8]) -> Vec<Vec<u8>> {
+    smb_wire::split_compound(frame)
+        .map(|p| p.unwrap().to_vec())
+        .collect()
+}
+
+/// Per-open order ([MS-SMB2] 3.3.5.2): READs and WRITEs on one open run together, every
+/// other request on it waits for all before it, and requests on other opens wait for none.
+#[tokio::test]
+async fn requests_on_one_open_keep_their_order() {
+    let (srv, _d) = server();
+    let (conn, _rx) = testing::connection(srv.state.clone());
+    let f = (1, 7);
+    let r1 = conn.order_frame(&on_open(Command::READ, 1, f)).unwrap();
+    let w2 = conn.order_frame(&on_open(Command::WRITE, 2, f)).unwrap();
+    let find = conn
+        .order_frame(&on_open(Command::QUERY_DIRECTORY, 3, f))
+        .unwrap();
+    let other = conn
+        .order_frame(&on_open(Command::CLOSE, 4, (1, 8)))
+        .unwrap();
+    let r5 = conn.order_frame(&on_open(Command::READ, 5, f)).unwrap();
+    let close = conn.order_frame(&on_open(Command::CLOSE, 6, f)).unwrap();
+    assert!(
+        !r1.blocked() && !w2.blocked(),
+        "pipelined I/O runs together"
+    );
+    assert!(find.blocked(), "waits for the I/O before it");
+    assert!(!other.blocked(), "another open waits for nothing");
+    assert!(r5.blocked() && close.blocked());
+    drop(r1);
+    assert!(find.blocked(), "still the WRITE");
+    drop(w2);
+    assert!(!find.blocked());
+    assert!(r5.blocked() && close.blocked(), "after the QUERY_DIRECTORY");
+    // Going async releases a request's place (a pending CHANGE_NOTIFY holds up nothing).
+    find.release();
+    assert!(!r5.blocked());
+    assert!(close.blocked(), "the CLOSE waits for the READ before it");
+    drop(r5);
+    assert!(!close.blocked());
+    assert_eq!(
+        close.order_entries(),
+        2,
+        "two opens with requests in progress"
+    );
+    drop((other, find));
+    assert_eq!(close.order_entries(), 1);
+    let t = conn
+        .order_frame(&on_open(Command::READ, 8, (1, 8)))
+        .unwrap();
+    drop(close);
+    assert_eq!(t.order_entries(), 1, "an idle open leaves the table");
+    drop(t);
+    assert!(
+        conn.order_frame(&header(Command::CREATE, 9)).is_none(),
+        "CREATE names no open"
+    );
+    assert!(
+        conn.order_frame(&on_open(Command::CLOSE, 10, (u64::MAX, u64::MAX)))
+            .is_none(),
+        "nor does a related request's placeholder FileId"
+    );
+    // Two CHANGE_NOTIFYs on one handle: the second waits for the first.
+    let n1 = conn
+        .order_frame(&on_open(Command::CHANGE_NOTIFY, 11, f))
+        .unwrap();
+    let n2 = conn
+        .order_frame(&on_open(Command::CHANGE_NOTIFY, 12, f))
+        .unwrap();
+    assert!(!n1.blocked() && n2.blocked());
+    drop(n1);
+    assert!(!n2.blocked());
+}
+
+/// A compound takes one place for all the opens it names, exclusive where any of its
+/// requests is.
+#[tokio::test]
+async fn a_compound_is_ordered_as_a_whole() {
+    let (srv, _d) = server();
+    let (conn, _rx) = testing::connection(srv.state.clone());
+    let (a, b) = ((1, 1), (1, 2));
+    let read_a = conn.order_frame(&on_open(Command::READ, 1, a)).unwrap();
+    let read_b = conn.order_frame(&on_open(Command::READ, 2, b)).unwrap();
+    let both = conn
+        .order_frame(&compound(&[
+            (on_open(Command::READ, 3, a), false),
+            (on_open(Command::QUERY_INFO, 4, b), false),
+        ]))
+        .unwrap();
+    assert!(both.blocked(), "waits for the READ on b");
+    drop(read_b);
+    assert!(!both.blocked(), "a READ joins the READ on a");
+    drop((read_a, both));
+}
+
+/// [MS-SMB2] 3.3.5.2.7.2: a related request takes the previous request's session; the first
+/// request of a chain has none, so it and the related ones after it are
+/// STATUS_INVALID_PARAMETER, while an unrelated request in the same compound stands alone.
+#[tokio::test]
+async fn a_related_chain_without_a_session_is_invalid() {
+    let (srv, _d) = server();
+    let (conn, mut rx) = testing::connection(srv.state.clone());
+    exchange(&conn, &mut rx, negotiate(&[Dialect::SMB2_1], &[]))
+        .await
+        .unwrap();
+    let any = (u64::MAX, u64::MAX);
+    // Each names a session that does not exist, as a client that fills in its own would.
+    let close = |mid| {
+        let mut p = on_open(Command::CLOSE, mid, any);
+        p[40..48].copy_from_slice(&0x55u64.to_le_bytes());
+        p
+    };
+    let frame = compound(&[(close(1), true), (close(2), true), (close(3), false)]);
+    let resp = exchange(&conn, &mut rx, frame).await.unwrap();
+    let headers: Vec<Header> = split(&resp)
+        .iter()
+        .map(|p| Header::parse(p).unwrap())
+        .collect();
+    let statuses: Vec<NtStatus> = headers.iter().map(|h| h.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            NtStatus::INVALID_PARAMETER,
+            NtStatus::INVALID_PARAMETER,
+            NtStatus::USER_SESSION_DELETED
+        ]
+    );
+    // The responses name the session the requests named: a client looks up the key that
+    // checks a response by that id (smbXcli fails the response when it finds none).
+    for h in &headers {
+        assert_eq!(h.session_id, SessionId(0x55));
+    }
+}
+
+/// [MS-SMB2] 3.3.4.1.3: every response of a compound starts on an 8-byte boundary and is
+/// padded to one, the last too (as Windows and Samba); a lone response is not padded.
+#[tokio::test]
+async fn compound_responses_are_padded_to_8_bytes() {
+    let (srv, _d) = server();
+    let (conn, mut rx) = testing::connection(srv.state.clone());
+    exchange(&conn, &mut rx, negotiate(&[Dialect::SMB2_1], &[]))
+        .await
+        .unwrap();
+    let echo = |mid| {
+        let mut e = header(Command::ECHO, mid);
+        e.extend_from_slice(&[4, 0, 0, 0]);
+        e
+    };
+    let resp = exchange(
+        &conn,
+        &mut rx,
+        compound(&[(echo(1), false), (echo(2), false)]),
+    )
+    .await
+    .unwrap();
+    let parts = split(&resp);
+    assert_eq!(parts.len(), 2);
+    assert_eq!(resp.len(), 2 * 72, "64 + 4, padded to 72, twice");
+    assert_eq!(Header::parse(&parts[0]).unwrap().next_command, 72);
+    assert_eq!(Header::parse(&parts[1]).unwrap().next_command, 0);
+    let resp = exchange(&conn, &mut rx, echo(3)).await.unwrap();
+    assert_eq!(resp.len(), 68, "a lone response is not padded");
+}

@@ -12,13 +12,17 @@
 //! - more changes than the buffer holds, or than this request's OutputBufferLength can carry:
 //!   STATUS_NOTIFY_ENUM_DIR, the client re-reads the directory;
 //! - the watched directory deleted: STATUS_DELETE_PENDING;
+//! - several requests pending on one open are answered in the order they came (the
+//!   connection hands them over in order, `conn.rs` FileOrder; the oldest takes the changes);
 //! - CANCEL completes it with STATUS_CANCELLED (buffered changes stay for the next request);
 //!   CLOSE of the directory, TREE_DISCONNECT and LOGOFF with STATUS_NOTIFY_CLEANUP.
 //!
 //! Where the changes come from: `lanshare_vfs::ChangeHub` (every change made through the
 //! share's storage, by any session or protocol, and inotify for other programs).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use lanshare_vfs::{Pending, Watch};
 use smb_wire::fscc::notify::{NotifyAction, encode_notify};
@@ -34,6 +38,36 @@ use crate::session::lock;
 pub(crate) struct DirWatch {
     watch: Watch,
     wake: Arc<Notify>,
+    /// Requests waiting on this open, oldest first: changes go to the oldest
+    /// (smbtorture smb2.notify.double: two requests on one handle answered in order).
+    queue: std::sync::Mutex<VecDeque<u64>>,
+}
+
+static NEXT_WAITER: AtomicU64 = AtomicU64::new(1);
+
+/// A request's place in its watch's queue, left however the request ends.
+struct Waiting<'a> {
+    w: &'a DirWatch,
+    id: u64,
+}
+
+impl Waiting<'_> {
+    fn first(&self) -> bool {
+        lock(&self.w.queue).front() == Some(&self.id)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut q = lock(&self.w.queue);
+        q.retain(|i| *i != self.id);
+        let others = !q.is_empty();
+        drop(q);
+        if others {
+            // The next one may have changes waiting for it.
+            self.w.wake.notify_waiters();
+        }
+    }
 }
 
 pub(crate) async fn change_notify(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
@@ -71,7 +105,11 @@ pub(crate) async fn change_notify(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             })
             .await
             .map_err(|_| ProtoError::Status(NtStatus::INTERNAL_ERROR))?;
-            let w = Arc::new(DirWatch { watch, wake });
+            let w = Arc::new(DirWatch {
+                watch,
+                wake,
+                queue: Default::default(),
+            });
             let mut slot = lock(&open.notify);
             match &*slot {
                 // Two first requests raced: keep the one that won.
@@ -84,17 +122,27 @@ pub(crate) async fn change_notify(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         }
     };
     let max = req.output_buffer_length as usize;
-    if let Some(r) = answer(ctx, &w, max) {
+    // Buffered changes answer at once, unless an older request is waiting for them.
+    if lock(&w.queue).is_empty()
+        && let Some(r) = answer(ctx, &w, max)
+    {
         return r;
     }
     let (done, _guard) = ctx.go_async(Some(open.file_id)).await?;
+    let me = Waiting {
+        w: &w,
+        id: NEXT_WAITER.fetch_add(1, Ordering::Relaxed),
+    };
+    lock(&w.queue).push_back(me.id);
     tokio::pin!(done);
     loop {
         let arrived = w.wake.notified();
         tokio::pin!(arrived);
         arrived.as_mut().enable();
         w.watch.arm();
-        if let Some(r) = answer(ctx, &w, max) {
+        if me.first()
+            && let Some(r) = answer(ctx, &w, max)
+        {
             return r;
         }
         tokio::select! {

@@ -293,6 +293,13 @@ fn expire_previous(ctx: &Ctx<'_>, previous: u64, auth: &SessionAuth) {
     server.sessions.remove(previous);
     old.expire();
     old.close_opens(None);
+    // Its pending requests (CHANGE_NOTIFY) end with STATUS_NOTIFY_CLEANUP, like at LOGOFF
+    // (smbtorture smb2.notify.session-reconnect). Only those on this connection can be
+    // reached here: an old session on a dropped connection took its requests with it.
+    if lock(&ctx.conn.sessions).remove(&previous).is_some() {
+        ctx.conn
+            .finish_pending(NtStatus::NOTIFY_CLEANUP, |_, op| op.session_id == previous);
+    }
     info!(
         old = format_args!("{previous:#x}"),
         "previous session of a reconnecting client closed"
