@@ -628,6 +628,14 @@ fn take_signatures(frame: &mut [u8]) -> Vec<(usize, [u8; 16])> {
     sigs
 }
 
+/// The signature a received PDU carried (its field now zeroed), and for a lone AES-GMAC
+/// signed PDU, the key it was already checked with and the outcome.
+#[derive(Clone, Copy)]
+struct ReceivedSig {
+    sig: [u8; 16],
+    gmac_checked: Option<([u8; 16], bool)>,
+}
+
 /// NEGOTIATE and SESSION_SETUP frames (and SMB1) must be handled in arrival order.
 fn frame_is_ordered(frame: &[u8]) -> bool {
     if frame.len() < 16 || frame[0] != 0xFE {
@@ -980,6 +988,29 @@ impl Connection {
         }
     }
 
+    /// A frame holding one signed PDU (a signed WRITE, typically) on an AES-GMAC session is
+    /// checked here, while the frame is still exclusively ours: GMAC's bulk path works in
+    /// place (see [`crypto::verify_gmac_in_place`]). The key is returned with the outcome so
+    /// that the pipeline uses it only if the session still signs with that key.
+    fn verify_gmac_early(
+        &self,
+        frame: &mut [u8],
+        sigs: &[(usize, [u8; 16])],
+    ) -> Option<([u8; 16], bool)> {
+        let [(0, sig)] = sigs else { return None };
+        let next = frame.get(20..24)?;
+        if next != [0, 0, 0, 0] {
+            return None;
+        }
+        let sid = u64::from_le_bytes(frame.get(40..48)?.try_into().ok()?);
+        let session = lock(&self.sessions).get(&sid).cloned()?;
+        let (algo, key) = session.auth()?.signing?;
+        if algo != SigningAlgo::AesGmac {
+            return None;
+        }
+        Some((key, crypto::verify_gmac_in_place(&key, frame, sig)))
+    }
+
     /// Handle one frame outside the per-open order (tests, fuzzing, ordered frames).
     pub(crate) async fn process_frame(self: &Arc<Self>, frame: Vec<u8>) -> Result<(), String> {
         self.process_frame_in_turn(frame, Turn::Placed(None)).await
@@ -997,6 +1028,7 @@ impl Connection {
         }
         let mut encrypted: Option<Encrypted> = None;
         let mut received_sigs: Vec<(usize, [u8; 16])> = Vec::new();
+        let mut gmac_checked: Option<([u8; 16], bool)> = None;
         let frame = if smb_wire::is_transform(&frame) {
             // [MS-SMB2] 3.3.5.2.1.1: a message that does not decrypt ends the connection.
             let th = smb_wire::transform::TransformHeader::parse(&frame)
@@ -1031,6 +1063,7 @@ impl Connection {
         } else {
             let mut frame = frame;
             received_sigs = take_signatures(&mut frame);
+            gmac_checked = self.verify_gmac_early(&mut frame, &received_sigs);
             Bytes::from(frame)
         };
         if smb_wire::is_compression_transform(&frame) {
@@ -1060,7 +1093,10 @@ impl Connection {
             let sig = received_sigs
                 .iter()
                 .find(|(p, _)| *p == at)
-                .map(|(_, s)| *s);
+                .map(|(_, s)| ReceivedSig {
+                    sig: *s,
+                    gmac_checked: gmac_checked.filter(|_| at == 0),
+                });
             let whole = Whole {
                 frame: &frame,
                 encrypted: encrypted.as_ref(),
@@ -1125,7 +1161,7 @@ impl Connection {
         related: &mut Related,
         first: bool,
         earlier: &mut Vec<Response>,
-        received_sig: Option<[u8; 16]>,
+        received_sig: Option<ReceivedSig>,
     ) -> Result<Option<Response>, String> {
         let Whole {
             frame,
@@ -1331,7 +1367,7 @@ impl Connection {
         ctx: &mut Ctx<'_>,
         session_id: u64,
         tree_id: u32,
-        received_sig: Option<[u8; 16]>,
+        received_sig: Option<ReceivedSig>,
         sign: &mut Option<(SigningAlgo, [u8; 16])>,
     ) -> ProtoResult<()> {
         let cmd = ctx.hdr.command;
@@ -1368,7 +1404,11 @@ impl Connection {
         if let Some((algo, key)) = auth.signing.filter(|_| !was_encrypted) {
             if signed {
                 let ok = match &received_sig {
-                    Some(sig) => crypto::verify_zeroed(algo, &key, ctx.pdu, sig),
+                    Some(ReceivedSig {
+                        gmac_checked: Some((k, ok)),
+                        ..
+                    }) if algo == SigningAlgo::AesGmac && *k == key => *ok,
+                    Some(r) => crypto::verify_zeroed(algo, &key, ctx.pdu, &r.sig),
                     None => crypto::verify(algo, &key, ctx.pdu),
                 };
                 if !ok {

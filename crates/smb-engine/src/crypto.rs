@@ -144,6 +144,19 @@ fn gmac_nonce(flags: u32, message_id: u64, is_cancel: bool) -> [u8; 12] {
     nonce
 }
 
+/// [`verify_zeroed`] for AES-GMAC on a buffer the caller may modify for the duration (it is
+/// left as it was): the bulk path of [`gmac_in_place`] for large PDUs (signed WRITEs).
+pub fn verify_gmac_in_place(key: &[u8; 16], pdu: &mut [u8], sig: &[u8; 16]) -> bool {
+    if pdu.len() < GMAC_IN_PLACE_MIN || pdu[SIGNATURE].iter().any(|b| *b != 0) {
+        return verify_zeroed(SigningAlgo::AesGmac, key, pdu, sig);
+    }
+    let flags = u32::from_le_bytes([pdu[16], pdu[17], pdu[18], pdu[19]]);
+    let message_id = u64::from_le_bytes(pdu[24..32].try_into().expect("8 bytes"));
+    let is_cancel = u16::from_le_bytes([pdu[12], pdu[13]]) == 0x000C;
+    let want = gmac_in_place(key, pdu, gmac_nonce(flags, message_id, is_cancel));
+    constant_time_eq(&want, sig)
+}
+
 /// Below this, GMAC as GCM's associated data costs less than the two passes of
 /// [`gmac_in_place`].
 const GMAC_IN_PLACE_MIN: usize = 4096;
@@ -404,6 +417,11 @@ mod tests {
             let got = gmac_in_place(&key, &mut pdu, gmac_nonce(flags, mid, false));
             assert_eq!(got, want, "length {len}");
             assert_eq!(pdu, before, "length {len}: the message is left as it was");
+            assert!(verify_gmac_in_place(&key, &mut pdu, &want), "length {len}");
+            let mut bad = want;
+            bad[3] ^= 1;
+            assert!(!verify_gmac_in_place(&key, &mut pdu, &bad), "length {len}");
+            assert_eq!(pdu, before, "length {len}: left as it was by verify");
         }
     }
 
