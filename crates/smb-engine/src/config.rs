@@ -129,8 +129,13 @@ pub struct Limits {
     /// `limits.max_open_files_per_session`.
     pub max_open_files_per_session: u32,
     /// `limits.idle_timeout` (the `autodisconnect` knob): a connection with no request and no
-    /// open file for this long is closed. Zero = never.
+    /// open file for this long is closed. Zero = never. Durable opens do not keep a
+    /// connection alive: they outlive it for `durable_handle_timeout`.
     pub idle_timeout: Duration,
+    /// `limits.durable_handle_timeout`: how long an open with a durable handle is kept after
+    /// its connection is lost, for the client to reclaim it; the longest a client's v2
+    /// request may ask for. Zero = durable handles are not granted.
+    pub durable_handle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -143,6 +148,8 @@ impl Default for Limits {
             max_open_files_per_session: 0,
             // Windows' autodisconnect default.
             idle_timeout: Duration::from_secs(15 * 60),
+            // What Windows keeps a durable handle for.
+            durable_handle_timeout: Duration::from_secs(60),
         }
     }
 }

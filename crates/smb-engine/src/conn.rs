@@ -443,14 +443,15 @@ struct Response {
     sign: Option<(SigningAlgo, [u8; 16])>,
 }
 
-/// Drop guard: whatever ends the connection (EOF, error, panic), its sessions go with it.
+/// Drop guard: whatever ends the connection (EOF, error, panic), its sessions go with it;
+/// their durable opens are kept for a reconnect ([MS-SMB2] 3.3.7.1).
 struct Cleanup(Arc<Connection>);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let sessions: Vec<Arc<Session>> = lock(&self.0.sessions).drain().map(|(_, s)| s).collect();
         for s in sessions {
-            s.close_opens(None);
+            s.disconnect_opens();
             self.0.server.sessions.remove(s.id);
         }
     }
@@ -569,7 +570,7 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
                 let idle = conn.idle_secs();
                 if idle >= idle_timeout.as_secs() && tasks.is_empty() && conn.is_idle() {
                     counters.idle_closed.fetch_add(1, Ordering::Relaxed);
-                    break format!("idle for {idle} s with no open files (limits.idle_timeout = {idle_timeout:?})");
+                    break format!("idle for {idle} s with no open files but durable ones (limits.idle_timeout = {idle_timeout:?})");
                 }
             }
             _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break "server shutting down".into(),
@@ -831,11 +832,13 @@ impl Connection {
     /// No open file and no pending operation: the idle timer may close the connection.
     /// (With durable handles, the opens would survive the disconnect; until then a connection
     /// with an open file is never idle.)
+    /// No request pending and no open file, durable opens aside: those outlive the
+    /// connection for their timeout, and the client reclaims them when it comes back.
     fn is_idle(&self) -> bool {
         lock(&self.pending).is_empty()
             && lock(&self.sessions)
                 .values()
-                .all(|s| lock(&s.opens).is_empty())
+                .all(|s| lock(&s.opens).values().all(|o| o.is_durable()))
     }
 
     /// End pending operations that match, with `status` (CANCEL, CLOSE, LOGOFF, disconnect).

@@ -23,6 +23,7 @@ pub mod config;
 mod conn;
 mod credits;
 mod crypto;
+mod durable;
 mod ea;
 mod error;
 mod fileinfo;

@@ -187,6 +187,8 @@ pub(crate) struct Objects {
     files: Mutex<FileMap>,
     /// Which file each lease is on ([MS-SMB2] 3.3.1.4 LeaseTable): a key names one file.
     leases: Mutex<HashMap<crate::oplock::LeaseId, Weak<FileState>>>,
+    /// Durable opens, attached or kept for a reconnect ([MS-SMB2] 3.3.1.5 GlobalOpenTable).
+    pub durable: Arc<crate::durable::DurableTable>,
 }
 
 struct FileMap {
@@ -205,6 +207,7 @@ impl Default for Objects {
                 swept_at: 64,
             }),
             leases: Mutex::new(HashMap::new()),
+            durable: Arc::default(),
         }
     }
 }
@@ -271,6 +274,21 @@ impl Objects {
         }
         leases.insert(id, Arc::downgrade(file));
         true
+    }
+
+    /// Closes the detached durable opens whose oplock or lease a break just needed
+    /// ([MS-SMB2] 3.3.4.6, 3.3.4.7: nobody can acknowledge it). Whether any was closed.
+    /// Blocking only for a delete-on-close.
+    pub fn purge_detached(&self, file: &FileState) -> bool {
+        let mut any = false;
+        for uid in file.take_purge() {
+            if let Some(open) = self.durable.take_detached(uid) {
+                tracing::info!(path = %open.current_path(), "detached durable open closed: another open needed its oplock or lease broken");
+                open.close();
+                any = true;
+            }
+        }
+        any
     }
 
     /// The state of a file that is open now, if it is.

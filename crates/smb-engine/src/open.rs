@@ -6,7 +6,7 @@
 //! CLOSE, TREE_DISCONNECT, LOGOFF, a dropped connection and `lanshare close-file` all end
 //! there, and it runs once however many of them race.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use lanshare_vfs::{FileIdentity, OpenToken, Vfs, VfsError, VfsHandle, VfsPath};
@@ -21,7 +21,8 @@ static NEXT_UID: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) struct Open {
     pub file_id: FileId,
-    pub tree_id: u32,
+    /// The tree it was opened (or, durable, last reconnected) on.
+    tree_id: AtomicU32,
     /// The name the open was created with (what `lanshare files` shows). After a rename the
     /// current name is [`Open::current_path`].
     pub path: VfsPath,
@@ -50,6 +51,11 @@ pub(crate) struct Open {
     token: Mutex<Option<OpenToken>>,
     /// For the server-wide open-file count (`limits.max_open_files`).
     server: Weak<ServerState>,
+    /// Set when CREATE granted a durable handle ([`crate::durable`]).
+    pub durable: Mutex<Option<crate::durable::Durable>>,
+    /// Open.LockSequenceArray ([MS-SMB2] 3.3.1.10): the last LockSequenceNumber applied per
+    /// LockSequenceIndex 1..=64, or [`crate::durable::NO_LOCK_SEQUENCE`].
+    pub lock_sequences: Mutex<[u8; 64]>,
 }
 
 /// Everything CREATE settled, to build an [`Open`] from.
@@ -113,7 +119,7 @@ impl Open {
         let server = Arc::downgrade(&slot.server);
         Open {
             file_id: n.file_id,
-            tree_id: n.tree_id,
+            tree_id: AtomicU32::new(n.tree_id),
             path: n.path,
             handle: n.handle,
             vfs: n.vfs,
@@ -131,7 +137,26 @@ impl Open {
             objects: n.objects,
             token: Mutex::new(Some(n.token)),
             server,
+            durable: Mutex::new(None),
+            lock_sequences: Mutex::new([crate::durable::NO_LOCK_SEQUENCE; 64]),
         }
+    }
+
+    pub fn tree_id(&self) -> u32 {
+        self.tree_id.load(Ordering::Acquire)
+    }
+
+    /// A durable open reconnected on another tree ([MS-SMB2] 3.3.5.9.7).
+    pub fn set_tree_id(&self, id: u32) {
+        self.tree_id.store(id, Ordering::Release);
+    }
+
+    pub fn objects_durable(&self) -> Arc<crate::durable::DurableTable> {
+        self.objects.durable.clone()
+    }
+
+    pub fn is_durable(&self) -> bool {
+        lock(&self.durable).is_some()
     }
 
     /// Where the file is now (renames through any open move it).
@@ -150,6 +175,7 @@ impl Open {
         if let Some(s) = self.server.upgrade() {
             s.counters.open_files.fetch_sub(1, Ordering::Relaxed);
         }
+        self.objects.durable.forget(self.file_id.persistent, self.uid);
         self.file.unlock_all(self.uid);
         lock(&self.dir).take();
         lock(&self.notify).take();

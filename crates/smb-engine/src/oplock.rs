@@ -83,6 +83,9 @@ pub(crate) struct OpenEntry {
     pub lease: Option<LeaseId>,
     /// Counted in [`CACHING_OPENS`].
     counted: bool,
+    /// A durable open whose connection is gone ([`crate::durable`]): a break it would need
+    /// closes it instead.
+    pub detached: bool,
 }
 
 /// A lease is named by the client (its ClientGuid) and the key it chose ([MS-SMB2] 3.3.1.4).
@@ -111,6 +114,8 @@ pub(crate) struct LeaseEntry {
 pub(crate) struct Caching {
     pub opens: Vec<OpenEntry>,
     pub leases: Vec<LeaseEntry>,
+    /// Detached durable opens a break needed: to be closed ([`crate::objects::Objects::purge_detached`]).
+    pub purge: Vec<u64>,
 }
 
 /// What a CREATE is about to do, for the break decision.
@@ -211,6 +216,20 @@ pub(crate) struct LeaseGrant {
     pub v2: bool,
 }
 
+impl Caching {
+    /// Leases all of whose opens are detached durable opens.
+    fn detached_leases(&self) -> Vec<LeaseId> {
+        self.leases
+            .iter()
+            .map(|l| l.id)
+            .filter(|id| {
+                let mut of = self.opens.iter().filter(|e| e.lease == Some(*id)).peekable();
+                of.peek().is_some() && of.all(|e| e.detached)
+            })
+            .collect()
+    }
+}
+
 impl FileState {
     /// Registers a new open and returns the oplock it is granted (3.3.5.9: the grant).
     pub fn grant_oplock(&self, uid: u64, stat: bool, is_dir: bool, asked: u8, h: Holder) -> u8 {
@@ -253,6 +272,7 @@ impl FileState {
             holder: h,
             lease: None,
             counted,
+            detached: false,
         });
         level
     }
@@ -337,6 +357,7 @@ impl FileState {
             holder: h,
             lease: Some(id),
             counted: true,
+            detached: false,
         });
         grant
     }
@@ -358,7 +379,7 @@ impl FileState {
             e.uid != uid
         });
         let changed = c.opens.len() != before;
-        let Caching { opens, leases } = &mut *c;
+        let Caching { opens, leases, .. } = &mut *c;
         leases.retain(|l| opens.iter().any(|e| e.lease == Some(l.id)));
         drop(c);
         if changed {
@@ -380,7 +401,13 @@ impl FileState {
         let mut wait = false;
         let mut changed = false;
         let mut c = lock(&self.caching);
-        for e in c.opens.iter_mut() {
+        let detached_leases = c.detached_leases();
+        let Caching {
+            opens,
+            leases,
+            purge,
+        } = &mut *c;
+        for e in opens.iter_mut() {
             if e.breaking_to.is_some() {
                 // A break already on its way: the CREATE waits for it like its sender does,
                 // unless it could not matter (a sharing violation against an exclusive one).
@@ -401,6 +428,11 @@ impl FileState {
                 II if intent.overwrite => NONE,
                 _ => continue,
             };
+            if e.detached {
+                purge.push(e.uid);
+                wait = true;
+                continue;
+            }
             send_break(&e.holder, target);
             if e.level == II {
                 // No acknowledgment for a break from level II.
@@ -414,7 +446,7 @@ impl FileState {
         // Leases (3.3.4.7, as Samba's delay_for_oplock): a sharing violation takes handle
         // caching away (its holder may close and so let the open through), any other open
         // write caching; an overwrite everything.
-        for l in c.leases.iter_mut() {
+        for l in leases.iter_mut() {
             if Some(l.id) == intent.lease {
                 continue;
             }
@@ -429,7 +461,10 @@ impl FileState {
             } else {
                 l.state & !W
             };
-            if to != l.state {
+            if to != l.state && detached_leases.contains(&l.id) {
+                purge.extend(opens.iter().filter(|e| e.lease == Some(l.id)).map(|e| e.uid));
+                wait = true;
+            } else if to != l.state {
                 if break_lease(l, to) {
                     wait = true;
                 } else {
@@ -453,9 +488,20 @@ impl FileState {
         let mut wait = false;
         let mut c = lock(&self.caching);
         let own_lease = c.opens.iter().find(|e| e.uid == uid).and_then(|e| e.lease);
-        for e in c.opens.iter_mut() {
+        let detached_leases = c.detached_leases();
+        let Caching {
+            opens,
+            leases,
+            purge,
+        } = &mut *c;
+        for e in opens.iter_mut() {
             if e.breaking_to.is_some() {
                 wait |= e.uid != uid;
+                continue;
+            }
+            if e.detached && e.uid != uid && (e.level == II || e.level == EXCLUSIVE || e.level == BATCH) {
+                purge.push(e.uid);
+                wait = true;
                 continue;
             }
             match e.level {
@@ -471,12 +517,63 @@ impl FileState {
                 _ => {}
             }
         }
-        for l in c.leases.iter_mut() {
+        for l in leases.iter_mut() {
             if Some(l.id) != own_lease && l.breaking_to.is_none() && l.state & R != 0 {
-                break_lease(l, 0);
+                if detached_leases.contains(&l.id) {
+                    purge.extend(opens.iter().filter(|e| e.lease == Some(l.id)).map(|e| e.uid));
+                    wait = true;
+                } else {
+                    break_lease(l, 0);
+                }
             }
         }
         if wait { Check::Wait } else { Check::Clear }
+    }
+
+    /// The detached opens a break needed since the last call.
+    pub fn take_purge(&self) -> Vec<u64> {
+        std::mem::take(&mut lock(&self.caching).purge)
+    }
+
+    /// The open's connection went away and it is kept as a durable open. `false` when it
+    /// cannot be kept: a break of its oplock or lease awaits an acknowledgment nobody can
+    /// send now (the caller closes it).
+    pub fn detach_caching(&self, uid: u64) -> bool {
+        let mut c = lock(&self.caching);
+        let Some(e) = c.opens.iter_mut().find(|e| e.uid == uid) else {
+            return true;
+        };
+        let lease = e.lease;
+        if e.breaking_to.is_some() {
+            return false;
+        }
+        e.detached = true;
+        !c
+            .leases
+            .iter()
+            .any(|l| Some(l.id) == lease && l.breaking_to.is_some())
+    }
+
+    /// A detached durable open is back ([MS-SMB2] 3.3.5.9.7): breaks go to its new
+    /// connection and session. Returns its oplock level and, with a lease, the lease's
+    /// state, epoch and version.
+    pub fn reattach_caching(&self, uid: u64, h: Holder) -> (u8, Option<(u8, u16, bool)>) {
+        let mut c = lock(&self.caching);
+        let Caching { opens, leases, .. } = &mut *c;
+        let Some(e) = opens.iter_mut().find(|e| e.uid == uid) else {
+            return (NONE, None);
+        };
+        e.detached = false;
+        e.holder = h.clone();
+        let level = e.level;
+        let lease = e.lease.and_then(|id| leases.iter_mut().find(|l| l.id == id)).map(|l| {
+            l.holder = h;
+            (l.state, l.epoch, l.v2)
+        });
+        drop(c);
+        // A CREATE waiting to purge this open checks again and sends a break instead.
+        self.oplock_changed.notify_waiters();
+        (level, lease)
     }
 
     /// Breaks that outlived the timeout count as acknowledged (oplocks: to none).
@@ -551,11 +648,16 @@ pub(crate) async fn break_for_write(
 ) -> ProtoResult<()> {
     let file = open.file.clone();
     let uid = open.uid;
-    match file.break_for_write(uid) {
+    let objects = ctx.conn.server.objects.clone();
+    let check = move |f: &FileState| match f.break_for_write(uid) {
+        Check::Wait if objects.purge_detached(f) => f.break_for_write(uid),
+        c => c,
+    };
+    match check(&file) {
         Check::Clear => Ok(()),
         Check::Wait => {
             let f = file.clone();
-            wait_for_breaks(ctx, &file, move || f.break_for_write(uid)).await
+            wait_for_breaks(ctx, &file, move || check(&f)).await
         }
     }
 }

@@ -62,6 +62,8 @@ pub(crate) enum SessionState {
     Valid(Arc<SessionAuth>),
 }
 
+static NEXT_VOLATILE: AtomicU64 = AtomicU64::new(1);
+
 pub(crate) struct Session {
     pub id: u64,
     pub state: Mutex<SessionState>,
@@ -70,7 +72,6 @@ pub(crate) struct Session {
     pub opens: Mutex<HashMap<u64, Arc<Open>>>,
     /// Named pipes opened on IPC$ (srvsvc, wkssvc); FileIds share the volatile counter.
     pub pipes: Mutex<HashMap<u64, crate::handlers::pipe::PipeHandle>>,
-    next_volatile: AtomicU64,
     /// Set by LOGOFF or a reconnect that replaced the session: every later request on it
     /// gets STATUS_USER_SESSION_DELETED, even on another connection.
     expired: AtomicBool,
@@ -106,7 +107,6 @@ impl Session {
             next_tree_id: AtomicU32::new(1),
             opens: Mutex::new(HashMap::new()),
             pipes: Mutex::new(HashMap::new()),
-            next_volatile: AtomicU64::new(1),
             expired: AtomicBool::new(false),
         }
     }
@@ -162,17 +162,37 @@ impl Session {
         lock(&self.trees).get(&id).cloned()
     }
 
+    /// FileIds are unique in the process, not only in the session: a durable open keeps its
+    /// FileId when it is reconnected into another session ([MS-SMB2] 3.3.5.9.7).
     pub fn next_volatile_id(&self) -> u64 {
-        self.next_volatile.fetch_add(1, Ordering::Relaxed)
+        NEXT_VOLATILE.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Close every open of this session (logoff, disconnect); or of one tree.
+    /// The session ends without a LOGOFF (its connection dropped, or a reconnecting client
+    /// replaced it): durable opens are kept for a reconnect, the others closed
+    /// ([MS-SMB2] 3.3.7.1).
+    pub fn disconnect_opens(&self) {
+        let victims: Vec<Arc<Open>> = lock(&self.opens).drain().map(|(_, o)| o).collect();
+        if victims.is_empty() {
+            return;
+        }
+        let user = self
+            .auth()
+            .map(|a| a.user_name().to_string())
+            .unwrap_or_default();
+        let client = self.peer.to_string();
+        for open in victims {
+            crate::durable::detach_or_close(open, &user, &client);
+        }
+    }
+
+    /// Close every open of this session (logoff); or of one tree.
     pub fn close_opens(&self, tree_id: Option<u32>) -> Vec<FileId> {
         let victims: Vec<Arc<Open>> = {
             let mut opens = lock(&self.opens);
             let ids: Vec<u64> = opens
                 .iter()
-                .filter(|(_, o)| tree_id.is_none_or(|t| o.tree_id == t))
+                .filter(|(_, o)| tree_id.is_none_or(|t| o.tree_id() == t))
                 .map(|(k, _)| *k)
                 .collect();
             ids.into_iter().filter_map(|k| opens.remove(&k)).collect()

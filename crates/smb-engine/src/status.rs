@@ -249,7 +249,7 @@ impl Server {
             let Some(auth) = s.auth() else { continue };
             for open in lock(&s.opens).values() {
                 let share = s
-                    .tree(open.tree_id)
+                    .tree(open.tree_id())
                     .map(|t| t.share.config.name.clone())
                     .unwrap_or_default();
                 out.push(OpenFileInfo {

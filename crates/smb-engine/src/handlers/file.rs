@@ -52,8 +52,9 @@ use lanshare_vfs::{
 use smb_wire::msg::close::{CloseRequest, CloseResponse};
 use smb_wire::msg::create::{CreateRequest, CreateResponse};
 use smb_wire::msg::create_context::{
-    CreateContext, Lease, LeaseFlags, LeaseState, LeaseV2, MaximalAccessResponse,
-    QueryOnDiskIdResponse, names,
+    CreateContext, DURABLE_HANDLE_RESPONSE_DATA, DurableHandleReconnect, DurableHandleReconnectV2,
+    DurableHandleRequestV2, DurableHandleResponseV2, Lease, LeaseFlags, LeaseState, LeaseV2,
+    MaximalAccessResponse, QueryOnDiskIdResponse, names,
 };
 use smb_wire::msg::flush::{FlushRequest, FlushResponse};
 use smb_wire::msg::read::{ReadRequest, ReadResponse};
@@ -67,10 +68,11 @@ use crate::conn::Ctx;
 use crate::error::{ProtoError, ProtoResult};
 use crate::fileinfo::{allocation, attributes, change_time};
 use crate::names::{is_8dot3, short_name};
-use crate::objects::Objects;
+use crate::durable::{Durable, ReconnectError};
+use crate::objects::{Objects, vfs_key};
 use crate::open::{NewOpen, Open, OpenSlot, vfs_status};
 use crate::oplock::{Check, Holder, Intent, LeaseId, is_stat_open, wait_for_breaks};
-use crate::session::lock;
+use crate::session::{Session, Tree, lock};
 
 const READ_DATA: u32 = AccessMask::FILE_READ_DATA.0;
 const WRITE_DATA: u32 = AccessMask::FILE_WRITE_DATA.0;
@@ -381,6 +383,37 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         // IPC$: named pipes (srvsvc, wkssvc) are not served yet.
         return Err(NtStatus::OBJECT_NAME_NOT_FOUND.into());
     };
+    let durable_ask = DurableAsk::parse(&req.contexts, ctx.dialect())?;
+    match durable_ask {
+        DurableAsk::ReconnectV1(id) => {
+            return reconnect(ctx, &req, &session, &tree, &vfs, id, None).await;
+        }
+        DurableAsk::ReconnectV2(r) => {
+            return reconnect(ctx, &req, &session, &tree, &vfs, r.file_id, Some(r)).await;
+        }
+        DurableAsk::RequestV2(r)
+            if ctx
+                .hdr
+                .flags
+                .contains(smb_wire::HeaderFlags::REPLAY_OPERATION) =>
+        {
+            // 3.3.5.9.10: a replayed CREATE whose open exists returns that open.
+            let client = lock(&ctx.conn.neg).client_guid;
+            if let Some(open) = ctx
+                .conn
+                .server
+                .objects
+                .durable
+                .by_create_guid(client, r.create_guid)
+                && lock(&session.opens)
+                    .get(&open.file_id.volatile)
+                    .is_some_and(|o| Arc::ptr_eq(o, &open))
+            {
+                return respond_existing(ctx, &req, &open).await;
+            }
+        }
+        _ => {}
+    }
     if req.impersonation_level.0 > ImpersonationLevel::DELEGATE.0 {
         return Err(NtStatus::BAD_IMPERSONATION_LEVEL.into());
     }
@@ -533,6 +566,7 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         persistent: volatile,
         volatile,
     };
+    let share_key = vfs_key(&vfs);
     let identity = opened.meta.identity();
     let file = server.objects.file(&vfs, identity, &path);
     let open = Arc::new(Open::new(
@@ -564,6 +598,7 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     };
     let stat = is_stat_open(open.access) && !overwrites;
     let mut lease_out = Vec::new();
+    let mut lease_granted: Option<u8> = None;
     if let Some(id) = lease_id
         && server
             .objects
@@ -592,6 +627,7 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
                 req_lease.v2.map(|v| v.epoch),
                 holder,
             );
+            lease_granted = Some(g.state);
             let mut flags = 0;
             if g.breaking {
                 flags |= LeaseFlags::BREAK_IN_PROGRESS.0;
@@ -631,6 +667,16 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             holder,
         ),
     };
+    let durable_out = grant_durable(
+        ctx,
+        &session,
+        &tree,
+        &open,
+        durable_ask,
+        share_key,
+        oplock_level,
+        lease_granted.zip(lease_id),
+    );
     lock(&session.opens).insert(volatile, open);
     ctx.new_file_id = Some(file_id);
 
@@ -671,6 +717,9 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     if !lease_out.is_empty() {
         contexts.push(CreateContext::new(names::RQ_LS, &lease_out));
     }
+    if let Some((name, data)) = &durable_out {
+        contexts.push(CreateContext::new(name, data));
+    }
     CreateResponse {
         oplock_level: smb_wire::OplockLevel(oplock_level),
         flags: 0,
@@ -688,6 +737,271 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         end_of_file: if meta.is_dir { 0 } else { meta.size },
         file_attributes: FileAttributes(attributes(meta)),
         file_id,
+        contexts,
+    }
+    .encode(&mut ctx.out)?;
+    Ok(NtStatus::SUCCESS)
+}
+
+/// The durable-handle contexts of a CREATE, validated together.
+#[derive(Clone, Copy)]
+enum DurableAsk {
+    None,
+    RequestV1,
+    RequestV2(DurableHandleRequestV2),
+    ReconnectV1(FileId),
+    ReconnectV2(DurableHandleReconnectV2),
+}
+
+impl DurableAsk {
+    /// [MS-SMB2] 3.3.5.9.6, 3.3.5.9.7, 3.3.5.9.10, 3.3.5.9.12: DHnC wins over DHnQ; a v1
+    /// context beside a v2 one, or two v2 ones, is STATUS_INVALID_PARAMETER; v2 contexts
+    /// count from 3.0 on; malformed data is STATUS_INVALID_PARAMETER.
+    fn parse(contexts: &[CreateContext<'_>], dialect: Dialect) -> ProtoResult<DurableAsk> {
+        let bad = || ProtoError::Status(NtStatus::INVALID_PARAMETER);
+        let v3 = dialect.0 >= Dialect::SMB3_0.0;
+        let q1 = CreateContext::find(contexts, names::DHNQ);
+        let c1 = CreateContext::find(contexts, names::DHNC);
+        let q2 = CreateContext::find(contexts, names::DH2Q).filter(|_| v3);
+        let c2 = CreateContext::find(contexts, names::DH2C).filter(|_| v3);
+        if (q1.is_some() || c1.is_some()) && (q2.is_some() || c2.is_some())
+            || (q2.is_some() && c2.is_some())
+        {
+            return Err(bad());
+        }
+        if let Some(c) = c1 {
+            let r = DurableHandleReconnect::parse(c.data).map_err(|_| bad())?;
+            return Ok(DurableAsk::ReconnectV1(r.file_id));
+        }
+        if let Some(c) = c2 {
+            let r = DurableHandleReconnectV2::parse(c.data).map_err(|_| bad())?;
+            return Ok(DurableAsk::ReconnectV2(r));
+        }
+        if let Some(c) = q2 {
+            let r = DurableHandleRequestV2::parse(c.data).map_err(|_| bad())?;
+            return Ok(DurableAsk::RequestV2(r));
+        }
+        if let Some(c) = q1 {
+            if c.data.len() != 16 {
+                return Err(bad());
+            }
+            return Ok(DurableAsk::RequestV1);
+        }
+        Ok(DurableAsk::None)
+    }
+}
+
+/// [MS-SMB2] 3.3.5.9.6 (DHnQ) and 3.3.5.9.10 (DH2Q), "Successful Open Initialization": a
+/// file open holding a batch oplock or a lease with handle caching becomes durable, unless
+/// `limits.durable_handle_timeout` is 0. A v2 open is kept for the timeout it asked (0: the
+/// server's), at most the limit; persistence is never granted (no continuously available
+/// shares). Returns the response context.
+#[allow(clippy::too_many_arguments)]
+fn grant_durable(
+    ctx: &Ctx<'_>,
+    session: &Session,
+    tree: &Tree,
+    open: &Arc<Open>,
+    ask: DurableAsk,
+    share_key: usize,
+    oplock_level: u8,
+    lease: Option<(u8, LeaseId)>,
+) -> Option<(&'static [u8], Vec<u8>)> {
+    let (v2, req) = match ask {
+        DurableAsk::RequestV1 => (false, None),
+        DurableAsk::RequestV2(r) => (true, Some(r)),
+        _ => return None,
+    };
+    let limit = ctx.conn.server.limits().durable_handle_timeout;
+    let cached = oplock_level == smb_wire::OplockLevel::BATCH.0
+        || lease.is_some_and(|(s, _)| s & LeaseState::HANDLE_CACHING.0 as u8 != 0);
+    if open.is_dir || limit.is_zero() || !cached {
+        return None;
+    }
+    let owner = session.auth()?.identity.clone();
+    let timeout = match req {
+        Some(r) if r.timeout != 0 => {
+            std::time::Duration::from_millis(u64::from(r.timeout)).min(limit)
+        }
+        _ => limit,
+    };
+    *lock(&open.durable) = Some(Durable {
+        v2,
+        create_guid: req.map_or([0; 16], |r| r.create_guid),
+        client_guid: lock(&ctx.conn.neg).client_guid,
+        timeout,
+        owner,
+        lease: lease.map(|(_, id)| id),
+        share: share_key,
+        share_name: tree.share.config.name.clone(),
+    });
+    ctx.conn.server.objects.durable.register(open.clone());
+    Some(durable_context(v2, timeout))
+}
+
+/// The DHnQ / DH2Q response context ([MS-SMB2] 2.2.14.2.3, 2.2.14.2.12).
+fn durable_context(v2: bool, timeout: std::time::Duration) -> (&'static [u8], Vec<u8>) {
+    if v2 {
+        let mut out = Vec::new();
+        DurableHandleResponseV2 {
+            timeout: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
+            flags: 0,
+        }
+        .encode(&mut out);
+        (names::DH2Q, out)
+    } else {
+        (names::DHNQ, DURABLE_HANDLE_RESPONSE_DATA.to_vec())
+    }
+}
+
+/// [MS-SMB2] 3.3.5.9.7 (DHnC) and 3.3.5.9.12 (DH2C): a client whose connection was lost
+/// reclaims a detached durable open, with the same FileId, in its new session and tree.
+/// No such detached open, a v1/v2 mismatch, another CreateGuid or ClientGuid (v2), another
+/// share, a lease missing on either side or with another key: STATUS_OBJECT_NAME_NOT_FOUND;
+/// a leased open under another name: STATUS_INVALID_PARAMETER; another user:
+/// STATUS_ACCESS_DENIED. The open keeps its share mode, byte-range locks and its oplock or
+/// lease, whose breaks now go to the new connection.
+async fn reconnect(
+    ctx: &mut Ctx<'_>,
+    req: &CreateRequest<'_>,
+    session: &Arc<Session>,
+    tree: &Arc<Tree>,
+    vfs: &Arc<dyn Vfs>,
+    file_id: FileId,
+    v2: Option<DurableHandleReconnectV2>,
+) -> ProtoResult<NtStatus> {
+    let client_guid = lock(&ctx.conn.neg).client_guid;
+    let identity = session
+        .auth()
+        .ok_or(NtStatus::USER_SESSION_DELETED)?
+        .identity
+        .clone();
+    // The lease context counts whatever RequestedOplockLevel says (clients send 0 here).
+    let lease_key = match CreateContext::find(&req.contexts, names::RQ_LS) {
+        Some(c) if ctx.dialect().0 >= Dialect::SMB2_1.0 => Some(
+            Lease::parse(c.data)
+                .map_err(|_| NtStatus::INVALID_PARAMETER)?
+                .key,
+        ),
+        _ => None,
+    };
+    let share = vfs_key(vfs);
+    let wanted = lanshare_vfs::fold_case(&req.name);
+    let check = |open: &Open, d: &Durable| -> Result<(), NtStatus> {
+        let not_found = Err(NtStatus::OBJECT_NAME_NOT_FOUND);
+        if d.v2 != v2.is_some() || d.share != share {
+            return not_found;
+        }
+        if let Some(r) = v2
+            && (r.create_guid != d.create_guid || d.client_guid != client_guid)
+        {
+            return not_found;
+        }
+        match (d.lease, lease_key) {
+            (Some(id), Some(key)) if id.client == client_guid && id.key == key => {}
+            (None, None) => {}
+            _ => return not_found,
+        }
+        let same_name = |p: &VfsPath| lanshare_vfs::fold_case(&p.to_windows_string()) == wanted;
+        if !same_name(&open.path) && !same_name(&open.current_path()) {
+            return Err(if d.lease.is_some() {
+                NtStatus::INVALID_PARAMETER
+            } else {
+                NtStatus::OBJECT_NAME_NOT_FOUND
+            });
+        }
+        if d.owner != identity {
+            return Err(NtStatus::ACCESS_DENIED);
+        }
+        Ok(())
+    };
+    let table = ctx.conn.server.objects.durable.clone();
+    // The client may come back before this server has seen its old connection end: give
+    // the teardown a moment before calling the open still held.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    let open = loop {
+        match table.reconnect(file_id.persistent, check) {
+            Ok(open) => break open,
+            Err(ReconnectError::Attached) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(ReconnectError::Refused(s)) => return Err(s.into()),
+            Err(_) => return Err(NtStatus::OBJECT_NAME_NOT_FOUND.into()),
+        }
+    };
+    open.set_tree_id(tree.id);
+    lock(&session.opens).insert(open.file_id.volatile, open.clone());
+    tracing::info!(path = %open.current_path(), session = format_args!("{:#x}", session.id), "durable open reconnected");
+    respond_existing(ctx, req, &open).await
+}
+
+/// The CREATE response for an open that exists already (a durable reconnect, a replayed
+/// CREATE): its oplock or lease as they are now, its durable context, action "opened".
+async fn respond_existing(
+    ctx: &mut Ctx<'_>,
+    req: &CreateRequest<'_>,
+    open: &Arc<Open>,
+) -> ProtoResult<NtStatus> {
+    let session_id = ctx.session()?.id;
+    let holder = Holder {
+        conn: Arc::downgrade(ctx.conn),
+        session_id,
+        file_id: open.file_id,
+    };
+    let (level, lease) = open.file.reattach_caching(open.uid, holder);
+    ctx.new_file_id = Some(open.file_id);
+    let h = open.handle.clone();
+    let meta = blocking(move || h.metadata())
+        .await?
+        .map_err(|e| vfs_status(&e))?;
+    let durable = lock(&open.durable).clone();
+    let mut lease_out = Vec::new();
+    let mut contexts = Vec::new();
+    let oplock_level = match (lease, durable.as_ref().and_then(|d| d.lease)) {
+        (Some((state, epoch, v2)), Some(id)) => {
+            Lease {
+                key: id.key,
+                state: LeaseState(u32::from(state)),
+                flags: LeaseFlags(0),
+                duration: 0,
+                v2: v2.then_some(LeaseV2 {
+                    parent_key: [0; 16],
+                    epoch,
+                }),
+            }
+            .encode(&mut lease_out);
+            smb_wire::OplockLevel::LEASE.0
+        }
+        _ => level,
+    };
+    if !lease_out.is_empty() {
+        contexts.push(CreateContext::new(names::RQ_LS, &lease_out));
+    }
+    let durable_out = durable.map(|d| durable_context(d.v2, d.timeout));
+    if let Some((name, data)) = &durable_out {
+        contexts.push(CreateContext::new(name, data));
+    }
+    let mut qfid = Vec::new();
+    if CreateContext::find(&req.contexts, names::QFID).is_some() {
+        QueryOnDiskIdResponse {
+            disk_file_id: meta.file_id,
+            volume_id: meta.dev,
+        }
+        .encode(&mut qfid);
+        contexts.push(CreateContext::new(names::QFID, &qfid));
+    }
+    CreateResponse {
+        oplock_level: smb_wire::OplockLevel(oplock_level),
+        flags: 0,
+        create_action: CreateResponse::ACTION_OPENED,
+        creation_time: to_filetime(meta.created),
+        last_access_time: to_filetime(meta.accessed),
+        last_write_time: to_filetime(meta.modified),
+        change_time: change_time(&meta),
+        allocation_size: allocation(&meta),
+        end_of_file: if meta.is_dir { 0 } else { meta.size },
+        file_attributes: FileAttributes(attributes(&meta)),
+        file_id: open.file_id,
         contexts,
     }
     .encode(&mut ctx.out)?;
@@ -733,11 +1047,18 @@ async fn break_oplocks(ctx: &mut Ctx<'_>, plan: &Plan, lease: Option<LeaseId>) -
             .iter()
             .any(|r| !lanshare_vfs::share_compatible(r, access, share)),
     };
-    match file.check_create(&intent()) {
+    // A detached durable open whose oplock or lease must break is closed instead
+    // ([MS-SMB2] 3.3.4.6, 3.3.4.7), and the check runs again without it.
+    let objects = plan.objects.clone();
+    let check = move |f: &crate::objects::FileState| match f.check_create(&intent()) {
+        Check::Wait if objects.purge_detached(f) => f.check_create(&intent()),
+        c => c,
+    };
+    match check(&file) {
         Check::Clear => Ok(()),
         Check::Wait => {
             let f = file.clone();
-            wait_for_breaks(ctx, &file, move || f.check_create(&intent())).await
+            wait_for_breaks(ctx, &file, move || check(&f)).await
         }
     }
 }
@@ -747,7 +1068,7 @@ pub(crate) fn find_open(ctx: &Ctx<'_>, id: FileId) -> ProtoResult<Arc<Open>> {
     let session = ctx.session()?;
     let open = lock(&session.opens).get(&id.volatile).cloned();
     match open {
-        Some(o) if o.file_id == id && ctx.tree.as_ref().is_some_and(|t| t.id == o.tree_id) => Ok(o),
+        Some(o) if o.file_id == id && ctx.tree.as_ref().is_some_and(|t| t.id == o.tree_id()) => Ok(o),
         _ => Err(NtStatus::FILE_CLOSED.into()),
     }
 }

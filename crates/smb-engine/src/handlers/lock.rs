@@ -16,7 +16,11 @@
 //! - a single lock without FAIL_IMMEDIATELY waits: the request goes async (interim
 //!   STATUS_PENDING) until the range is free, CANCEL ends it with STATUS_CANCELLED, and
 //!   closing the handle with STATUS_RANGE_NOT_LOCKED;
-//! - locks are released when their open closes (`Open::close`).
+//! - locks are released when their open closes (`Open::close`);
+//! - lock sequence replay (3.3.5.14, 3.x, durable opens): a request whose LockSequenceIndex
+//!   (1..=64) and LockSequenceNumber match the last successful one on that index is answered
+//!   with success and not applied again; any other request on that index forgets the entry
+//!   first and records it once it succeeds.
 //!
 //! READ and WRITE check these locks (STATUS_FILE_LOCK_CONFLICT) in `file.rs`.
 
@@ -51,6 +55,24 @@ pub(crate) async fn lock(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let Some(first) = req.locks.first() else {
         return Err(NtStatus::INVALID_PARAMETER.into());
     };
+    let sequence = (ctx.dialect().0 >= smb_wire::Dialect::SMB3_0.0 && open.is_durable())
+        .then(|| (req.lock_sequence_index(), req.lock_sequence_number()))
+        .filter(|(i, _)| (1..=64).contains(i))
+        .map(|(i, n)| (i as usize - 1, n));
+    if let Some((i, n)) = sequence {
+        let mut seen = crate::session::lock(&open.lock_sequences);
+        if seen[i] == n {
+            drop(seen);
+            LockResponse.encode(&mut ctx.out)?;
+            return Ok(NtStatus::SUCCESS);
+        }
+        seen[i] = crate::durable::NO_LOCK_SEQUENCE;
+    }
+    let remember = || {
+        if let Some((i, n)) = sequence {
+            crate::session::lock(&open.lock_sequences)[i] = n;
+        }
+    };
     // 3.3.5.14.1 / 14.2: elements are processed in order and validated as they come, so an
     // unlock before an invalid element stays done, and locks taken before a failure are
     // released again.
@@ -63,6 +85,7 @@ pub(crate) async fn lock(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
                 .unlock(open.uid, l.offset, l.length)
                 .map_err(lock_status)?;
         }
+        remember();
         LockResponse.encode(&mut ctx.out)?;
         return Ok(NtStatus::SUCCESS);
     }
@@ -102,6 +125,7 @@ pub(crate) async fn lock(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             }
         }
     }
+    remember();
     LockResponse.encode(&mut ctx.out)?;
     Ok(NtStatus::SUCCESS)
 }

@@ -291,8 +291,9 @@ fn expire_previous(ctx: &Ctx<'_>, previous: u64, auth: &SessionAuth) {
         return;
     }
     server.sessions.remove(previous);
+    // As for a lost connection (3.3.7.1): its durable opens wait for this client's reconnect.
+    old.disconnect_opens();
     old.expire();
-    old.close_opens(None);
     // Its pending requests (CHANGE_NOTIFY) end with STATUS_NOTIFY_CLEANUP, like at LOGOFF
     // (smbtorture smb2.notify.session-reconnect). Only those on this connection can be
     // reached here: an old session on a dropped connection took its requests with it.
