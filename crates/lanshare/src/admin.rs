@@ -241,6 +241,8 @@ pub struct FileView {
     pub path: String,
     pub directory: bool,
     pub access_text: String,
+    pub durable: bool,
+    pub detached_secs_left: Option<u64>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -556,11 +558,20 @@ pub fn format_files(list: &[FileView]) -> String {
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|f| {
-            let path = if f.directory {
+            let mut path = if f.directory {
                 format!("{}\\ (folder)", f.path.trim_end_matches('\\'))
             } else {
                 f.path.clone()
             };
+            // Durable opens outlive their connection; a detached one waits for its client.
+            match f.detached_secs_left {
+                Some(left) => path.push_str(&format!(
+                    " (durable, disconnected: kept {} more)",
+                    human_duration(left)
+                )),
+                None if f.durable => path.push_str(" (durable)"),
+                None => {}
+            }
             vec![
                 f.id.to_string(),
                 f.session.to_string(),
@@ -713,6 +724,18 @@ mod tests {
         }]);
         assert!(
             f.lines().nth(1).unwrap().ends_with("RW      a\\b.txt"),
+            "{f}"
+        );
+        let f = format_files(&[FileView {
+            id: 6,
+            path: "c.doc".into(),
+            access_text: "RW".into(),
+            durable: true,
+            detached_secs_left: Some(42),
+            ..Default::default()
+        }]);
+        assert!(
+            f.contains("c.doc (durable, disconnected: kept 42s more)"),
             "{f}"
         );
     }

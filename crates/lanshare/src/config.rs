@@ -57,7 +57,14 @@
 //! idle_timeout = "15m"          # close a connection with no request and no open file for
 //!                               # this long (Windows' autodisconnect); 0 = never. Clients
 //!                               # reconnect silently. Applies to connections made after a
-//!                               # reload.
+//!                               # reload. Durable opens do not keep a connection busy: they
+//!                               # stay open without it (durable_handle_timeout).
+//! durable_handle_timeout = "5m" # an Office document or any file a client opened with a
+//!                               # durable handle stays open, locks and all, this long after
+//!                               # the connection drops (Wi-Fi blip, sleep, idle_timeout),
+//!                               # and the client takes it back when it reconnects. The most
+//!                               # a client may ask for; 60 s when it names no time (Windows'
+//!                               # default). 0 = no durable handles.
 //! max_credits = 8192            # credits one connection may hold (1..=65535, Windows'
 //!                               # Smb2CreditsMax); never granted beyond, nothing refused
 //! max_async_per_connection = 512  # pending change-notify / blocking locks per connection
@@ -161,6 +168,8 @@ pub const DEFAULT_FRAME_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_OPLOCK_BREAK_TIMEOUT: Duration = Duration::from_secs(35);
 /// Windows' `autodisconnect` default.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// The most Windows grants a client asking for a durable handle.
+pub const DEFAULT_DURABLE_HANDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// Windows' `AsynchronousCredits` default.
 pub const DEFAULT_MAX_ASYNC: u32 = 512;
 
@@ -323,6 +332,8 @@ pub struct LimitSettings {
     pub max_open_files_per_session: u32,
     /// `Duration::ZERO` means never.
     pub idle_timeout: Duration,
+    /// `Duration::ZERO`: no durable handles.
+    pub durable_handle_timeout: Duration,
     pub max_credits: u16,
     pub max_async_per_connection: u32,
     /// 0 means sized from memory by the engine.
@@ -439,6 +450,7 @@ impl Config {
                 max_open_files: 0,
                 max_open_files_per_session: 0,
                 idle_timeout: DEFAULT_IDLE_TIMEOUT,
+                durable_handle_timeout: DEFAULT_DURABLE_HANDLE_TIMEOUT,
                 max_credits: DEFAULT_MAX_CREDITS,
                 max_async_per_connection: DEFAULT_MAX_ASYNC,
                 max_inflight: 0,
@@ -555,8 +567,9 @@ impl Config {
         );
         let _ = writeln!(
             s,
-            "               idle_timeout {}, handshake_timeout {}, frame_read_timeout {}, max_credits {}, max_async_per_connection {}, max_inflight {}, keepalive {}",
+            "               idle_timeout {}, durable_handle_timeout {}, handshake_timeout {}, frame_read_timeout {}, max_credits {}, max_async_per_connection {}, max_inflight {}, keepalive {}",
             dur(l.idle_timeout),
+            dur(l.durable_handle_timeout),
             dur(l.handshake_timeout),
             dur(l.frame_read_timeout),
             l.max_credits,
@@ -832,6 +845,7 @@ const LIMITS_KEYS: &[&str] = &[
     "max_open_files",
     "max_open_files_per_session",
     "idle_timeout",
+    "durable_handle_timeout",
     "max_credits",
     "max_async_per_connection",
     "max_inflight",
@@ -1066,6 +1080,7 @@ struct RawLimits {
     max_open_files: Option<Spanned<i64>>,
     max_open_files_per_session: Option<Spanned<i64>>,
     idle_timeout: Option<Spanned<toml::Value>>,
+    durable_handle_timeout: Option<Spanned<toml::Value>>,
     max_credits: Option<Spanned<i64>>,
     max_async_per_connection: Option<Spanned<i64>>,
     max_inflight: Option<Spanned<i64>>,
@@ -1384,6 +1399,11 @@ impl Validator<'_> {
                 "idle_timeout",
                 raw.limits.idle_timeout,
                 &mut c.limits.idle_timeout,
+            ),
+            (
+                "durable_handle_timeout",
+                raw.limits.durable_handle_timeout,
+                &mut c.limits.durable_handle_timeout,
             ),
             (
                 "frame_read_timeout",
@@ -1743,6 +1763,7 @@ max_protocol = "smb3_02"
 max_sessions = 20
 max_connections_per_ip = 4
 idle_timeout = 0
+durable_handle_timeout = "90s"
 max_credits = 512
 keepalive = false
 handshake_timeout = "500ms"
@@ -1771,6 +1792,7 @@ max_users = 3
         assert_eq!(c.limits.max_connections_per_ip, 4);
         assert_eq!(c.limits.max_connections, 0);
         assert!(c.limits.idle_timeout.is_zero());
+        assert_eq!(c.limits.durable_handle_timeout, Duration::from_secs(90));
         assert!(!c.limits.keepalive);
         assert_eq!(c.limits.max_async_per_connection, DEFAULT_MAX_ASYNC);
         assert_eq!(c.shares[0].max_users, 3);

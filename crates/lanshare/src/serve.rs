@@ -149,6 +149,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         max_open_files: l.max_open_files,
         max_open_files_per_session: l.max_open_files_per_session,
         idle_timeout: l.idle_timeout,
+        durable_handle_timeout: l.durable_handle_timeout,
     };
     e.shares = config
         .shares

@@ -132,9 +132,10 @@ pub struct Limits {
     /// open file for this long is closed. Zero = never. Durable opens do not keep a
     /// connection alive: they outlive it for `durable_handle_timeout`.
     pub idle_timeout: Duration,
-    /// `limits.durable_handle_timeout`: how long an open with a durable handle is kept after
-    /// its connection is lost, for the client to reclaim it; the longest a client's v2
-    /// request may ask for. Zero = durable handles are not granted.
+    /// `limits.durable_handle_timeout`: the longest an open with a durable handle is kept
+    /// after its connection is lost, for the client to reclaim it. A v2 request gets the
+    /// time it asks for up to this; v1 handles and v2 requests that name no time get 60 s
+    /// (Windows' default), or this when lower. Zero = durable handles are not granted.
     pub durable_handle_timeout: Duration,
 }
 
@@ -148,8 +149,8 @@ impl Default for Limits {
             max_open_files_per_session: 0,
             // Windows' autodisconnect default.
             idle_timeout: Duration::from_secs(15 * 60),
-            // What Windows keeps a durable handle for.
-            durable_handle_timeout: Duration::from_secs(60),
+            // The most Windows grants a v2 request (smbtorture expects it).
+            durable_handle_timeout: Duration::from_secs(300),
         }
     }
 }

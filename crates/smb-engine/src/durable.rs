@@ -26,6 +26,10 @@ use crate::open::Open;
 use crate::oplock::LeaseId;
 use crate::session::lock;
 
+/// What a v1 handle, or a v2 request naming no timeout, is kept for (Windows' default),
+/// unless `limits.durable_handle_timeout` is lower.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// An unused slot of Open.LockSequenceArray.
 pub(crate) const NO_LOCK_SEQUENCE: u8 = 0xFF;
 
@@ -115,7 +119,12 @@ impl DurableTable {
 
     /// Keeps a durable open whose session is gone. Returns the generation to expire it
     /// with, or `None` when it is not registered (or not keepable): the caller closes it.
-    pub fn detach(&self, open: &Arc<Open>, user: String, client: String) -> Option<(u64, Duration)> {
+    pub fn detach(
+        &self,
+        open: &Arc<Open>,
+        user: String,
+        client: String,
+    ) -> Option<(u64, Duration)> {
         let timeout = lock(&open.durable).as_ref()?.timeout;
         if timeout.is_zero() || !open.file.detach_caching(open.uid) {
             return None;
@@ -182,8 +191,23 @@ impl DurableTable {
         inner.by_id.remove(&key).map(|e| e.open)
     }
 
+    /// A detached open by its FileId (`lanshare close-file`): it leaves the table.
+    pub fn take_detached_by_id(&self, volatile: u64) -> Option<Arc<Open>> {
+        let mut inner = lock(&self.inner);
+        let key = inner
+            .by_id
+            .iter()
+            .find(|(_, e)| e.open.file_id.volatile == volatile && e.detached.is_some())
+            .map(|(k, _)| *k)?;
+        inner.by_id.remove(&key).map(|e| e.open)
+    }
+
     /// The open a v2 CREATE with this CreateGuid made ([MS-SMB2] 3.3.5.9.10: replay).
-    pub fn by_create_guid(&self, client_guid: [u8; 16], create_guid: [u8; 16]) -> Option<Arc<Open>> {
+    pub fn by_create_guid(
+        &self,
+        client_guid: [u8; 16],
+        create_guid: [u8; 16],
+    ) -> Option<Arc<Open>> {
         lock(&self.inner)
             .by_id
             .values()
@@ -202,26 +226,6 @@ impl DurableTable {
             .values()
             .filter_map(|e| Some((e.open.clone(), e.detached.clone()?)))
             .collect()
-    }
-
-    /// Closes every detached open (server shutdown).
-    pub fn close_detached(&self) {
-        let opens: Vec<Arc<Open>> = {
-            let mut inner = lock(&self.inner);
-            let keys: Vec<u64> = inner
-                .by_id
-                .iter()
-                .filter(|(_, e)| e.detached.is_some())
-                .map(|(k, _)| *k)
-                .collect();
-            keys.into_iter()
-                .filter_map(|k| inner.by_id.remove(&k))
-                .map(|e| e.open)
-                .collect()
-        };
-        for o in opens {
-            o.close();
-        }
     }
 }
 
@@ -253,5 +257,203 @@ pub(crate) fn detach_or_close(open: Arc<Open>, user: &str, client: &str) {
                 open.close();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Weak;
+    use std::sync::atomic::Ordering;
+
+    use lanshare_vfs::{Access, CreateMode, MemFs, OpenOptions, ShareMode, Vfs, VfsPath};
+    use smb_wire::{FileId, NtStatus, OplockLevel};
+
+    use super::*;
+    use crate::objects::ByteLock;
+    use crate::open::{NewOpen, OpenSlot};
+    use crate::oplock::{Check, Holder, Intent};
+    use crate::server::ServerState;
+
+    fn server() -> Arc<ServerState> {
+        let cfg = crate::EngineConfig::new("TEST");
+        let users = Arc::new(lanshare_auth::MemoryUserDb::new());
+        crate::Server::new(cfg, users).unwrap().state
+    }
+
+    fn holder() -> Holder {
+        Holder {
+            conn: Weak::new(),
+            session_id: 1,
+            file_id: FileId::default(),
+        }
+    }
+
+    fn alice() -> Identity {
+        Identity::User {
+            name: "alice".into(),
+            domain: "TEST".into(),
+        }
+    }
+
+    /// A file open with a batch oplock and a byte-range lock, durable when `durable`.
+    fn open(state: &Arc<ServerState>, vfs: &Arc<dyn Vfs>, id: u64, durable: bool) -> Arc<Open> {
+        let path = VfsPath::parse("doc.txt").unwrap();
+        let (h, _) = vfs
+            .open(&path, &OpenOptions::read_write(CreateMode::OpenIf))
+            .unwrap();
+        let identity = h.metadata().unwrap().identity();
+        let token = state
+            .objects
+            .table
+            .acquire(identity, Access::READ, ShareMode(7))
+            .unwrap();
+        let o = Arc::new(Open::new(
+            NewOpen {
+                file_id: FileId {
+                    persistent: id,
+                    volatile: id,
+                },
+                tree_id: 1,
+                path: path.clone(),
+                handle: Arc::from(h),
+                vfs: vfs.clone(),
+                is_dir: false,
+                access: 0x0012_019F,
+                create_options: 0,
+                delete_on_close: false,
+                identity,
+                token,
+                file: state.objects.file(vfs, identity, &path),
+                objects: state.objects.clone(),
+            },
+            OpenSlot::take(state, 0).unwrap(),
+        ));
+        o.file
+            .grant_oplock(o.uid, false, false, OplockLevel::BATCH.0, holder());
+        o.file
+            .try_lock(ByteLock {
+                owner: o.uid,
+                offset: 0,
+                length: 10,
+                exclusive: true,
+            })
+            .unwrap();
+        if durable {
+            *lock(&o.durable) = Some(Durable {
+                v2: true,
+                create_guid: [7; 16],
+                client_guid: [1; 16],
+                timeout: Duration::from_secs(60),
+                owner: alice(),
+                lease: None,
+                share: 0,
+                share_name: "share".into(),
+            });
+            state.objects.durable.register(o.clone());
+        }
+        o
+    }
+
+    fn detach(o: &Arc<Open>) -> Option<u64> {
+        o.objects_durable()
+            .detach(o, "alice".into(), "peer".into())
+            .map(|(g, _)| g)
+    }
+
+    fn other_open() -> Intent {
+        Intent {
+            stat: false,
+            overwrite: false,
+            sharing_violation: false,
+            lease: None,
+        }
+    }
+
+    #[test]
+    fn detach_reconnect_then_expire() {
+        let state = server();
+        let vfs: Arc<dyn Vfs> = Arc::new(MemFs::new());
+        let o = open(&state, &vfs, 11, true);
+        let table = state.objects.durable.clone();
+        // Attached: nothing to reconnect.
+        assert_eq!(
+            table.reconnect(11, |_, _| Ok(())).err(),
+            Some(ReconnectError::Attached)
+        );
+        let first = detach(&o).expect("a durable open is kept");
+        assert_eq!(table.detached().len(), 1);
+        assert_eq!(state.counters.open_files.load(Ordering::Relaxed), 1);
+        // A refused check leaves it detached; an unknown id is not found.
+        assert_eq!(
+            table
+                .reconnect(11, |_, _| Err(NtStatus::ACCESS_DENIED))
+                .err(),
+            Some(ReconnectError::Refused(NtStatus::ACCESS_DENIED))
+        );
+        assert_eq!(
+            table.reconnect(12, |_, _| Ok(())).err(),
+            Some(ReconnectError::NotFound)
+        );
+        let back = table
+            .reconnect(11, |_, d| {
+                assert_eq!(d.create_guid, [7; 16]);
+                Ok(())
+            })
+            .unwrap();
+        assert!(Arc::ptr_eq(&back, &o));
+        assert!(table.detached().is_empty());
+        // The scavenger of the first detach finds it reconnected and leaves it alone.
+        assert!(table.expire(11, first).is_none());
+        let second = detach(&o).unwrap();
+        assert!(table.expire(11, first).is_none(), "a stale generation");
+        let gone = table.expire(11, second).expect("expired");
+        gone.close();
+        assert_eq!(state.counters.open_files.load(Ordering::Relaxed), 0);
+        assert_eq!(o.file.lock_count(), 0, "its locks went with it");
+        assert!(table.reconnect(11, |_, _| Ok(())).is_err());
+    }
+
+    #[test]
+    fn a_detached_open_keeps_its_lock_until_a_break_purges_it() {
+        let state = server();
+        let vfs: Arc<dyn Vfs> = Arc::new(MemFs::new());
+        let o = open(&state, &vfs, 21, true);
+        detach(&o).unwrap();
+        assert_eq!(o.file.lock_count(), 1);
+        // Another open needs the batch oplock broken: nobody can acknowledge it, so the
+        // detached open is closed and the CREATE goes on.
+        assert!(matches!(o.file.check_create(&other_open()), Check::Wait));
+        assert!(state.objects.purge_detached(&o.file));
+        assert!(o.closed.load(Ordering::Acquire));
+        assert_eq!(o.file.lock_count(), 0);
+        assert!(matches!(o.file.check_create(&other_open()), Check::Clear));
+        assert!(state.objects.durable.detached().is_empty());
+    }
+
+    #[test]
+    fn reattached_opens_get_breaks_again() {
+        let state = server();
+        let vfs: Arc<dyn Vfs> = Arc::new(MemFs::new());
+        let o = open(&state, &vfs, 31, true);
+        detach(&o).unwrap();
+        state.objects.durable.reconnect(31, |_, _| Ok(())).unwrap();
+        let (level, lease) = o.file.reattach_caching(o.uid, holder());
+        assert_eq!((level, lease), (OplockLevel::BATCH.0, None));
+        // Now a break is sent (and awaited), nothing purged.
+        assert!(matches!(o.file.check_create(&other_open()), Check::Wait));
+        assert!(!state.objects.purge_detached(&o.file));
+        // A break in flight cannot be answered once the connection is gone: not kept.
+        assert!(detach(&o).is_none());
+    }
+
+    #[test]
+    fn plain_opens_are_not_kept() {
+        let state = server();
+        let vfs: Arc<dyn Vfs> = Arc::new(MemFs::new());
+        let o = open(&state, &vfs, 41, false);
+        assert!(detach(&o).is_none());
+        detach_or_close(o.clone(), "alice", "peer");
+        assert!(o.closed.load(Ordering::Acquire));
+        assert_eq!(state.counters.open_files.load(Ordering::Relaxed), 0);
     }
 }

@@ -175,7 +175,9 @@ impl Open {
         if let Some(s) = self.server.upgrade() {
             s.counters.open_files.fetch_sub(1, Ordering::Relaxed);
         }
-        self.objects.durable.forget(self.file_id.persistent, self.uid);
+        self.objects
+            .durable
+            .forget(self.file_id.persistent, self.uid);
         self.file.unlock_all(self.uid);
         lock(&self.dir).take();
         lock(&self.notify).take();

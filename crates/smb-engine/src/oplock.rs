@@ -223,7 +223,11 @@ impl Caching {
             .iter()
             .map(|l| l.id)
             .filter(|id| {
-                let mut of = self.opens.iter().filter(|e| e.lease == Some(*id)).peekable();
+                let mut of = self
+                    .opens
+                    .iter()
+                    .filter(|e| e.lease == Some(*id))
+                    .peekable();
                 of.peek().is_some() && of.all(|e| e.detached)
             })
             .collect()
@@ -462,7 +466,12 @@ impl FileState {
                 l.state & !W
             };
             if to != l.state && detached_leases.contains(&l.id) {
-                purge.extend(opens.iter().filter(|e| e.lease == Some(l.id)).map(|e| e.uid));
+                purge.extend(
+                    opens
+                        .iter()
+                        .filter(|e| e.lease == Some(l.id))
+                        .map(|e| e.uid),
+                );
                 wait = true;
             } else if to != l.state {
                 if break_lease(l, to) {
@@ -499,7 +508,10 @@ impl FileState {
                 wait |= e.uid != uid;
                 continue;
             }
-            if e.detached && e.uid != uid && (e.level == II || e.level == EXCLUSIVE || e.level == BATCH) {
+            if e.detached
+                && e.uid != uid
+                && (e.level == II || e.level == EXCLUSIVE || e.level == BATCH)
+            {
                 purge.push(e.uid);
                 wait = true;
                 continue;
@@ -520,7 +532,12 @@ impl FileState {
         for l in leases.iter_mut() {
             if Some(l.id) != own_lease && l.breaking_to.is_none() && l.state & R != 0 {
                 if detached_leases.contains(&l.id) {
-                    purge.extend(opens.iter().filter(|e| e.lease == Some(l.id)).map(|e| e.uid));
+                    purge.extend(
+                        opens
+                            .iter()
+                            .filter(|e| e.lease == Some(l.id))
+                            .map(|e| e.uid),
+                    );
                     wait = true;
                 } else {
                     break_lease(l, 0);
@@ -548,8 +565,7 @@ impl FileState {
             return false;
         }
         e.detached = true;
-        !c
-            .leases
+        !c.leases
             .iter()
             .any(|l| Some(l.id) == lease && l.breaking_to.is_some())
     }
@@ -566,10 +582,13 @@ impl FileState {
         e.detached = false;
         e.holder = h.clone();
         let level = e.level;
-        let lease = e.lease.and_then(|id| leases.iter_mut().find(|l| l.id == id)).map(|l| {
-            l.holder = h;
-            (l.state, l.epoch, l.v2)
-        });
+        let lease = e
+            .lease
+            .and_then(|id| leases.iter_mut().find(|l| l.id == id))
+            .map(|l| {
+                l.holder = h;
+                (l.state, l.epoch, l.v2)
+            });
         drop(c);
         // A CREATE waiting to purge this open checks again and sends a break instead.
         self.oplock_changed.notify_waiters();

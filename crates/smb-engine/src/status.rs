@@ -100,6 +100,11 @@ pub struct OpenFileInfo {
     /// The granted access mask, and a short rendering (R, W, D).
     pub access: u32,
     pub access_text: String,
+    /// The open has a durable handle: it survives a dropped connection.
+    pub durable: bool,
+    /// A durable open whose connection is gone, kept for its client's reconnect: seconds
+    /// left before it is closed. Its `session` is 0.
+    pub detached_secs_left: Option<u64>,
 }
 
 fn unix(t: SystemTime) -> u64 {
@@ -262,8 +267,30 @@ impl Server {
                     directory: open.is_dir,
                     access: open.access,
                     access_text: access_text(open.access),
+                    durable: open.is_durable(),
+                    detached_secs_left: None,
                 });
             }
+        }
+        let now = std::time::Instant::now();
+        for (open, d) in self.state.objects.durable.detached() {
+            let share = crate::session::lock(&open.durable)
+                .as_ref()
+                .map(|d| d.share_name.clone())
+                .unwrap_or_default();
+            out.push(OpenFileInfo {
+                id: open.file_id.volatile,
+                session: 0,
+                user: d.user,
+                client: d.client,
+                share,
+                path: open.current_path().to_windows_string(),
+                directory: open.is_dir,
+                access: open.access,
+                access_text: access_text(open.access),
+                durable: true,
+                detached_secs_left: Some(d.until.saturating_duration_since(now).as_secs()),
+            });
         }
         out.sort_by_key(|o| (o.session, o.id));
         out
@@ -298,6 +325,14 @@ impl Server {
                 tracing::info!(file = id, session = format_args!("{:#x}", s.id), path = %open.path, "file closed by the administrator");
                 return true;
             }
+        }
+        // A detached durable open (session 0 in `files`).
+        if session.is_none_or(|s| s == 0)
+            && let Some(open) = self.state.objects.durable.take_detached_by_id(id)
+        {
+            open.close();
+            tracing::info!(file = id, path = %open.path, "detached durable open closed by the administrator");
+            return true;
         }
         false
     }

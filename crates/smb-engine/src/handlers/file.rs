@@ -65,10 +65,10 @@ use smb_wire::{
 };
 
 use crate::conn::Ctx;
+use crate::durable::{Durable, ReconnectError};
 use crate::error::{ProtoError, ProtoResult};
 use crate::fileinfo::{allocation, attributes, change_time};
 use crate::names::{is_8dot3, short_name};
-use crate::durable::{Durable, ReconnectError};
 use crate::objects::{Objects, vfs_key};
 use crate::open::{NewOpen, Open, OpenSlot, vfs_status};
 use crate::oplock::{Check, Holder, Intent, LeaseId, is_stat_open, wait_for_breaks};
@@ -409,7 +409,7 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
                     .get(&open.file_id.volatile)
                     .is_some_and(|o| Arc::ptr_eq(o, &open))
             {
-                return respond_existing(ctx, &req, &open).await;
+                return respond_existing(ctx, &req, &open, true).await;
             }
         }
         _ => {}
@@ -823,7 +823,7 @@ fn grant_durable(
         Some(r) if r.timeout != 0 => {
             std::time::Duration::from_millis(u64::from(r.timeout)).min(limit)
         }
-        _ => limit,
+        _ => crate::durable::DEFAULT_TIMEOUT.min(limit),
     };
     *lock(&open.durable) = Some(Durable {
         v2,
@@ -856,8 +856,8 @@ fn durable_context(v2: bool, timeout: std::time::Duration) -> (&'static [u8], Ve
 
 /// [MS-SMB2] 3.3.5.9.7 (DHnC) and 3.3.5.9.12 (DH2C): a client whose connection was lost
 /// reclaims a detached durable open, with the same FileId, in its new session and tree.
-/// No such detached open, a v1/v2 mismatch, another CreateGuid or ClientGuid (v2), another
-/// share, a lease missing on either side or with another key: STATUS_OBJECT_NAME_NOT_FOUND;
+/// No such detached open, another CreateGuid (v2), another share, a lease missing on either
+/// side, with another key or from another ClientGuid: STATUS_OBJECT_NAME_NOT_FOUND;
 /// a leased open under another name: STATUS_INVALID_PARAMETER; another user:
 /// STATUS_ACCESS_DENIED. The open keeps its share mode, byte-range locks and its oplock or
 /// lease, whose breaks now go to the new connection.
@@ -889,12 +889,14 @@ async fn reconnect(
     let wanted = lanshare_vfs::fold_case(&req.name);
     let check = |open: &Open, d: &Durable| -> Result<(), NtStatus> {
         let not_found = Err(NtStatus::OBJECT_NAME_NOT_FOUND);
-        if d.v2 != v2.is_some() || d.share != share {
+        if d.share != share {
             return not_found;
         }
-        if let Some(r) = v2
-            && (r.create_guid != d.create_guid || d.client_guid != client_guid)
-        {
+        // A v1 open may come back through DH2C (its CreateGuid is then zero), as Windows
+        // allows (smbtorture smb2.durable-open.reopen2-lease). The ClientGuid counts only
+        // for a leased open (below), as 3.3.5.9.12 says: a client that lost its connection
+        // may come back as a new client process.
+        if v2.is_some_and(|r| r.create_guid != d.create_guid) {
             return not_found;
         }
         match (d.lease, lease_key) {
@@ -902,13 +904,11 @@ async fn reconnect(
             (None, None) => {}
             _ => return not_found,
         }
+        // Only a leased open's name is checked (3.3.5.9.7); without a lease the name is
+        // ignored, as Windows does (smbtorture smb2.durable-open.reopen2).
         let same_name = |p: &VfsPath| lanshare_vfs::fold_case(&p.to_windows_string()) == wanted;
-        if !same_name(&open.path) && !same_name(&open.current_path()) {
-            return Err(if d.lease.is_some() {
-                NtStatus::INVALID_PARAMETER
-            } else {
-                NtStatus::OBJECT_NAME_NOT_FOUND
-            });
+        if d.lease.is_some() && !same_name(&open.path) && !same_name(&open.current_path()) {
+            return Err(NtStatus::INVALID_PARAMETER);
         }
         if d.owner != identity {
             return Err(NtStatus::ACCESS_DENIED);
@@ -932,15 +932,17 @@ async fn reconnect(
     open.set_tree_id(tree.id);
     lock(&session.opens).insert(open.file_id.volatile, open.clone());
     tracing::info!(path = %open.current_path(), session = format_args!("{:#x}", session.id), "durable open reconnected");
-    respond_existing(ctx, req, &open).await
+    respond_existing(ctx, req, &open, false).await
 }
 
 /// The CREATE response for an open that exists already (a durable reconnect, a replayed
-/// CREATE): its oplock or lease as they are now, its durable context, action "opened".
+/// CREATE): its oplock or lease as they are now, action "opened". A reconnect answers no
+/// durable context (as Windows; smbtorture checks it), a replay its DH2Q one.
 async fn respond_existing(
     ctx: &mut Ctx<'_>,
     req: &CreateRequest<'_>,
     open: &Arc<Open>,
+    with_durable: bool,
 ) -> ProtoResult<NtStatus> {
     let session_id = ctx.session()?.id;
     let holder = Holder {
@@ -977,7 +979,9 @@ async fn respond_existing(
     if !lease_out.is_empty() {
         contexts.push(CreateContext::new(names::RQ_LS, &lease_out));
     }
-    let durable_out = durable.map(|d| durable_context(d.v2, d.timeout));
+    let durable_out = durable
+        .filter(|_| with_durable)
+        .map(|d| durable_context(d.v2, d.timeout));
     if let Some((name, data)) = &durable_out {
         contexts.push(CreateContext::new(name, data));
     }
@@ -1068,7 +1072,9 @@ pub(crate) fn find_open(ctx: &Ctx<'_>, id: FileId) -> ProtoResult<Arc<Open>> {
     let session = ctx.session()?;
     let open = lock(&session.opens).get(&id.volatile).cloned();
     match open {
-        Some(o) if o.file_id == id && ctx.tree.as_ref().is_some_and(|t| t.id == o.tree_id()) => Ok(o),
+        Some(o) if o.file_id == id && ctx.tree.as_ref().is_some_and(|t| t.id == o.tree_id()) => {
+            Ok(o)
+        }
         _ => Err(NtStatus::FILE_CLOSED.into()),
     }
 }

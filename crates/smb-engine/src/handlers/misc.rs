@@ -10,12 +10,14 @@ use crate::session::lock;
 
 /// 3.3.5.6: the session and everything under it goes; later requests on it get
 /// STATUS_USER_SESSION_DELETED. The response is still signed with the session's key.
+/// Durable opens stay for a reconnect from a new session, as Windows and Samba keep them
+/// (smbtorture smb2.durable-open.reopen4).
 pub(crate) async fn logoff(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     let session = ctx.session()?.clone();
-    session.expire();
     lock(&ctx.conn.sessions).remove(&session.id);
     ctx.conn.server.sessions.remove(session.id);
-    session.close_opens(None);
+    session.disconnect_opens();
+    session.expire();
     lock(&session.trees).clear();
     ctx.conn.finish_pending(NtStatus::NOTIFY_CLEANUP, |_, op| {
         op.session_id == session.id
