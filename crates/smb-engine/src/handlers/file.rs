@@ -922,7 +922,10 @@ async fn reconnect(
     let open = loop {
         match table.reconnect(file_id.persistent, check) {
             Ok(open) => break open,
-            Err(ReconnectError::Attached) if tokio::time::Instant::now() < deadline => {
+            // Held on this very connection: no teardown to wait for.
+            Err(ReconnectError::Attached)
+                if tokio::time::Instant::now() < deadline && !held_here(ctx, file_id) =>
+            {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
             Err(ReconnectError::Refused(s)) => return Err(s.into()),
@@ -933,6 +936,15 @@ async fn reconnect(
     lock(&session.opens).insert(open.file_id.volatile, open.clone());
     tracing::info!(path = %open.current_path(), session = format_args!("{:#x}", session.id), "durable open reconnected");
     respond_existing(ctx, req, &open, false).await
+}
+
+/// Whether a session of this connection holds the open `id`.
+fn held_here(ctx: &Ctx<'_>, id: FileId) -> bool {
+    lock(&ctx.conn.sessions).values().any(|s| {
+        lock(&s.opens)
+            .values()
+            .any(|o| o.file_id.persistent == id.persistent)
+    })
 }
 
 /// The CREATE response for an open that exists already (a durable reconnect, a replayed
