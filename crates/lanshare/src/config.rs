@@ -2145,7 +2145,7 @@ max_users = 3
                     [limits]\nmax_credits=1\nhandshake_timeout=\"1s\"\nmax_sessions=1\nmax_connections=1\n\
                     max_connections_per_ip=1\nmax_open_files=1\nmax_open_files_per_session=1\nidle_timeout=\"1m\"\n\
                     max_async_per_connection=1\nmax_inflight=1\nkeepalive=true\nframe_read_timeout=\"2s\"\n\
-                    oplock_break_timeout=\"3s\"\n\
+                    oplock_break_timeout=\"3s\"\ndurable_handle_timeout=\"4s\"\n\
                     [metrics]\nlisten=\"127.0.0.1:9631\"\n\
                     [discovery]\nwsd=false\nmdns=true\nworkgroup=\"lab\"\n\
                     [[share]]\nname=\"a\"\npath=\".\"\ncomment=\"\"\nread_only=false\nguest_ok=false\nbrowseable=true\nmax_users=1\nencrypt=true\n";
@@ -2157,6 +2157,7 @@ max_users = 3
         assert_eq!(c.security.encryption, Encryption::Desired);
         assert_eq!(c.limits.frame_read_timeout, Duration::from_secs(2));
         assert_eq!(c.limits.oplock_break_timeout, Duration::from_secs(3));
+        assert_eq!(c.limits.durable_handle_timeout, Duration::from_secs(4));
         assert_eq!(c.metrics.listen, Some("127.0.0.1:9631".parse().unwrap()));
         assert_eq!(
             c.discovery,
