@@ -16,6 +16,7 @@ use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes};
@@ -535,12 +536,36 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
                         // Its place among the requests on the same opens is taken here, in
                         // arrival order, before any task runs.
                         let turn = conn.turn_for(&frame, &mut unplaced);
+                        let small = frame.len() <= INLINE_FIRST_POLL_MAX;
                         let c = conn.clone();
-                        tasks.spawn(async move {
+                        let mut request = Box::pin(async move {
                             let r = c.process_frame_in_turn(frame, turn).await;
                             drop(permit);
                             r
                         });
+                        // A small request is polled once here first: most (ECHO, a CLOSE, a
+                        // lock, any answer from memory) finish in that poll and then cost no
+                        // task spawn and no wake-up on another thread (profiles of
+                        // smb2.bench.echo were dominated by those switches). One that waits
+                        // (storage on the blocking pool, an oplock break, a pending NOTIFY)
+                        // goes on in its own task, which polls it again and so takes over its
+                        // wake-ups. Large frames (WRITE data, to decrypt or verify) go straight
+                        // to a task, where that work runs beside this loop's next read.
+                        let first = if small {
+                            std::future::poll_fn(|cx| Poll::Ready(request.as_mut().poll(cx))).await
+                        } else {
+                            Poll::Pending
+                        };
+                        match first {
+                            Poll::Ready(Ok(())) => {}
+                            Poll::Ready(Err(why)) => {
+                                counters.protocol_drops.fetch_add(1, Ordering::Relaxed);
+                                break why;
+                            }
+                            Poll::Pending => {
+                                tasks.spawn(request);
+                            }
+                        }
                     }
                 }
                 Some(Err(FrameError::Deadline(d))) => {
@@ -636,6 +661,9 @@ struct ReceivedSig {
     sig: [u8; 16],
     gmac_checked: Option<([u8; 16], bool)>,
 }
+
+/// Largest frame whose request is first polled by the connection's own task (see `run`).
+const INLINE_FIRST_POLL_MAX: usize = 16 * 1024;
 
 /// NEGOTIATE and SESSION_SETUP frames (and SMB1) must be handled in arrival order.
 fn frame_is_ordered(frame: &[u8]) -> bool {
