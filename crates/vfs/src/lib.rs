@@ -47,6 +47,7 @@ mod path;
 pub mod streams;
 mod types;
 mod watch;
+mod xcache;
 
 pub use case::fold as fold_case;
 pub use error::VfsError;

@@ -27,6 +27,7 @@ use crate::case::{Cached, CiCache, DirStamp, fold};
 use crate::copy;
 use crate::dosattr::{DosXattr, XATTR_NAME};
 use crate::types::dos;
+use crate::xcache::{Stamp, XattrCache};
 use crate::{
     Capabilities, CreateMode, DirEntry, DirMode, DirStream, FsStats, Metadata, OpenOptions,
     OpenOutcome, SetTimes, Vfs, VfsError, VfsHandle, VfsPath, from_filetime, to_filetime,
@@ -66,6 +67,8 @@ struct Inner {
     xattrs: bool,
     opts: LocalFsOptions,
     cache: Mutex<CiCache>,
+    /// The DOS xattrs of files read so far (listings read them once per change, see `xcache`).
+    xcache: Mutex<XattrCache>,
 }
 
 /// Opens never block on FIFOs and never acquire a controlling terminal; special files are then
@@ -126,6 +129,7 @@ impl LocalFs {
                 xattrs,
                 opts,
                 cache: Mutex::new(CiCache::default()),
+                xcache: Mutex::new(XattrCache::default()),
             }),
         })
     }
@@ -171,9 +175,18 @@ fn noreplace_rename(from_dir: &Dir, from: &str, to_dir: &Dir, to: &str) -> Resul
 }
 
 fn read_xattr(fd: impl AsFd) -> Option<DosXattr> {
+    read_xattr_exact(fd).ok().flatten()
+}
+
+/// Our xattr of `fd`: `Ok(None)` when it has none (or one that is not ours), `Err` when that
+/// could not be told.
+fn read_xattr_exact(fd: impl AsFd) -> Result<Option<DosXattr>, Errno> {
     let mut buf = [0u8; 32];
-    let n = rustix::fs::fgetxattr(fd, XATTR_NAME, &mut buf[..]).ok()?;
-    DosXattr::decode(buf.get(..n)?)
+    match rustix::fs::fgetxattr(fd, XATTR_NAME, &mut buf[..]) {
+        Ok(n) => Ok(buf.get(..n).and_then(DosXattr::decode)),
+        Err(Errno::NODATA) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 fn write_xattr(fd: impl AsFd, x: &DosXattr) -> Result<(), VfsError> {
@@ -343,6 +356,31 @@ impl Inner {
     fn cache(&self) -> MutexGuard<'_, CiCache> {
         // Plain data; a panic elsewhere while holding it leaves it usable.
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn xcache(&self) -> MutexGuard<'_, XattrCache> {
+        // Plain data, as above.
+        self.xcache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Our xattr of the file `st` describes, from the cache while it is current, else from
+    /// `read` (which says `None` when it could not tell: nothing is remembered then).
+    fn xattr_cached(
+        &self,
+        st: &RawStat,
+        read: impl FnOnce() -> Option<Option<DosXattr>>,
+    ) -> Option<DosXattr> {
+        let stamp = Stamp {
+            ctime: st.ctime,
+            btime: st.btime,
+        };
+        if let Some(x) = self.xcache().get(st.dev, st.ino, stamp) {
+            return x;
+        }
+        let x = read()?;
+        self.xcache()
+            .put(st.dev, st.ino, stamp, x, SystemTime::now());
+        x
     }
 
     fn dir_stamp(&self, dir: &Path) -> Option<DirStamp> {
@@ -624,17 +662,22 @@ impl Inner {
     /// Reads our xattr of a file or directory by opening it (xattrs on Linux need a real
     /// descriptor or an unconfined path); special files are never opened.
     fn xattr_at(&self, dir: &Dir, rel: &Path, st: &RawStat) -> Option<DosXattr> {
+        self.xattr_cached(st, || self.xattr_at_exact(dir, rel, st))
+    }
+
+    /// As [`Self::xattr_at`], uncached; `None` when it could not be told.
+    fn xattr_at_exact(&self, dir: &Dir, rel: &Path, st: &RawStat) -> Option<Option<DosXattr>> {
         let custom = if st.is_dir() {
             dir_flags()
         } else if st.is_file() {
             base_flags()
         } else {
-            return None;
+            return Some(None);
         };
         let f = dir
             .open_with(rel, &self.open_flags(true, false, custom))
             .ok()?;
-        read_xattr(&f)
+        read_xattr_exact(&f).ok()
     }
 
     fn rename_impl(&self, from: &VfsPath, to: &VfsPath, replace: bool) -> Result<(), VfsError> {
@@ -886,7 +929,14 @@ impl VfsHandle for LocalHandle {
             .file
             .metadata()
             .map_err(|e| VfsError::from_io(e, "fstat"))?;
-        Ok(RawStat::from_std(&m).into_metadata(self.xattr()))
+        let st = RawStat::from_std(&m);
+        let x = if self.inner.xattrs {
+            self.inner
+                .xattr_cached(&st, || read_xattr_exact(&self.file).ok())
+        } else {
+            None
+        };
+        Ok(st.into_metadata(x))
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, VfsError> {
@@ -1298,7 +1348,7 @@ impl LocalDirStream {
         } else if link {
             self.inner.xattr_at(&self.dir, Path::new(name), &st)
         } else {
-            self.entry_xattr(name, &st)
+            self.inner.xattr_cached(&st, || self.entry_xattr(name, &st))
         };
         Some(st.into_metadata(x))
     }
@@ -1307,21 +1357,21 @@ impl LocalDirStream {
     /// `/proc/self/fd/DIRFD/NAME`, instead of open + fgetxattr + close (which dominated the
     /// listing profile). `name` is one validated component and `l` does not follow a final
     /// symlink, so a swapped-in link cannot lead outside the share. Without /proc, falls back
-    /// to opening the entry.
-    fn entry_xattr(&self, name: &str, st: &RawStat) -> Option<DosXattr> {
+    /// to opening the entry. `None` when it could not be told.
+    fn entry_xattr(&self, name: &str, st: &RawStat) -> Option<Option<DosXattr>> {
         use std::os::fd::AsRawFd;
         if self.proc_fd {
             let path = format!("/proc/self/fd/{}/{name}", self.dir.as_fd().as_raw_fd());
             let mut buf = [0u8; 32];
             match rustix::fs::lgetxattr(path.as_str(), XATTR_NAME, &mut buf[..]) {
-                Ok(n) => return DosXattr::decode(buf.get(..n)?),
-                Err(Errno::NODATA) => return None,
-                // The entry vanished since readdir: as if it had no xattr.
+                Ok(n) => return Some(buf.get(..n).and_then(DosXattr::decode)),
+                Err(Errno::NODATA) => return Some(None),
+                // The entry vanished since readdir: as if it had no xattr (not remembered).
                 Err(Errno::NOENT) if proc_self_fd_works() => return None,
                 Err(_) => {}
             }
         }
-        self.inner.xattr_at(&self.dir, Path::new(name), st)
+        self.inner.xattr_at_exact(&self.dir, Path::new(name), st)
     }
 }
 
