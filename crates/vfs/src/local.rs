@@ -569,7 +569,16 @@ impl Inner {
         path: &VfsPath,
         opts: &OpenOptions,
     ) -> Result<(Box<dyn VfsHandle>, OpenOutcome), VfsError> {
-        let rel = self.resolve(path);
+        // The exact name is tried first: clients almost always send it, and then the open is
+        // the only lookup. The case-insensitive resolution (a stat of the exact name, then the
+        // directory cache) runs when it misses, and before a create (which must not make a
+        // second spelling of an existing name).
+        let mut resolved = !self.opts.case_insensitive || opts.create == CreateMode::Create;
+        let mut rel = if resolved {
+            self.resolve(path)
+        } else {
+            rel_path(path)
+        };
         let truncating = matches!(
             opts.create,
             CreateMode::Overwrite | CreateMode::OverwriteIf | CreateMode::Supersede
@@ -589,7 +598,17 @@ impl Inner {
         // two syscalls.
         for _ in 0..8 {
             if opts.create != CreateMode::Create {
-                match self.open_existing(path, &rel, opts.write || truncating, opts.directory) {
+                let want_write = opts.write || truncating;
+                let mut found = self.open_existing(path, &rel, want_write, opts.directory);
+                if !resolved && matches!(found, Err(VfsError::NotFound | VfsError::PathNotFound)) {
+                    resolved = true;
+                    let real = self.resolve(path);
+                    if real != rel {
+                        rel = real;
+                        found = self.open_existing(path, &rel, want_write, opts.directory);
+                    }
+                }
+                match found {
                     Ok((file, st)) => {
                         if st.is_dir() && truncating {
                             return Err(VfsError::InvalidParameter);
@@ -645,11 +664,20 @@ impl Inner {
     }
 
     fn stat_impl(&self, path: &VfsPath) -> Result<Metadata, VfsError> {
-        let rel = self.resolve(path);
-        let m = self
-            .root
-            .metadata(&rel)
-            .map_err(|e| self.classify_missing(path, e, "stat"))?;
+        // The exact name first, as in `open_impl`: one lookup when it exists.
+        let exact = rel_path(path);
+        let (rel, m) = match self.root.metadata(&exact) {
+            Ok(m) => (exact, m),
+            Err(_) if self.opts.case_insensitive => {
+                let rel = self.resolve(path);
+                let m = self
+                    .root
+                    .metadata(&rel)
+                    .map_err(|e| self.classify_missing(path, e, "stat"))?;
+                (rel, m)
+            }
+            Err(e) => return Err(self.classify_missing(path, e, "stat")),
+        };
         let st = RawStat::from_cap(&m);
         let x = if self.xattrs {
             self.xattr_at(&self.root, &rel, &st)
