@@ -1606,6 +1606,55 @@ mod tests {
     }
 
     #[test]
+    fn listing_again_reads_no_xattrs_until_something_changes() {
+        let dir = tmpfs_or_tmp();
+        let fs = LocalFs::new(dir.path()).unwrap();
+        if !fs.capabilities().persistent_dos_attributes {
+            return;
+        }
+        for i in 0..20 {
+            std::fs::write(dir.path().join(format!("f{i}")), b"").unwrap();
+        }
+        // Only files changed over a second ago are remembered.
+        std::thread::sleep(Duration::from_millis(1200));
+        let list = |fs: &LocalFs| -> Vec<(String, u32)> {
+            let (h, _) = fs
+                .open(&p(""), &OpenOptions::directory(CreateMode::Open))
+                .unwrap();
+            let mut s = h.read_dir().unwrap();
+            let mut out = Vec::new();
+            while let Some(e) = s.next_entry() {
+                let e = e.unwrap();
+                out.push((e.name, e.metadata.dos_attributes));
+            }
+            out.sort();
+            out
+        };
+        let misses = || fs.inner.xcache().misses;
+        let first = list(&fs);
+        assert_eq!(first.len(), 20);
+        let after_first = misses();
+        assert!(after_first >= 20);
+        assert_eq!(list(&fs), first);
+        assert_eq!(
+            misses(),
+            after_first,
+            "the second listing read xattrs again"
+        );
+        // Another program hides one: its change time moves, so it is read again.
+        let f = File::open(dir.path().join("f3")).unwrap();
+        let hidden = DosXattr {
+            attrs: Some(dos::HIDDEN),
+            created: None,
+        };
+        write_xattr(&f, &hidden).unwrap();
+        let third = list(&fs);
+        assert_eq!(misses(), after_first + 1);
+        let f3 = third.iter().find(|(n, _)| n == "f3").unwrap();
+        assert_eq!(f3.1, dos::HIDDEN);
+    }
+
+    #[test]
     fn xattrs_detected_where_supported() {
         let dir = tmpfs_or_tmp();
         let fs = LocalFs::new(dir.path()).unwrap();

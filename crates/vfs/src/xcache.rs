@@ -33,15 +33,20 @@ pub(crate) struct Stamp {
 #[derive(Default)]
 pub(crate) struct XattrCache {
     map: HashMap<(u64, u64), (Stamp, Option<DosXattr>)>,
+    /// Lookups that found nothing current: for tests.
+    pub misses: u64,
 }
 
 impl XattrCache {
     /// The xattr of file `(dev, ino)` as last read, while `stamp` is unchanged; `None` when
     /// unknown (then read it and [`put`](Self::put) it).
-    pub(crate) fn get(&self, dev: u64, ino: u64, stamp: Stamp) -> Option<Option<DosXattr>> {
+    pub(crate) fn get(&mut self, dev: u64, ino: u64, stamp: Stamp) -> Option<Option<DosXattr>> {
         match self.map.get(&(dev, ino)) {
             Some((s, x)) if *s == stamp => Some(*x),
-            _ => None,
+            _ => {
+                self.misses += 1;
+                None
+            }
         }
     }
 
