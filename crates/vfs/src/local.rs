@@ -668,8 +668,12 @@ impl Inner {
         let exact = rel_path(path);
         let (rel, m) = match self.root.metadata(&exact) {
             Ok(m) => (exact, m),
-            Err(_) if self.opts.case_insensitive => {
+            Err(e) if self.opts.case_insensitive => {
                 let rel = self.resolve(path);
+                if rel == exact {
+                    // Nothing else matches: the miss stands (a new file's CREATE asks this).
+                    return Err(self.classify_missing(path, e, "stat"));
+                }
                 let m = self
                     .root
                     .metadata(&rel)
