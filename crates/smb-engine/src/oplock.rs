@@ -54,6 +54,16 @@ pub(crate) fn is_stat_open(access: u32) -> bool {
     access & !STAT_RIGHTS == 0
 }
 
+/// Rights a stat open may hold as leases see it: READ_CONTROL too (smbtorture
+/// smb2.lease.statopen4, as Windows and Samba).
+const LEASE_STAT_RIGHTS: u32 = STAT_RIGHTS | AccessMask::READ_CONTROL.0;
+
+/// Whether an open with this granted access breaks no lease and does not count as another
+/// open when a lease is granted.
+pub(crate) fn is_lease_stat_open(access: u32) -> bool {
+    access & !LEASE_STAT_RIGHTS == 0
+}
+
 /// How to reach the holder of an oplock.
 #[derive(Clone)]
 pub(crate) struct Holder {
@@ -75,6 +85,8 @@ pub(crate) fn any_caching() -> bool {
 pub(crate) struct OpenEntry {
     pub uid: u64,
     pub stat: bool,
+    /// A stat open by the leases' definition ([`is_lease_stat_open`]).
+    pub lease_stat: bool,
     pub level: u8,
     /// A break was sent and awaits the acknowledgment: the level it breaks to.
     pub breaking_to: Option<u8>,
@@ -95,13 +107,24 @@ pub(crate) struct LeaseId {
     pub key: [u8; 16],
 }
 
-/// One lease on a file ([MS-SMB2] 3.3.1.13 Lease): shared by the opens that name it.
+/// One lease on a file ([MS-SMB2] 3.3.1.12 Lease): shared by the opens that name it.
+///
+/// The break state follows Windows (and Samba, which copies it): while a break awaits its
+/// acknowledgment (`breaking`), `break_to` is what the notification offered and `required`
+/// what the opens waiting on the lease need; a conflicting open arriving meanwhile only lowers
+/// `required`, sending nothing. When the acknowledgment leaves more than `required`, the
+/// lease is broken again from there, one step at a time (to R first while the acknowledged
+/// state holds more than R), without a new epoch.
 pub(crate) struct LeaseEntry {
     pub id: LeaseId,
     /// R, H, W bits ([`LeaseState`]).
     pub state: u8,
-    /// A break was sent and awaits the acknowledgment: the state it breaks to.
-    pub breaking_to: Option<u8>,
+    /// Lease.Breaking: a break was sent and awaits the acknowledgment.
+    pub breaking: bool,
+    /// Lease.BreakToLeaseState: what the last break notification offered.
+    pub break_to: u8,
+    /// At or below `break_to`: what the opens waiting on this lease need.
+    pub required: u8,
     /// Lease.Epoch (version 2 leases).
     pub epoch: u16,
     pub v2: bool,
@@ -121,6 +144,8 @@ pub(crate) struct Caching {
 /// What a CREATE is about to do, for the break decision.
 pub(crate) struct Intent {
     pub stat: bool,
+    /// A stat open for leases ([`is_lease_stat_open`]): breaks no lease.
+    pub lease_stat: bool,
     pub overwrite: bool,
     pub sharing_violation: bool,
     /// The lease the CREATE names: that lease is never broken by its own opens.
@@ -178,13 +203,8 @@ fn send_break(h: &Holder, level: u8) {
     send_unsolicited(h, h.session_id, body);
 }
 
-/// Starts breaking lease `l` to `to` (2.2.23.2, 3.3.4.7): an acknowledgment is required
-/// when write or handle caching is taken away. Returns whether one is awaited.
-fn break_lease(l: &mut LeaseEntry, to: u8) -> bool {
-    let ack = l.state & (W | H) != 0;
-    if l.v2 {
-        l.epoch = l.epoch.wrapping_add(1);
-    }
+/// The lease break notification (2.2.23.2) from the lease's state to `to`.
+fn notify_lease(l: &LeaseEntry, to: u8, ack: bool) {
     let body = OplockBreakMessage::LeaseNotification(LeaseBreakNotification {
         new_epoch: if l.v2 { l.epoch } else { 0 },
         flags: if ack {
@@ -199,12 +219,35 @@ fn break_lease(l: &mut LeaseEntry, to: u8) -> bool {
     });
     // Lease breaks name no session ([MS-SMB2] 3.3.4.7: SessionId 0).
     send_unsolicited(&l.holder, 0, body);
+}
+
+/// Breaks lease `l` to `to` ([MS-SMB2] 3.3.4.7). A lease already breaking gets no second
+/// notification: `to` only lowers what its acknowledgment must reach. A break from R alone
+/// needs no acknowledgment and takes effect at once (then `true`: waiters may go on);
+/// any other starts the wait for the acknowledgment, with a new epoch (version 2).
+fn break_lease(l: &mut LeaseEntry, to: u8) -> bool {
+    let to = to & l.state;
+    if l.breaking {
+        l.required &= to;
+        return false;
+    }
+    if to == l.state {
+        return false;
+    }
+    if l.v2 {
+        l.epoch = l.epoch.wrapping_add(1);
+    }
+    let ack = l.state & (W | H) != 0;
+    notify_lease(l, to, ack);
     if ack {
-        l.breaking_to = Some(to);
+        l.breaking = true;
+        l.break_to = to;
+        l.required = to;
+        false
     } else {
         l.state = to;
+        true
     }
-    ack
 }
 
 /// What a lease request is granted.
@@ -236,7 +279,14 @@ impl Caching {
 
 impl FileState {
     /// Registers a new open and returns the oplock it is granted (3.3.5.9: the grant).
-    pub fn grant_oplock(&self, uid: u64, stat: bool, is_dir: bool, asked: u8, h: Holder) -> u8 {
+    pub fn grant_oplock(
+        &self,
+        uid: u64,
+        (stat, lease_stat): (bool, bool),
+        is_dir: bool,
+        asked: u8,
+        h: Holder,
+    ) -> u8 {
         let mut c = lock(&self.caching);
         let others = c
             .opens
@@ -271,6 +321,7 @@ impl FileState {
         c.opens.push(OpenEntry {
             uid,
             stat,
+            lease_stat,
             level,
             breaking_to: None,
             holder: h,
@@ -290,7 +341,7 @@ impl FileState {
     pub fn grant_lease(
         &self,
         uid: u64,
-        stat: bool,
+        (stat, lease_stat): (bool, bool),
         id: LeaseId,
         asked: u8,
         v2_epoch: Option<u16>,
@@ -304,7 +355,9 @@ impl FileState {
         };
         // Stat opens count when they hold a lease or an oplock (smb2.lease.statopen).
         let others = c.opens.iter().any(|e| {
-            e.uid != uid && e.lease != Some(id) && (!e.stat || e.level != NONE || e.lease.is_some())
+            e.uid != uid
+                && e.lease != Some(id)
+                && (!e.lease_stat || e.level != NONE || e.lease.is_some())
         });
         let other_w = c.leases.iter().any(|l| l.id != id && l.state & W != 0);
         // Beside an oplock a lease gets read caching at most (smb2.lease.oplock).
@@ -320,7 +373,7 @@ impl FileState {
         let grant = match c.leases.iter_mut().find(|l| l.id == id) {
             Some(l) => {
                 let superset = asked != l.state && asked & l.state == l.state;
-                if l.breaking_to.is_none() && superset && (!contended || asked & W == 0) {
+                if !l.breaking && superset && (!contended || asked & W == 0) {
                     l.state = asked;
                     if l.v2 {
                         l.epoch = l.epoch.wrapping_add(1);
@@ -330,7 +383,7 @@ impl FileState {
                 LeaseGrant {
                     state: l.state,
                     epoch: l.epoch,
-                    breaking: l.breaking_to.is_some(),
+                    breaking: l.breaking,
                     v2: l.v2,
                 }
             }
@@ -339,7 +392,9 @@ impl FileState {
                 c.leases.push(LeaseEntry {
                     id,
                     state: allowed,
-                    breaking_to: None,
+                    breaking: false,
+                    break_to: 0,
+                    required: 0,
                     epoch,
                     v2: v2_epoch.is_some(),
                     holder: h.clone(),
@@ -356,6 +411,7 @@ impl FileState {
         c.opens.push(OpenEntry {
             uid,
             stat,
+            lease_stat,
             level: NONE,
             breaking_to: None,
             holder: h,
@@ -397,8 +453,9 @@ impl FileState {
         lock(&self.caching).opens.iter().any(|e| e.level != NONE)
     }
 
-    /// Sends the breaks a CREATE needs and says whether it must wait.
-    pub fn check_create(&self, intent: &Intent) -> Check {
+    /// Sends the breaks a CREATE needs and says whether it must wait. `first`: the CREATE's
+    /// first check, not a retry after a change.
+    pub fn check_create(&self, intent: &Intent, first: bool) -> Check {
         if intent.stat && !intent.overwrite {
             return Check::Clear;
         }
@@ -447,25 +504,27 @@ impl FileState {
                 wait = true;
             }
         }
-        // Leases (3.3.4.7, as Samba's delay_for_oplock): a sharing violation takes handle
-        // caching away (its holder may close and so let the open through), any other open
-        // write caching; an overwrite everything.
+        // Leases (3.3.4.7, as Windows and Samba): without a sharing violation the open
+        // needs write caching gone, with one handle caching (its holder may close and so
+        // let the open through), an overwrite everything. The open waits for the
+        // acknowledgment only when the right it needs gone was held, or, on a retry, while
+        // any break of the lease is still pending; a break that takes read or handle
+        // caching from a lease the open does not contend with goes on without it
+        // (smbtorture smb2.lease.breaking4). A stat open ([`is_lease_stat_open`]) breaks
+        // no lease.
+        let need_gone = if intent.sharing_violation { H } else { W };
         for l in leases.iter_mut() {
-            if Some(l.id) == intent.lease {
+            if Some(l.id) == intent.lease || (intent.lease_stat && !intent.overwrite) {
                 continue;
             }
-            if l.breaking_to.is_some() {
-                wait = true;
-                continue;
-            }
-            let to = if intent.overwrite && !intent.sharing_violation {
+            let held = l.state;
+            let to = if intent.overwrite {
                 0
-            } else if intent.sharing_violation {
-                l.state & !H
             } else {
-                l.state & !W
+                held & !need_gone
             };
-            if to != l.state && detached_leases.contains(&l.id) {
+            if held & !to != 0 && detached_leases.contains(&l.id) {
+                // Its holder is gone (a durable open): close it rather than break it.
                 purge.extend(
                     opens
                         .iter()
@@ -473,12 +532,16 @@ impl FileState {
                         .map(|e| e.uid),
                 );
                 wait = true;
-            } else if to != l.state {
-                if break_lease(l, to) {
-                    wait = true;
-                } else {
-                    changed = true;
-                }
+                continue;
+            }
+            if held & !to == 0 {
+                wait |= l.breaking;
+                continue;
+            }
+            let was_breaking = l.breaking;
+            changed |= break_lease(l, to);
+            if held & need_gone != 0 || (was_breaking && !first) {
+                wait = true;
             }
         }
         drop(c);
@@ -529,8 +592,9 @@ impl FileState {
                 _ => {}
             }
         }
+        let mut changed = false;
         for l in leases.iter_mut() {
-            if Some(l.id) != own_lease && l.breaking_to.is_none() && l.state & R != 0 {
+            if Some(l.id) != own_lease && l.state & R != 0 {
                 if detached_leases.contains(&l.id) {
                     purge.extend(
                         opens
@@ -540,9 +604,13 @@ impl FileState {
                     );
                     wait = true;
                 } else {
-                    break_lease(l, 0);
+                    changed |= break_lease(l, 0);
                 }
             }
+        }
+        drop(c);
+        if changed {
+            self.oplock_changed.notify_waiters();
         }
         if wait { Check::Wait } else { Check::Clear }
     }
@@ -565,9 +633,7 @@ impl FileState {
             return false;
         }
         e.detached = true;
-        !c.leases
-            .iter()
-            .any(|l| Some(l.id) == lease && l.breaking_to.is_some())
+        !c.leases.iter().any(|l| Some(l.id) == lease && l.breaking)
     }
 
     /// A detached durable open is back ([MS-SMB2] 3.3.5.9.7): breaks go to its new
@@ -595,7 +661,31 @@ impl FileState {
         (level, lease)
     }
 
-    /// Breaks that outlived the timeout count as acknowledged (oplocks: to none).
+    /// A rename through `uid` ([MS-SMB2] 3.3.5.21.1, [MS-FSA] 2.1.5.14.11): every other
+    /// lease of the file loses handle caching (its holder may have to close cached handles
+    /// for the rename to be right). Says whether the rename must still wait: while any
+    /// other lease holds handle caching, its break is unacknowledged.
+    pub fn break_for_rename(&self, uid: u64) -> Check {
+        let mut c = lock(&self.caching);
+        let own = c.opens.iter().find(|e| e.uid == uid).and_then(|e| e.lease);
+        let mut wait = false;
+        let mut changed = false;
+        for l in c.leases.iter_mut() {
+            if Some(l.id) == own || l.state & H == 0 {
+                continue;
+            }
+            changed |= break_lease(l, l.state & !H);
+            wait |= l.state & H != 0;
+        }
+        drop(c);
+        if changed {
+            self.oplock_changed.notify_waiters();
+        }
+        if wait { Check::Wait } else { Check::Clear }
+    }
+
+    /// Breaks that outlived the timeout count as acknowledged to none (oplocks and leases
+    /// alike: smbtorture smb2.lease.timeout finds the lease at none afterwards).
     fn expire_breaks(&self) {
         let mut c = lock(&self.caching);
         for e in c.opens.iter_mut() {
@@ -604,8 +694,11 @@ impl FileState {
             }
         }
         for l in c.leases.iter_mut() {
-            if let Some(to) = l.breaking_to.take() {
-                l.state = to;
+            if l.breaking {
+                l.breaking = false;
+                l.state = 0;
+                l.break_to = 0;
+                l.required = 0;
             }
         }
     }
@@ -637,7 +730,8 @@ impl FileState {
 
     /// A lease break acknowledgment (3.3.5.22.2): the state must be within the one the
     /// break offered (else STATUS_REQUEST_NOT_ACCEPTED); a lease not breaking is
-    /// STATUS_UNSUCCESSFUL.
+    /// STATUS_UNSUCCESSFUL. When opens that arrived during the break need less than the
+    /// acknowledged state, the next break is sent at once ([`LeaseEntry`]).
     pub fn ack_lease(&self, id: LeaseId, state: u8) -> Result<u8, NtStatus> {
         let mut c = lock(&self.caching);
         let l = c
@@ -645,14 +739,27 @@ impl FileState {
             .iter_mut()
             .find(|l| l.id == id)
             .ok_or(NtStatus::OBJECT_NAME_NOT_FOUND)?;
-        let Some(to) = l.breaking_to else {
+        if !l.breaking {
             return Err(NtStatus::UNSUCCESSFUL);
-        };
-        if state & !to != 0 {
+        }
+        if state & !l.break_to != 0 {
             return Err(NtStatus::REQUEST_NOT_ACCEPTED);
         }
-        l.breaking_to = None;
         l.state = state;
+        l.breaking = false;
+        if state & !l.required != 0 {
+            // Windows breaks in steps: to R first while more than R is held.
+            let step = if state & !R != 0 { R } else { 0 };
+            let next = (l.required | step) & state;
+            let ack = state & (W | H) != 0;
+            notify_lease(l, next, ack);
+            if ack {
+                l.breaking = true;
+                l.break_to = next;
+            } else {
+                l.state = next;
+            }
+        }
         drop(c);
         self.oplock_changed.notify_waiters();
         Ok(state)
@@ -777,6 +884,7 @@ mod tests {
     fn intent(overwrite: bool, sharing_violation: bool) -> Intent {
         Intent {
             stat: false,
+            lease_stat: false,
             overwrite,
             sharing_violation,
             lease: None,
@@ -786,17 +894,32 @@ mod tests {
     #[test]
     fn grants_follow_other_opens() {
         let f = FileState::for_tests();
-        assert_eq!(f.grant_oplock(1, false, false, BATCH, holder()), BATCH);
+        assert_eq!(
+            f.grant_oplock(1, (false, false), false, BATCH, holder()),
+            BATCH
+        );
         // A stat open neither gets nor prevents an oplock.
-        assert_eq!(f.grant_oplock(2, true, false, BATCH, holder()), NONE);
-        assert!(matches!(f.check_create(&intent(false, false)), Check::Wait));
+        assert_eq!(
+            f.grant_oplock(2, (true, true), false, BATCH, holder()),
+            NONE
+        );
+        assert!(matches!(
+            f.check_create(&intent(false, false), true),
+            Check::Wait
+        ));
         assert_eq!(f.ack_oplock(1, II), Ok(II));
         assert!(matches!(
-            f.check_create(&intent(false, false)),
+            f.check_create(&intent(false, false), true),
             Check::Clear
         ));
-        assert_eq!(f.grant_oplock(3, false, false, BATCH, holder()), II);
-        assert_eq!(f.grant_oplock(4, false, false, NONE, holder()), NONE);
+        assert_eq!(
+            f.grant_oplock(3, (false, false), false, BATCH, holder()),
+            II
+        );
+        assert_eq!(
+            f.grant_oplock(4, (false, false), false, NONE, holder()),
+            NONE
+        );
         // A write through 4 breaks 1 and 3 to none without waiting.
         assert!(matches!(f.break_for_write(4), Check::Clear));
         assert!(!f.any_oplock());
@@ -804,10 +927,13 @@ mod tests {
         f.release_oplock(3);
         f.release_oplock(4);
         assert_eq!(
-            f.grant_oplock(5, false, false, EXCLUSIVE, holder()),
+            f.grant_oplock(5, (false, false), false, EXCLUSIVE, holder()),
             EXCLUSIVE
         );
-        assert_eq!(f.grant_oplock(6, false, true, BATCH, holder()), NONE);
+        assert_eq!(
+            f.grant_oplock(6, (false, false), true, BATCH, holder()),
+            NONE
+        );
     }
 
     #[test]
@@ -819,27 +945,43 @@ mod tests {
         assert!(!is_stat_open(AccessMask::READ_CONTROL.0));
         // A stat open alone gets what it asks; a later open counts it while it holds one.
         let f = FileState::for_tests();
-        assert_eq!(f.grant_oplock(1, true, false, BATCH, holder()), BATCH);
+        assert_eq!(
+            f.grant_oplock(1, (true, true), false, BATCH, holder()),
+            BATCH
+        );
         let stat_only = Intent {
             stat: true,
+            lease_stat: true,
             overwrite: false,
             sharing_violation: false,
             lease: None,
         };
-        assert!(matches!(f.check_create(&stat_only), Check::Clear));
-        assert!(matches!(f.check_create(&intent(false, false)), Check::Wait));
+        assert!(matches!(f.check_create(&stat_only, true), Check::Clear));
+        assert!(matches!(
+            f.check_create(&intent(false, false), true),
+            Check::Wait
+        ));
         assert_eq!(f.ack_oplock(1, II), Ok(II));
-        assert_eq!(f.grant_oplock(2, false, false, BATCH, holder()), II);
+        assert_eq!(
+            f.grant_oplock(2, (false, false), false, BATCH, holder()),
+            II
+        );
     }
 
     #[test]
     fn sharing_violations_break_only_batch() {
         let f = FileState::for_tests();
-        f.grant_oplock(1, false, false, EXCLUSIVE, holder());
-        assert!(matches!(f.check_create(&intent(false, true)), Check::Clear));
+        f.grant_oplock(1, (false, false), false, EXCLUSIVE, holder());
+        assert!(matches!(
+            f.check_create(&intent(false, true), true),
+            Check::Clear
+        ));
         f.release_oplock(1);
-        f.grant_oplock(2, false, false, BATCH, holder());
-        assert!(matches!(f.check_create(&intent(true, true)), Check::Wait));
+        f.grant_oplock(2, (false, false), false, BATCH, holder());
+        assert!(matches!(
+            f.check_create(&intent(true, true), true),
+            Check::Wait
+        ));
         // The break was to none: an ack of level II is refused and leaves none.
         assert_eq!(f.ack_oplock(2, II), Err(NtStatus::INVALID_OPLOCK_PROTOCOL));
         assert_eq!(
@@ -860,19 +1002,23 @@ mod tests {
     fn leases_grant_share_and_break() {
         let f = FileState::for_tests();
         let a = lid(1, 1);
-        let g = f.grant_lease(1, false, a, R | H | W, None, holder());
+        let g = f.grant_lease(1, (false, false), a, R | H | W, None, holder());
         assert_eq!(g.state, R | H | W);
         // States without R are granted as none.
         let f2 = FileState::for_tests();
-        assert_eq!(f2.grant_lease(1, false, a, H | W, None, holder()).state, 0);
+        assert_eq!(
+            f2.grant_lease(1, (false, false), a, H | W, None, holder())
+                .state,
+            0
+        );
         // The same key never breaks itself and joins the lease.
         let own = Intent {
             lease: Some(a),
             ..intent(false, false)
         };
-        assert!(matches!(f.check_create(&own), Check::Clear));
+        assert!(matches!(f.check_create(&own, true), Check::Clear));
         assert_eq!(
-            f.grant_lease(2, false, a, R, None, holder()).state,
+            f.grant_lease(2, (false, false), a, R, None, holder()).state,
             R | H | W
         );
         // Another key breaks write caching and waits for the ack.
@@ -881,16 +1027,16 @@ mod tests {
             lease: Some(b),
             ..intent(false, false)
         };
-        assert!(matches!(f.check_create(&other), Check::Wait));
+        assert!(matches!(f.check_create(&other, true), Check::Wait));
         assert_eq!(
             f.ack_lease(a, R | H | W),
             Err(NtStatus::REQUEST_NOT_ACCEPTED)
         );
         assert_eq!(f.ack_lease(a, R | H), Ok(R | H));
         assert_eq!(f.ack_lease(a, R), Err(NtStatus::UNSUCCESSFUL));
-        assert!(matches!(f.check_create(&other), Check::Clear));
+        assert!(matches!(f.check_create(&other, true), Check::Clear));
         // Other opens exist: no write caching for the newcomer.
-        let g = f.grant_lease(3, false, b, R | H | W, Some(4), holder());
+        let g = f.grant_lease(3, (false, false), b, R | H | W, Some(4), holder());
         assert_eq!((g.state, g.epoch), (R | H, 5));
         // A write through b's open takes read caching from a: R|H needs an ack.
         assert!(matches!(f.break_for_write(3), Check::Clear));
@@ -905,13 +1051,123 @@ mod tests {
     #[test]
     fn unanswered_breaks_expire_to_none() {
         let f = FileState::for_tests();
-        f.grant_oplock(1, false, false, BATCH, holder());
-        assert!(matches!(f.check_create(&intent(false, false)), Check::Wait));
+        f.grant_oplock(1, (false, false), false, BATCH, holder());
+        assert!(matches!(
+            f.check_create(&intent(false, false), true),
+            Check::Wait
+        ));
         f.expire_breaks();
         assert!(matches!(
-            f.check_create(&intent(false, false)),
+            f.check_create(&intent(false, false), true),
             Check::Clear
         ));
         assert!(!f.any_oplock());
+    }
+
+    fn plain(overwrite: bool) -> Intent {
+        intent(overwrite, false)
+    }
+
+    #[test]
+    fn a_second_conflict_during_a_break_lowers_its_target() {
+        // smbtorture smb2.lease.breaking3: RWH breaking to RH, then an overwrite arrives.
+        let f = FileState::for_tests();
+        let a = lid(1, 1);
+        f.grant_lease(1, (false, false), a, R | H | W, Some(0x11), holder());
+        assert!(matches!(f.check_create(&plain(false), true), Check::Wait));
+        // No second notification, but the overwrite waits too.
+        assert!(matches!(f.check_create(&plain(true), true), Check::Wait));
+        let epoch = lock(&f.caching).leases[0].epoch;
+        // The same key still joins, and sees the break in progress.
+        let g = f.grant_lease(2, (false, false), a, R | H | W, Some(0x11), holder());
+        assert!(g.breaking);
+        assert_eq!(g.state, R | H | W);
+        f.release_oplock(2);
+        // The ack to RH brings a break to R (a step at a time), same epoch.
+        assert_eq!(f.ack_lease(a, R | H), Ok(R | H));
+        {
+            let c = lock(&f.caching);
+            let l = &c.leases[0];
+            assert!(l.breaking);
+            assert_eq!((l.state, l.break_to, l.epoch), (R | H, R, epoch));
+        }
+        assert!(matches!(f.check_create(&plain(false), false), Check::Wait));
+        assert_eq!(f.ack_lease(a, R | H), Err(NtStatus::REQUEST_NOT_ACCEPTED));
+        // The ack to R ends in none at once (no ack needed from R): both opens go on.
+        assert_eq!(f.ack_lease(a, R), Ok(R));
+        {
+            let c = lock(&f.caching);
+            assert_eq!((c.leases[0].state, c.leases[0].breaking), (0, false));
+        }
+        assert!(matches!(f.check_create(&plain(false), false), Check::Clear));
+        assert!(matches!(f.check_create(&plain(true), false), Check::Clear));
+        assert_eq!(f.ack_lease(a, 0), Err(NtStatus::UNSUCCESSFUL));
+    }
+
+    #[test]
+    fn breaks_of_read_or_handle_alone_are_not_waited_for() {
+        // smbtorture smb2.lease.breaking4: RH and an overwrite without a sharing violation.
+        let f = FileState::for_tests();
+        let a = lid(1, 1);
+        f.grant_lease(1, (false, false), a, R | H, None, holder());
+        assert!(matches!(f.check_create(&plain(true), true), Check::Clear));
+        assert!(lock(&f.caching).leases[0].breaking);
+        // Again while it is breaking: still no wait on a first attempt.
+        assert!(matches!(f.check_create(&plain(true), true), Check::Clear));
+        // With a sharing violation handle caching is what matters: wait.
+        assert!(matches!(
+            f.check_create(&intent(false, true), true),
+            Check::Wait
+        ));
+        assert_eq!(f.ack_lease(a, 0), Ok(0));
+    }
+
+    #[test]
+    fn stat_opens_for_leases_include_read_control() {
+        assert!(is_lease_stat_open(AccessMask::READ_CONTROL.0));
+        assert!(!is_stat_open(AccessMask::READ_CONTROL.0));
+        assert!(!is_lease_stat_open(AccessMask::DELETE.0));
+        let f = FileState::for_tests();
+        let a = lid(1, 1);
+        f.grant_lease(1, (false, false), a, R | H | W, None, holder());
+        let rc = Intent {
+            lease_stat: true,
+            ..plain(false)
+        };
+        assert!(matches!(f.check_create(&rc, true), Check::Clear));
+        f.grant_oplock(2, (false, true), false, NONE, holder());
+        // The stat open does not count: the same key keeps W.
+        let g = f.grant_lease(3, (false, false), a, R | H | W, None, holder());
+        assert_eq!(g.state, R | H | W);
+    }
+
+    #[test]
+    fn unanswered_lease_breaks_expire_to_none() {
+        let f = FileState::for_tests();
+        let a = lid(1, 1);
+        f.grant_lease(1, (false, false), a, R | H | W, None, holder());
+        assert!(matches!(f.check_create(&plain(false), true), Check::Wait));
+        f.expire_breaks();
+        assert!(matches!(f.check_create(&plain(false), false), Check::Clear));
+        assert_eq!(lock(&f.caching).leases[0].state, 0);
+        assert_eq!(f.ack_lease(a, R | H), Err(NtStatus::UNSUCCESSFUL));
+    }
+
+    #[test]
+    fn renames_take_handle_caching_from_other_leases() {
+        let f = FileState::for_tests();
+        let (a, b) = (lid(1, 1), lid(1, 2));
+        f.grant_lease(1, (false, false), a, R | H, None, holder());
+        f.grant_lease(2, (false, false), b, R | H, None, holder());
+        // Renaming through a's open: only b breaks, and the rename waits for it.
+        assert!(matches!(f.break_for_rename(1), Check::Wait));
+        assert_eq!(f.ack_lease(a, R), Err(NtStatus::UNSUCCESSFUL));
+        assert!(matches!(f.break_for_rename(1), Check::Wait));
+        assert_eq!(f.ack_lease(b, R), Ok(R));
+        assert!(matches!(f.break_for_rename(1), Check::Clear));
+        // A lease without handle caching is left alone.
+        assert!(matches!(f.break_for_rename(2), Check::Wait));
+        assert_eq!(f.ack_lease(a, R), Ok(R));
+        assert!(matches!(f.break_for_rename(2), Check::Clear));
     }
 }

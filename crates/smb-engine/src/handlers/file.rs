@@ -71,7 +71,9 @@ use crate::fileinfo::{allocation, attributes, change_time};
 use crate::names::{is_8dot3, short_name};
 use crate::objects::{Objects, vfs_key};
 use crate::open::{NewOpen, Open, OpenSlot, vfs_status};
-use crate::oplock::{Check, Holder, Intent, LeaseId, is_stat_open, wait_for_breaks};
+use crate::oplock::{
+    Check, Holder, Intent, LeaseId, is_lease_stat_open, is_stat_open, wait_for_breaks,
+};
 use crate::session::{Session, Tree, lock};
 
 const READ_DATA: u32 = AccessMask::FILE_READ_DATA.0;
@@ -546,6 +548,14 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         mode,
         CreateMode::Overwrite | CreateMode::OverwriteIf | CreateMode::Supersede
     );
+    // [MS-SMB2] 3.3.5.9.8: a key leased on another file is refused before anything is
+    // created (smbtorture smb2.lease.request leaves no directory behind).
+    if let Some(f) = lease_id.and_then(|id| server.objects.lease_file(id))
+        && lanshare_vfs::fold_case(&f.path().to_string())
+            != lanshare_vfs::fold_case(&plan.path.to_string())
+    {
+        return Err(NtStatus::INVALID_PARAMETER.into());
+    }
     break_oplocks(ctx, &plan, lease_id).await?;
     let (opened, path) = blocking(move || {
         let mut plan = plan;
@@ -596,7 +606,10 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         session_id: session.id,
         file_id,
     };
-    let stat = is_stat_open(open.access) && !overwrites;
+    let stat = (
+        is_stat_open(open.access) && !overwrites,
+        is_lease_stat_open(open.access) && !overwrites,
+    );
     let mut lease_out = Vec::new();
     let mut lease_granted: Option<u8> = None;
     if let Some(id) = lease_id
@@ -1054,6 +1067,7 @@ async fn break_oplocks(ctx: &mut Ctx<'_>, plan: &Plan, lease: Option<LeaseId>) -
     let intent = move || Intent {
         lease,
         stat: !plan.maximum_allowed && is_stat_open(plan.desired),
+        lease_stat: !plan.maximum_allowed && is_lease_stat_open(plan.desired),
         overwrite: matches!(
             plan.mode,
             CreateMode::Overwrite | CreateMode::OverwriteIf | CreateMode::Supersede
@@ -1066,15 +1080,16 @@ async fn break_oplocks(ctx: &mut Ctx<'_>, plan: &Plan, lease: Option<LeaseId>) -
     // A detached durable open whose oplock or lease must break is closed instead
     // ([MS-SMB2] 3.3.4.6, 3.3.4.7), and the check runs again without it.
     let objects = plan.objects.clone();
-    let check = move |f: &crate::objects::FileState| match f.check_create(&intent()) {
-        Check::Wait if objects.purge_detached(f) => f.check_create(&intent()),
-        c => c,
-    };
-    match check(&file) {
+    let check =
+        move |f: &crate::objects::FileState, first: bool| match f.check_create(&intent(), first) {
+            Check::Wait if objects.purge_detached(f) => f.check_create(&intent(), first),
+            c => c,
+        };
+    match check(&file, true) {
         Check::Clear => Ok(()),
         Check::Wait => {
             let f = file.clone();
-            wait_for_breaks(ctx, &file, move || check(&f)).await
+            wait_for_breaks(ctx, &file, move || check(&f, false)).await
         }
     }
 }

@@ -51,6 +51,7 @@ use crate::error::{ProtoError, ProtoResult};
 use crate::fileinfo::{MODE_BITS, OpenView, VolumeView, file_info, fs_info, stream_info};
 use crate::names::{StreamName, split_stream};
 use crate::open::{Open, vfs_status};
+use crate::oplock::{Check, wait_for_breaks};
 use crate::security;
 
 use super::file::{blocking, check_credit_charge, find_open};
@@ -289,6 +290,15 @@ pub(crate) async fn set_info(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             {
                 // [MS-FSA] 2.1.5.14.4 / 2.1.5.14.1: a size change breaks oplocks like a write.
                 crate::oplock::break_for_write(ctx, &open).await?;
+            }
+            if class == FileInfoClass::RENAME && open.has_access(DELETE) {
+                // [MS-SMB2] 3.3.5.21.1: other leases lose handle caching first, and the
+                // rename waits (async) for their acknowledgments.
+                let (file, uid) = (open.file.clone(), open.uid);
+                if let Check::Wait = file.break_for_rename(uid) {
+                    let f = file.clone();
+                    wait_for_breaks(ctx, &file, move || f.break_for_rename(uid)).await?;
+                }
             }
             set_file(ctx, &open, class, req.buffer).await?
         }
