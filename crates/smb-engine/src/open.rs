@@ -49,6 +49,7 @@ pub(crate) struct Open {
     pub file: Arc<FileState>,
     objects: Arc<Objects>,
     token: Mutex<Option<OpenToken>>,
+    anchor: Mutex<Option<OpenToken>>,
     /// For the server-wide open-file count (`limits.max_open_files`).
     server: Weak<ServerState>,
     /// Set when CREATE granted a durable handle ([`crate::durable`]).
@@ -71,6 +72,8 @@ pub(crate) struct NewOpen {
     pub delete_on_close: bool,
     pub identity: FileIdentity,
     pub token: OpenToken,
+    /// A named stream's registration on its file (see `Plan::anchor` in handlers/file.rs).
+    pub anchor: Option<OpenToken>,
     pub file: Arc<FileState>,
     pub objects: Arc<Objects>,
 }
@@ -136,6 +139,7 @@ impl Open {
             file: n.file,
             objects: n.objects,
             token: Mutex::new(Some(n.token)),
+            anchor: Mutex::new(n.anchor),
             server,
             durable: Mutex::new(None),
             lock_sequences: Mutex::new([crate::durable::NO_LOCK_SEQUENCE; 64]),
@@ -188,6 +192,28 @@ impl Open {
     }
 
     fn release_share_mode(&self) {
+        self.release_token();
+        // A stream's registration on its file: the last of those of a delete-pending file
+        // (its own opens all closed) removes the file.
+        if let Some(anchor) = lock(&self.anchor).take() {
+            let file = anchor.identity();
+            if self.objects.table.release(anchor).delete_now {
+                let path = self.current_path();
+                match self.vfs.stat(&path) {
+                    Ok(m) if m.identity() == file => {
+                        if let Err(e) = self.vfs.remove_file(&path) {
+                            tracing::warn!(path = %path, error = %e, "delete of a file after its last stream closed failed");
+                        }
+                    }
+                    _ => {
+                        tracing::warn!(path = %path, "delete-pending file moved away; not deleted")
+                    }
+                }
+            }
+        }
+    }
+
+    fn release_token(&self) {
         let Some(token) = lock(&self.token).take() else {
             return;
         };

@@ -151,6 +151,8 @@ pub struct OpenRecord {
     pub share: ShareMode,
     /// Whether this open's close will make the file delete-pending.
     pub delete_on_close: bool,
+    /// Stands for an open of one of the file's named streams ([`ObjectTable::acquire_stream_anchor`]).
+    pub stream_anchor: bool,
 }
 
 /// Per-file state shared by all opens. Object-safe, thread-safe.
@@ -176,6 +178,18 @@ pub trait ObjectTable: Send + Sync + 'static {
     /// Whether the file is delete-pending (for FileStandardInformation.DeletePending).
     fn is_delete_pending(&self, id: FileIdentity) -> bool;
 
+    /// Registers, on the file `id`, an open of one of its named streams (whose own share modes
+    /// are kept under the stream's identity). It conflicts only with DELETE: a DELETE open of
+    /// the file, or marking it for deletion, needs every open stream to share delete
+    /// ([MS-FSA] 2.1.5.1.2); it fails with [`VfsError::DeletePending`] once the file is being
+    /// deleted, and it keeps a delete-pending file until it is released (the release that
+    /// says [`ReleaseOutcome::delete_now`] removes the file).
+    fn acquire_stream_anchor(
+        &self,
+        id: FileIdentity,
+        share: ShareMode,
+    ) -> Result<OpenToken, VfsError>;
+
     /// Ends an open.
     fn release(&self, token: OpenToken) -> ReleaseOutcome;
 
@@ -195,6 +209,9 @@ struct FileState {
 /// [MS-FSA] 2.1.5.1.2 share-access check: each side's access must be allowed by the other
 /// side's sharing. Opens without data access take no part, in either direction.
 pub fn compatible(existing: &OpenRecord, access: Access, share: ShareMode) -> bool {
+    if existing.stream_anchor {
+        return !access.contains(Access::DELETE) || existing.share.contains(ShareMode::DELETE);
+    }
     if existing.access.is_empty() || access.is_empty() {
         return true;
     }
@@ -261,12 +278,13 @@ impl MemObjectTable {
     }
 }
 
-impl ObjectTable for MemObjectTable {
-    fn acquire(
+impl MemObjectTable {
+    fn push(
         &self,
         id: FileIdentity,
         access: Access,
         share: ShareMode,
+        stream_anchor: bool,
     ) -> Result<OpenToken, VfsError> {
         let mut shard = self.shard(id);
         let state = shard.entry(id).or_default();
@@ -285,23 +303,65 @@ impl ObjectTable for MemObjectTable {
             access,
             share,
             delete_on_close: false,
+            stream_anchor,
         });
         Ok(OpenToken {
             identity: id,
             open_id,
         })
     }
+}
+
+/// Marking a file for deletion needs its open streams to share delete ([MS-FSA] 2.1.5.1.2).
+fn streams_share_delete(state: &FileState) -> Result<(), VfsError> {
+    if state
+        .opens
+        .iter()
+        .any(|o| o.stream_anchor && !o.share.contains(ShareMode::DELETE))
+    {
+        return Err(VfsError::SharingViolation);
+    }
+    Ok(())
+}
+
+impl ObjectTable for MemObjectTable {
+    fn acquire(
+        &self,
+        id: FileIdentity,
+        access: Access,
+        share: ShareMode,
+    ) -> Result<OpenToken, VfsError> {
+        self.push(id, access, share, false)
+    }
+
+    fn acquire_stream_anchor(
+        &self,
+        id: FileIdentity,
+        share: ShareMode,
+    ) -> Result<OpenToken, VfsError> {
+        self.push(id, Access::NONE, share, true)
+    }
 
     fn set_delete_pending(&self, token: &OpenToken, pending: bool) -> Result<(), VfsError> {
-        self.with_open(token, |state, _| state.delete_pending = pending)
+        self.with_open(token, |state, _| {
+            if pending {
+                streams_share_delete(state)?;
+            }
+            state.delete_pending = pending;
+            Ok(())
+        })?
     }
 
     fn set_delete_on_close(&self, token: &OpenToken, on: bool) -> Result<(), VfsError> {
         self.with_open(token, |state, idx| {
+            if on {
+                streams_share_delete(state)?;
+            }
             if let Some(o) = state.opens.get_mut(idx) {
                 o.delete_on_close = on;
             }
-        })
+            Ok(())
+        })?
     }
 
     fn is_delete_pending(&self, id: FileIdentity) -> bool {
@@ -489,6 +549,40 @@ mod tests {
         assert!(t.is_delete_pending(F));
         assert!(!t.release(other).delete_now);
         assert!(t.release(third).delete_now);
+    }
+
+    #[test]
+    fn open_streams_guard_their_file_against_delete() {
+        let t = MemObjectTable::new();
+        // A stream open without delete sharing: no DELETE open of the file.
+        let s = t.acquire_stream_anchor(F, ShareMode::READ).unwrap();
+        let r = t.acquire(F, Access::READ | Access::WRITE, ShareMode::NONE);
+        let r = r.unwrap();
+        assert_eq!(
+            t.acquire(F, Access::DELETE, ShareMode::ALL),
+            Err(VfsError::SharingViolation)
+        );
+        assert_eq!(
+            t.set_delete_pending(&r, true),
+            Err(VfsError::SharingViolation)
+        );
+        assert_eq!(
+            t.set_delete_on_close(&r, true),
+            Err(VfsError::SharingViolation)
+        );
+        t.release(r);
+        t.release(s);
+        // With delete sharing the file can be deleted; it goes with the last stream.
+        let s = t.acquire_stream_anchor(F, ShareMode::ALL).unwrap();
+        let d = t.acquire(F, Access::DELETE, ShareMode::ALL).unwrap();
+        t.set_delete_on_close(&d, true).unwrap();
+        assert!(!t.release(d).delete_now);
+        assert!(t.is_delete_pending(F));
+        assert_eq!(
+            t.acquire_stream_anchor(F, ShareMode::ALL),
+            Err(VfsError::DeletePending)
+        );
+        assert!(t.release(s).delete_now);
     }
 
     #[test]

@@ -172,6 +172,8 @@ struct Plan {
     delete_on_close: bool,
     attributes: u32,
     read_only_share: bool,
+    /// For a named stream: the share's storage, where its file is.
+    stream_of: Option<Arc<dyn Vfs>>,
 }
 
 struct Opened {
@@ -179,6 +181,8 @@ struct Opened {
     outcome: OpenOutcome,
     meta: Metadata,
     token: lanshare_vfs::OpenToken,
+    /// For a named stream: its place among the file's opens ([`Plan::anchor`]).
+    anchor: Option<lanshare_vfs::OpenToken>,
     access: u32,
     max_access: u32,
 }
@@ -237,12 +241,37 @@ impl Plan {
                 None => self.create_new(),
             };
             match r {
-                Ok(Some(o)) => return Ok(o),
+                Ok(Some(mut o)) => {
+                    if let Some(base) = &self.stream_of {
+                        match self.anchor(base) {
+                            Ok(a) => o.anchor = Some(a),
+                            Err(e) => {
+                                self.objects.table.release(o.token);
+                                return Err(e);
+                            }
+                        }
+                    }
+                    return Ok(o);
+                }
                 Ok(None) => continue,
                 Err(e) => return Err(e),
             }
         }
         Err(NtStatus::SHARING_VIOLATION)
+    }
+
+    /// A named stream's open registered on its file ([`ObjectTable::acquire_stream_anchor`]):
+    /// a DELETE open of the file then checks that the stream shares delete, and a
+    /// delete-pending file refuses new stream opens and outlives its open streams
+    /// (smbtorture smb2.streams.delete).
+    ///
+    /// [`ObjectTable::acquire_stream_anchor`]: lanshare_vfs::ObjectTable::acquire_stream_anchor
+    fn anchor(&self, base: &Arc<dyn Vfs>) -> Result<lanshare_vfs::OpenToken, NtStatus> {
+        let m = base.stat(&self.path).map_err(|e| vfs_status(&e))?;
+        self.objects
+            .table
+            .acquire_stream_anchor(m.identity(), self.share)
+            .map_err(|e| vfs_status(&e))
     }
 
     fn open_existing(&self, m: &Metadata) -> Result<Option<Opened>, NtStatus> {
@@ -290,6 +319,7 @@ impl Plan {
                 outcome,
                 meta,
                 token,
+                anchor: None,
                 access,
                 max_access: max,
             })),
@@ -336,6 +366,7 @@ impl Plan {
             outcome,
             meta,
             token,
+            anchor: None,
             access,
             max_access: self.tree_max,
         }))
@@ -498,6 +529,7 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         return Err(NtStatus::ACCESS_DENIED.into());
     }
     let delete_on_close = opts & CreateOptions::DELETE_ON_CLOSE.0 != 0;
+    let stream_of = (!Arc::ptr_eq(&open_vfs, &vfs)).then(|| vfs.clone());
     let plan = Plan {
         vfs: open_vfs,
         objects: server.objects.clone(),
@@ -519,6 +551,7 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             & !FileAttributes::DIRECTORY.0
             & !FileAttributes::NORMAL.0,
         read_only_share,
+        stream_of,
     };
     // ExtA ([MS-SMB2] 2.2.13.2.1): EAs for a created or replaced file, checked up front.
     let create_eas = CreateContext::find(&req.contexts, names::EXT_A)
@@ -565,6 +598,9 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             && let Err(e) = crate::ea::apply(&*o.handle, &eas)
         {
             plan.objects.table.release(o.token);
+            if let Some(a) = o.anchor {
+                plan.objects.table.release(a);
+            }
             return Err(e);
         }
         Ok((o, plan.path))
@@ -592,6 +628,7 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             delete_on_close,
             identity,
             token: opened.token,
+            anchor: opened.anchor,
             file,
             objects: server.objects.clone(),
         },
