@@ -323,13 +323,14 @@ mod tests {
                 delete_on_close: false,
                 identity,
                 token,
+                anchor: None,
                 file: state.objects.file(vfs, identity, &path),
                 objects: state.objects.clone(),
             },
             OpenSlot::take(state, 0).unwrap(),
         ));
         o.file
-            .grant_oplock(o.uid, false, false, OplockLevel::BATCH.0, holder());
+            .grant_oplock(o.uid, (false, false), false, OplockLevel::BATCH.0, holder());
         o.file
             .try_lock(ByteLock {
                 owner: o.uid,
@@ -363,6 +364,7 @@ mod tests {
     fn other_open() -> Intent {
         Intent {
             stat: false,
+            lease_stat: false,
             overwrite: false,
             sharing_violation: false,
             lease: None,
@@ -422,11 +424,17 @@ mod tests {
         assert_eq!(o.file.lock_count(), 1);
         // Another open needs the batch oplock broken: nobody can acknowledge it, so the
         // detached open is closed and the CREATE goes on.
-        assert!(matches!(o.file.check_create(&other_open()), Check::Wait));
+        assert!(matches!(
+            o.file.check_create(&other_open(), true),
+            Check::Wait
+        ));
         assert!(state.objects.purge_detached(&o.file));
         assert!(o.closed.load(Ordering::Acquire));
         assert_eq!(o.file.lock_count(), 0);
-        assert!(matches!(o.file.check_create(&other_open()), Check::Clear));
+        assert!(matches!(
+            o.file.check_create(&other_open(), true),
+            Check::Clear
+        ));
         assert!(state.objects.durable.detached().is_empty());
     }
 
@@ -440,7 +448,10 @@ mod tests {
         let (level, lease) = o.file.reattach_caching(o.uid, holder());
         assert_eq!((level, lease), (OplockLevel::BATCH.0, None));
         // Now a break is sent (and awaited), nothing purged.
-        assert!(matches!(o.file.check_create(&other_open()), Check::Wait));
+        assert!(matches!(
+            o.file.check_create(&other_open(), true),
+            Check::Wait
+        ));
         assert!(!state.objects.purge_detached(&o.file));
         // A break in flight cannot be answered once the connection is gone: not kept.
         assert!(detach(&o).is_none());
