@@ -80,6 +80,16 @@ pub fn python_script(script: &str, args: &[String]) -> Result<Output, Error> {
 
 /// `py/connect.py` against `server` with the common arguments filled in.
 pub fn smbprotocol_connect(server: &TestServer, extra: &[&str]) -> Result<Output, Error> {
+    smbprotocol_script(server, "connect.py", extra)
+}
+
+/// A script under `py/` run against `server`: `--host --port --user --password --share`
+/// filled in, then `extra`.
+pub fn smbprotocol_script(
+    server: &TestServer,
+    script: &str,
+    extra: &[&str],
+) -> Result<Output, Error> {
     let mut args = vec![
         "--host".to_string(),
         server.host(),
@@ -93,7 +103,7 @@ pub fn smbprotocol_connect(server: &TestServer, extra: &[&str]) -> Result<Output
         server.share().to_string(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
-    python_script("connect.py", &args)
+    python_script(script, &args)
 }
 
 /// The last `n` lines of `text`, for assertion messages that would otherwise be pages long.

@@ -6,26 +6,13 @@
 //! the right one, and reads its data; the other client's conflicting lock fails while the
 //! reclaimed open holds the range and succeeds once that handle is gone.
 
-use lanshare_interop::clients::{python_script, tail};
+use lanshare_interop::clients::{smbprotocol_script, tail};
 use lanshare_interop::{ServerOptions, TestServer};
 
 #[test]
 fn durable_open_survives_a_dropped_connection() {
     let server = TestServer::start(ServerOptions::default()).expect("start the server under test");
-    let args: Vec<String> = [
-        "--host".to_string(),
-        server.host(),
-        "--port".to_string(),
-        server.port().to_string(),
-        "--user".to_string(),
-        server.user().to_string(),
-        "--password".to_string(),
-        server.password().to_string(),
-        "--share".to_string(),
-        server.share().to_string(),
-    ]
-    .into();
-    let out = python_script("durable.py", &args).expect("run py/durable.py");
+    let out = smbprotocol_script(&server, "durable.py", &[]).expect("run py/durable.py");
     let verdict = out.stdout.lines().last().unwrap_or_default().to_string();
     assert!(
         out.success() && verdict.starts_with("PASS"),

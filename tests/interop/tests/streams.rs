@@ -3,26 +3,13 @@
 //! security descriptor (`py/streams.py`), then smbclient's `allinfo` lists the stream, and
 //! the stream's bytes are found where lanshare keeps them (an xattr of the file).
 
-use lanshare_interop::clients::{python_script, smbclient, tail};
+use lanshare_interop::clients::{smbclient, smbprotocol_script, tail};
 use lanshare_interop::{ServerOptions, TestServer};
 
 #[test]
 fn stream_ea_and_security_descriptor_round_trip() {
     let server = TestServer::start(ServerOptions::default()).expect("start the server under test");
-    let args: Vec<String> = [
-        "--host".to_string(),
-        server.host(),
-        "--port".to_string(),
-        server.port().to_string(),
-        "--user".to_string(),
-        server.user().to_string(),
-        "--password".to_string(),
-        server.password().to_string(),
-        "--share".to_string(),
-        server.share().to_string(),
-    ]
-    .into();
-    let out = python_script("streams.py", &args).expect("run py/streams.py");
+    let out = smbprotocol_script(&server, "streams.py", &[]).expect("run py/streams.py");
     let verdict = out.stdout.lines().last().unwrap_or_default().to_string();
     assert!(
         out.success() && verdict.starts_with("PASS"),
