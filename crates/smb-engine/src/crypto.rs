@@ -79,19 +79,8 @@ fn compute(
             sig.copy_from_slice(&mac.finalize().into_bytes());
         }
         SigningAlgo::AesGmac => {
-            // [MS-SMB2] 3.1.4.1: nonce = MessageId || 4 bytes whose bit 0 says "sent by the
-            // server" and bit 1 "this is a CANCEL request".
             let flags = u32::from_le_bytes([pdu[16], pdu[17], pdu[18], pdu[19]]);
-            let mut nonce = [0u8; 12];
-            nonce[..8].copy_from_slice(&message_id.to_le_bytes());
-            let mut role = 0u32;
-            if flags & FLAG_SERVER_TO_REDIR != 0 {
-                role |= 1;
-            }
-            if is_cancel {
-                role |= 2;
-            }
-            nonce[8..].copy_from_slice(&role.to_le_bytes());
+            let nonce = gmac_nonce(flags, message_id, is_cancel);
             // GMAC is GCM over an empty plaintext with the message as associated data
             // (`ring`'s GHASH: see cipher.rs for why not RustCrypto's).
             let key = ring::aead::LessSafeKey::new(
