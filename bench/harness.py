@@ -33,7 +33,10 @@ TITLES = {"samba": "Samba", "peer": "smb-server crate", "lanshare": "lanshare", 
 USER = "lsbench"
 SHARE = "bench"
 # smbprotocol waits with select(): keep each client process well under FD_SETSIZE (1024).
-SESSIONS_PER_PROCESS = 900
+# How many sessions the native client sets up at once (each one TCP connection, negotiate,
+# two SESSION_SETUPs, TREE_CONNECT): enough to keep a server busy, few enough that a server
+# forking per connection (Samba) does not thrash.
+SESSION_CONCURRENCY = 32
 
 
 class NA(Exception):
@@ -124,6 +127,19 @@ def cpu_secs(root_pid):
         # utime, stime, cutime, cstime (fields 14-17 of proc(5); 12-15 after pid and comm)
         total += sum(int(x) for x in fields[11:15])
     return total / tick
+
+
+def op_cpu(ctx, srv, row, ops, fn):
+    """Runs fn() and records the server's CPU milliseconds per operation under `row`; `ops`
+    is a number or a function of fn's result (the operations it did)."""
+    before = cpu_secs(srv.proc.pid) if srv.proc else None
+    r = fn()
+    if before is not None:
+        used = cpu_secs(srv.proc.pid) - before
+        n = ops(r) if callable(ops) else ops
+        if n:
+            ctx.op_cpu.setdefault(row, {}).setdefault(srv.name, []).append(1000.0 * used / n)
+    return r
 
 
 def timed_cpu(ctx, srv, row, nbytes, fn):
@@ -423,6 +439,30 @@ def smbclient(ctx, srv, commands, protection="off", timeout=600):
     return secs, r.stdout + r.stderr
 
 
+def native(ctx, srv, *args, timeout=900):
+    """Runs the native client (bench/client, the Rust smb crate); returns its last JSON line."""
+    cmd = [
+        str(ctx.client_bin),
+        *args,
+        "--port",
+        str(srv.port),
+        "--user",
+        USER,
+        "--password",
+        ctx.password,
+        "--share",
+        SHARE,
+    ]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise NA(f"client timed out after {timeout}s") from None
+    if r.returncode != 0:
+        tail = r.stderr.strip().splitlines()
+        raise NA(short(tail[-1] if tail else f"exit {r.returncode}"))
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 def smbops(ctx, srv, *args, timeout=900):
     cmd = [
         sys.executable,
@@ -491,14 +531,17 @@ def multi(ctx, srv, rep, protection):
     for n in ctx.stream_counts:
         name = f"mput-{protection}-{n}-{rep}.bin"
         for mode, fname in (("put", name), ("get", "big.bin")):
+            # The smb crate signs every authenticated session: unsigned rows stay on smbprotocol.
+            run = smbops if protection == "off" else native
             r = timed_cpu(
                 ctx, srv, f"m{mode}-{protection}-{n}", ctx.multi_size,
-                lambda m=mode, f=fname: smbops(
+                lambda m=mode, f=fname, run=run: run(
                     ctx, srv, "stream", "--mode", m, "--file", f, "--streams", str(n),
                     "--bytes", str(ctx.multi_size), "--protection", protection, timeout=600,
                 ),
             )
-            ctx.client_cpu.setdefault((f"multi-{protection}", srv.name), []).append(r["client_cpu"])
+            who = "smbprotocol" if run is smbops else "native"
+            ctx.client_cpu.setdefault((f"multi-{protection}", who, srv.name), []).append(r["client_cpu"])
             out[f"m{mode}-{protection}-{n}"] = r["bytes"] / r["seconds"] / MB
         landed = srv.share_dir / name
         got = landed.stat().st_size if landed.exists() else -1
@@ -509,19 +552,26 @@ def multi(ctx, srv, rep, protection):
 
 
 def small(ctx, srv, rep):
-    r = smbops(ctx, srv, "small", "--dir", f"small{rep}", "--count", str(ctx.small_count))
-    ctx.client_cpu.setdefault(("small", srv.name), []).append(r["client_cpu"])
+    # Three operations a file: create+write+close, open+read+close, delete.
+    r = op_cpu(
+        ctx, srv, "small", 3 * ctx.small_count,
+        lambda: native(ctx, srv, "small", "--dir", f"small{rep}", "--count", str(ctx.small_count)),
+    )
+    ctx.client_cpu.setdefault(("small", "native", srv.name), []).append(r["client_cpu"])
     return {"small-create": r["create_write"], "small-read": r["open_read"], "small-delete": r["delete"]}
 
 
 def many(ctx, srv, rep):
-    r = smbops(ctx, srv, "many", "--dir", f"many{rep}", "--count", str(ctx.many_count))
-    ctx.client_cpu.setdefault(("many", srv.name), []).append(r["client_cpu"])
+    r = op_cpu(
+        ctx, srv, "many", ctx.many_count,
+        lambda: native(ctx, srv, "many", "--dir", f"many{rep}", "--count", str(ctx.many_count)),
+    )
+    ctx.client_cpu.setdefault(("many", "native", srv.name), []).append(r["client_cpu"])
     return {"many": r["seconds"]}
 
 
 def listing(ctx, srv, rep, count):
-    secs, stdout = smbclient(ctx, srv, f"cd list{count}; ls")
+    secs, stdout = op_cpu(ctx, srv, f"list{count}", count, lambda: smbclient(ctx, srv, f"cd list{count}; ls"))
     # One line per entry plus "." and "..", and a free-space footer.
     entries = sum(1 for line in stdout.splitlines() if re.match(r"\s+f\d+\.dat\s", line))
     if entries != count:
@@ -566,7 +616,9 @@ def torture(ctx, srv, rep, test):
         "--option=torture:nprocs=4",
         f"smb2.bench.{test}",
     ]
+    before = cpu_secs(srv.proc.pid) if srv.proc else None
     r = subprocess.run(args, capture_output=True, text=True)
+    used = cpu_secs(srv.proc.pid) - before if before is not None else None
     text = r.stdout + r.stderr
     (ctx.work / "logs" / f"torture-{test}-{srv.name}-{rep}.log").write_text(text)
     rate = parse_torture(text)
@@ -577,6 +629,9 @@ def torture(ctx, srv, rep, test):
         # "../../source4/torture/smb2/oplock.c:4332: status was NT_STATUS_X" -> "oplock.c:4332: NT_STATUS_X"
         why = re.sub(r"\S*/([\w.]+:\d+): (?:status was )?", r"\1: ", why.strip())
         raise NA(short(why, 70))
+    if used is not None and rate:
+        # The operations done, estimated as the reported rate over the time limit.
+        ctx.op_cpu.setdefault(f"torture-{test}", {}).setdefault(srv.name, []).append(1000.0 * used / (rate * tl))
     return {f"torture-{test}": rate}
 
 
@@ -586,94 +641,81 @@ def sessions(ctx, srv, rep, n):
     srv.restart()
     time.sleep(1.0)
     before, _ = pss_kib(srv.proc.pid)
-    nproc = max(4, math.ceil(n / SESSIONS_PER_PROCESS))
-    per = [n // nproc + (1 if i < n % nproc else 0) for i in range(nproc)]
-    procs = []
+    cpu_before = cpu_secs(srv.proc.pid)
+    # One native client process (tokio, one task per session) for all of them.
+    p = subprocess.Popen(
+        [
+            str(ctx.client_bin),
+            "sessions",
+            "--count",
+            str(n),
+            "--concurrency",
+            str(SESSION_CONCURRENCY),
+            "--deadline",
+            str(ctx.session_deadline),
+            "--port",
+            str(srv.port),
+            "--user",
+            USER,
+            "--password",
+            ctx.password,
+            "--share",
+            SHARE,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        for k in per:
-            procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        str(HERE / "smbops.py"),
-                        "hold",
-                        "--count",
-                        str(k),
-                        "--deadline",
-                        str(ctx.session_deadline),
-                        "--port",
-                        str(srv.port),
-                        "--user",
-                        USER,
-                        "--password",
-                        ctx.password,
-                        "--share",
-                        SHARE,
-                    ],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    text=True,
-                    start_new_session=True,
-                )
-            )
-        for p in procs:
-            if p.stdout.readline().strip() != "STARTED":
-                raise NA("a session client did not start (is smbprotocol installed?)")
+        if p.stdout.readline().strip() != "STARTED":
+            raise NA(f"the session client did not start: {short(p.stderr.read() if p.poll() is not None else '')}")
         t = time.perf_counter()
-        for p in procs:
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        ready, failed, err, client_cpu = 0, 0, "", 0.0
-        for p in procs:
-            line = p.stdout.readline()
-            if not line:
-                failed += 1
-                err = err or "a client process died"
-                continue
-            r = json.loads(line)
-            ready += r["ready"]
-            client_cpu += r.get("cpu", 0.0)
-            failed += r["failed"]
-            err = err or r["error"]
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        line = p.stdout.readline()
         secs = time.perf_counter() - t
+        cpu_used = cpu_secs(srv.proc.pid) - cpu_before if srv.alive() else None
+        if not line:
+            raise NA("the session client died")
+        r = json.loads(line)
+        ready, failed, err, client_cpu = r["ready"], r["failed"], r["error"], r.get("cpu", 0.0)
         if ready == 0:
             raise NA(f"no session set up: {short(err, 60)}")
+        if cpu_used is not None:
+            ctx.op_cpu.setdefault(f"sessions{n}", {}).setdefault(srv.name, []).append(1000.0 * cpu_used / ready)
         time.sleep(2.0)
         after, nprocs = pss_kib(srv.proc.pid) if srv.alive() else (0, 0)
-        echo_ok = 0
-        for p in procs:
-            p.stdin.write("echo\n")
-            p.stdin.flush()
-        for p in procs:
-            line = p.stdout.readline()
-            if line:
-                echo_ok += json.loads(line)["echo_ok"]
+        p.stdin.write("echo\n")
+        p.stdin.flush()
+        line = p.stdout.readline()
+        echo = json.loads(line) if line else {"echo_ok": 0, "error": "the session client died"}
+        echo_ok = echo["echo_ok"]
         out = {
             f"sess{n}-up": float(ready),
             f"sess{n}-rate": ready / secs,
             f"sess{n}-mem": (after - before) / ready if after else float("nan"),
             f"sess{n}-echo": 100.0 * echo_ok / ready,
         }
+        echo_err = f" (first error: {short(echo['error'], 60)})" if echo.get("error") else ""
         ctx.notes.append(
             f"sessions N={n} {srv.name} rep {rep + 1}: {ready} set up ({failed} failed{': ' + short(err, 60) if err else ''}) in {secs:.1f}s, "
-            f"PSS {before} -> {after} KiB over {nprocs} process(es), {echo_ok} answered ECHO; "
-            f"clients used {client_cpu:.1f} CPU-s of the {(os.cpu_count() or 1) * secs:.1f} the machine had"
+            f"PSS {before} -> {after} KiB over {nprocs} process(es), {echo_ok} answered the echo{echo_err}; "
+            f"server CPU {cpu_used if cpu_used is not None else float('nan'):.2f} s; "
+            f"the client used {client_cpu:.1f} CPU-s of the {(os.cpu_count() or 1) * secs:.1f} the machine had"
         )
         return out
     finally:
-        for p in procs:
-            try:
-                p.stdin.close()
-            except OSError:
-                pass
-        deadline = time.monotonic() + 30
-        for p in procs:
-            try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        try:
+            p.stdin.close()
+        except OSError:
+            pass
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
         # Free the memory now; the next measurement (re)starts the server.
         srv.stop()
 
@@ -940,6 +982,7 @@ def main():
     p.add_argument("--servers", default=",".join(SERVERS), help="subset of samba,peer,lanshare")
     p.add_argument("--lanshare-bin", required=True)
     p.add_argument("--peer-bin", required=True)
+    p.add_argument("--client-bin", required=True, help="the native client (bench/client)")
     p.add_argument("--base-bin", help="also measure this earlier lanshare build (column 'lanshare (before)')")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -978,6 +1021,7 @@ def main():
     ctx.notes = []
     ctx.client_cpu = {}
     ctx.server_cpu = {}
+    ctx.op_cpu = {}
     ctx.profiles = []
     ctx.perf = bool(a.perf)
     if a.perf:
@@ -992,9 +1036,11 @@ def main():
         ctx.servers.insert(ctx.servers.index("lanshare") if "lanshare" in ctx.servers else len(ctx.servers), "base")
     ctx.lanshare_bin = Path(a.lanshare_bin)
     ctx.peer_bin = Path(a.peer_bin)
+    ctx.client_bin = Path(a.client_bin)
     ctx.password = "Bench." + secrets.token_hex(6)
 
     rows, groups = build_rows(ctx)
+    ctx.group_list = groups
     if a.list:
         for name, ids, _, reps in groups:
             print(f"{name:28} {reps} rep(s): " + ", ".join(rows[i][1] for i in ids))
@@ -1145,11 +1191,26 @@ def main():
             cells = ctx.server_cpu[rid]
             print("    " + f"{rid:14}" + "".join(
                 f"{statistics.median(cells[n]):>10.2f}" if n in cells else f"{'-':>10}" for n in names))
+    if ctx.op_cpu:
+        print()
+        print("  server CPU milliseconds per operation (median; lower is better; load-independent, unlike rates):")
+        print("  sessions: per session set up; small: per file operation (create+write+close, open+read+close,")
+        print("  delete: the mean of the three); many: per create; list: per entry; torture: per operation")
+        print("  (the reported rate times the time limit); ratio = the better of samba and peer / lanshare")
+        names = [n for n in ctx.servers]
+        print("    " + f"{'row':32}" + "".join(f"{n:>10}" for n in names) + f"{'ratio':>8}")
+        for rid in [g for g, *_ in ctx.group_list if g in ctx.op_cpu]:
+            cells = {n: statistics.median(v) for n, v in ctx.op_cpu[rid].items() if v}
+            others = [cells[n] for n in ("samba", "peer") if n in cells]
+            r = f"{min(others) / cells['lanshare']:.2f}" if others and cells.get("lanshare") else "-"
+            print("    " + f"{rid:32}" + "".join(
+                f"{cells[n]:>10.3f}" if n in cells else f"{'-':>10}" for n in names) + f"{r:>8}")
     if ctx.client_cpu:
         print()
-        print("  smbprotocol client CPU / wall time (near 100 % = the client set the pace, not the server):")
-        for (g, s), v in sorted(ctx.client_cpu.items()):
-            print(f"    {g:14} {s:9} {100 * statistics.median(v):.0f} %")
+        print("  client CPU / wall time (near 100 % = the client set the pace, not the server; native =")
+        print("  bench/client, the Rust smb crate; smbprotocol = bench/smbops.py):")
+        for (g, who, s), v in sorted(ctx.client_cpu.items()):
+            print(f"    {g:14} {who:12} {s:9} {100 * statistics.median(v):.0f} %")
     for group, top in ctx.profiles:
         print()
         print(f"  lanshare profile during {group} (perf, self time; full report in {ctx.perf_dir}/perf-{group}.txt):")
