@@ -130,7 +130,7 @@ def cpu_secs(root_pid):
 
 
 def op_cpu(ctx, srv, row, ops, fn):
-    """Runs fn() and records the server's CPU milliseconds per operation under `row`; `ops`
+    """Runs fn() and records the server's CPU microseconds per operation under `row`; `ops`
     is a number or a function of fn's result (the operations it did)."""
     before = cpu_secs(srv.proc.pid) if srv.proc else None
     r = fn()
@@ -138,7 +138,7 @@ def op_cpu(ctx, srv, row, ops, fn):
         used = cpu_secs(srv.proc.pid) - before
         n = ops(r) if callable(ops) else ops
         if n:
-            ctx.op_cpu.setdefault(row, {}).setdefault(srv.name, []).append(1000.0 * used / n)
+            ctx.op_cpu.setdefault(row, {}).setdefault(srv.name, []).append(1e6 * used / n)
     return r
 
 
@@ -541,6 +541,9 @@ def multi(ctx, srv, rep, protection):
                 ),
             )
             who = "smbprotocol" if run is smbops else "native"
+            if r.get("negotiated") and (protection, srv.name) not in ctx.negotiated:
+                ctx.negotiated[(protection, srv.name)] = r["negotiated"]
+                ctx.notes.append(f"multi-{protection} {srv.name}: the native client negotiated {r['negotiated']}")
             ctx.client_cpu.setdefault((f"multi-{protection}", who, srv.name), []).append(r["client_cpu"])
             out[f"m{mode}-{protection}-{n}"] = r["bytes"] / r["seconds"] / MB
         landed = srv.share_dir / name
@@ -631,7 +634,7 @@ def torture(ctx, srv, rep, test):
         raise NA(short(why, 70))
     if used is not None and rate:
         # The operations done, estimated as the reported rate over the time limit.
-        ctx.op_cpu.setdefault(f"torture-{test}", {}).setdefault(srv.name, []).append(1000.0 * used / (rate * tl))
+        ctx.op_cpu.setdefault(f"torture-{test}", {}).setdefault(srv.name, []).append(1e6 * used / (rate * tl))
     return {f"torture-{test}": rate}
 
 
@@ -681,10 +684,11 @@ def sessions(ctx, srv, rep, n):
             raise NA("the session client died")
         r = json.loads(line)
         ready, failed, err, client_cpu = r["ready"], r["failed"], r["error"], r.get("cpu", 0.0)
+        retries = r.get("retries", 0)
         if ready == 0:
             raise NA(f"no session set up: {short(err, 60)}")
         if cpu_used is not None:
-            ctx.op_cpu.setdefault(f"sessions{n}", {}).setdefault(srv.name, []).append(1000.0 * cpu_used / ready)
+            ctx.op_cpu.setdefault(f"sessions{n}", {}).setdefault(srv.name, []).append(1e6 * cpu_used / ready)
         time.sleep(2.0)
         after, nprocs = pss_kib(srv.proc.pid) if srv.alive() else (0, 0)
         p.stdin.write("echo\n")
@@ -700,7 +704,7 @@ def sessions(ctx, srv, rep, n):
         }
         echo_err = f" (first error: {short(echo['error'], 60)})" if echo.get("error") else ""
         ctx.notes.append(
-            f"sessions N={n} {srv.name} rep {rep + 1}: {ready} set up ({failed} failed{': ' + short(err, 60) if err else ''}) in {secs:.1f}s, "
+            f"sessions N={n} {srv.name} rep {rep + 1}: {ready} set up ({failed} failed{': ' + short(err, 60) if err else ''}, {retries} retried) in {secs:.1f}s, "
             f"PSS {before} -> {after} KiB over {nprocs} process(es), {echo_ok} answered the echo{echo_err}; "
             f"server CPU {cpu_used if cpu_used is not None else float('nan'):.2f} s; "
             f"the client used {client_cpu:.1f} CPU-s of the {(os.cpu_count() or 1) * secs:.1f} the machine had"
@@ -1022,6 +1026,7 @@ def main():
     ctx.client_cpu = {}
     ctx.server_cpu = {}
     ctx.op_cpu = {}
+    ctx.negotiated = {}
     ctx.profiles = []
     ctx.perf = bool(a.perf)
     if a.perf:
@@ -1193,7 +1198,8 @@ def main():
                 f"{statistics.median(cells[n]):>10.2f}" if n in cells else f"{'-':>10}" for n in names))
     if ctx.op_cpu:
         print()
-        print("  server CPU milliseconds per operation (median; lower is better; load-independent, unlike rates):")
+        print("  server CPU microseconds per operation (median; lower is better; load-independent, unlike rates;")
+        print("  /proc counts in 10 ms ticks, so a row whose server used less than a second in all is coarse):")
         print("  sessions: per session set up; small: per file operation (create+write+close, open+read+close,")
         print("  delete: the mean of the three); many: per create; list: per entry; torture: per operation")
         print("  (the reported rate times the time limit); ratio = the better of samba and peer / lanshare")
@@ -1204,7 +1210,7 @@ def main():
             others = [cells[n] for n in ("samba", "peer") if n in cells]
             r = f"{min(others) / cells['lanshare']:.2f}" if others and cells.get("lanshare") else "-"
             print("    " + f"{rid:32}" + "".join(
-                f"{cells[n]:>10.3f}" if n in cells else f"{'-':>10}" for n in names) + f"{r:>8}")
+                f"{cells[n]:>10.1f}" if n in cells else f"{'-':>10}" for n in names) + f"{r:>8}")
     if ctx.client_cpu:
         print()
         print("  client CPU / wall time (near 100 % = the client set the pace, not the server; native =")

@@ -43,11 +43,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use smb::connection::EncryptionMode;
-use smb::{
-    Connection, ConnectionConfig, CreateDisposition, CreateOptions, Dialect, File,
-    FileAccessMask, FileAttributes, FileCreateArgs, Guid, Resource, Session, Tree, UncPath,
-};
 use smb::transport::{IoVec, SmbTransport, SmbTransportRead, SmbTransportWrite, TransportError};
+use smb::{
+    Connection, ConnectionConfig, CreateDisposition, CreateOptions, Dialect, File, FileAccessMask,
+    FileAttributes, FileCreateArgs, Guid, Resource, Session, Tree, UncPath,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -74,7 +74,8 @@ impl Tcp {
             .await
             .map_err(|_| format!("connect {addr}: timed out"))?
             .map_err(|e| format!("connect {addr}: {e}"))?;
-        s.set_nodelay(true).map_err(|e| format!("TCP_NODELAY: {e}"))?;
+        s.set_nodelay(true)
+            .map_err(|e| format!("TCP_NODELAY: {e}"))?;
         let (r, w) = s.into_split();
         Ok(Tcp {
             reader: Some(r),
@@ -126,7 +127,10 @@ impl SmbTransport for Tcp {
 }
 
 impl SmbTransportWrite for Tcp {
-    fn send_raw<'a>(&'a mut self, buf: &'a [u8]) -> BoxFuture<'a, smb::transport::error::Result<()>> {
+    fn send_raw<'a>(
+        &'a mut self,
+        buf: &'a [u8],
+    ) -> BoxFuture<'a, smb::transport::error::Result<()>> {
         Box::pin(async move {
             let w = self.writer.as_mut().ok_or(TransportError::NotConnected)?;
             w.write_all(buf).await?;
@@ -137,7 +141,8 @@ impl SmbTransportWrite for Tcp {
     fn send<'a>(&'a mut self, data: &'a IoVec) -> BoxFuture<'a, smb::transport::error::Result<()>> {
         Box::pin(async move {
             let w = self.writer.as_mut().ok_or(TransportError::NotConnected)?;
-            let total = u32::try_from(data.total_size()).map_err(|_| TransportError::InvalidMessage)?;
+            let total =
+                u32::try_from(data.total_size()).map_err(|_| TransportError::InvalidMessage)?;
             // [MS-SMB2] 2.1: a zero byte, then the 24-bit length, big-endian.
             let mut pending = Vec::with_capacity(GATHER_MAX.min(total as usize + 4));
             pending.extend_from_slice(&total.to_be_bytes());
@@ -549,7 +554,11 @@ async fn stream_slice(
     for _ in 0..depth {
         let (file, next, data) = (file.clone(), next.clone(), data.clone());
         workers.spawn(async move {
-            let mut buf = if put { Vec::new() } else { vec![0u8; chunk as usize] };
+            let mut buf = if put {
+                Vec::new()
+            } else {
+                vec![0u8; chunk as usize]
+            };
             let mut moved = 0u64;
             loop {
                 let pos = next.fetch_add(chunk, Ordering::Relaxed);
@@ -565,7 +574,8 @@ async fn stream_slice(
                     };
                     file.write_block_zc(block, pos, None).await
                 } else {
-                    file.read_block(&mut buf[..n as usize], pos, None, false).await
+                    file.read_block(&mut buf[..n as usize], pos, None, false)
+                        .await
                 }
                 .map_err(|e| format!("{} at {pos}: {e}", if put { "write" } else { "read" }))?;
                 if got as u64 != n {
@@ -622,15 +632,30 @@ async fn cmd_stream(a: Args) {
                     .conn_info()
                     .map(|i| {
                         let n = &i.negotiation;
-                        u64::from(if put { n.max_write_size } else { n.max_read_size })
+                        u64::from(if put {
+                            n.max_write_size
+                        } else {
+                            n.max_read_size
+                        })
                     })
                     .unwrap_or(MIB);
-                Ok::<_, String>((h, file, neg))
+                let algos = h
+                    .conn
+                    .conn_info()
+                    .map(|i| {
+                        let n = &i.negotiation;
+                        format!(
+                            "signing {:?}, cipher {:?}",
+                            n.signing_algo, n.encryption_cipher
+                        )
+                    })
+                    .unwrap_or_default();
+                Ok::<_, String>((h, file, neg, algos))
             };
             let r = setup.await;
             // Every stream reaches the barrier, failed or not, so that none waits forever.
             barrier.wait().await;
-            let (h, file, max) = r?;
+            let (h, file, max, algos) = r?;
             let share = a.bytes / a.streams as u64;
             let start = index * share;
             let end = if index == a.streams as u64 - 1 {
@@ -640,16 +665,20 @@ async fn cmd_stream(a: Args) {
             };
             let moved = stream_slice(file.clone(), put, start, end, MIB.min(max), a.depth).await?;
             drop(h);
-            Ok::<u64, String>(moved)
+            Ok::<(u64, String), String>((moved, algos))
         });
     }
     barrier.wait().await;
     let cpu0 = cpu_secs();
     let t0 = Instant::now();
     let mut moved = 0;
+    let mut algos = String::new();
     while let Some(r) = tasks.join_next().await {
         match r {
-            Ok(Ok(m)) => moved += m,
+            Ok(Ok((m, al))) => {
+                moved += m;
+                algos = al;
+            }
             Ok(Err(e)) => fail(e),
             Err(e) => fail(format!("task: {e}")),
         }
@@ -660,8 +689,9 @@ async fn cmd_stream(a: Args) {
         fail(format!("{}: {moved} bytes moved of {}", a.mode, a.bytes));
     }
     println!(
-        "{{\"seconds\": {secs:.4}, \"bytes\": {moved}, \"client_cpu\": {:.4}}}",
-        cpu / secs
+        "{{\"seconds\": {secs:.4}, \"bytes\": {moved}, \"client_cpu\": {:.4}, \"negotiated\": {}}}",
+        cpu / secs,
+        json_str(&algos)
     );
 }
 
@@ -718,7 +748,10 @@ async fn cmd_small(a: Args) -> Result<(), String> {
             .await
             .map_err(|e| format!("read {n}: {e}"))?;
         if got != a.size || buf[..] != data[..] {
-            return Err(format!("read {got} bytes of {n} (or other bytes), wrote {}", a.size));
+            return Err(format!(
+                "read {got} bytes of {n} (or other bytes), wrote {}",
+                a.size
+            ));
         }
         f.close().await.map_err(|e| format!("close {n}: {e}"))?;
     }
