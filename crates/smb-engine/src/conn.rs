@@ -12,7 +12,6 @@
 //! arrival order where it matters ([`FileOrder`]). Related compounds: [MS-SMB2] 3.3.5.2.7.2.
 
 use std::collections::HashMap;
-use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,9 +21,9 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes};
 use smb_wire::header::{Header, HeaderId};
 use smb_wire::{AsyncId, Command, Dialect, FileId, HeaderFlags, NtStatus, SessionId, TreeId};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
@@ -33,6 +32,7 @@ use crate::credits::CreditWindow;
 use crate::crypto::{self, PreauthHash, SigningAlgo};
 use crate::error::{ProtoError, ProtoResult};
 use crate::handlers;
+use crate::outbox::{FileTail, OutMsg, Outbox};
 use crate::server::ServerState;
 use crate::session::{Session, Tree, lock};
 
@@ -66,7 +66,8 @@ pub(crate) struct Connection {
     pub credits: Mutex<CreditWindow>,
     /// Sessions set up on this connection, closed with it.
     pub sessions: Mutex<HashMap<u64, Arc<Session>>>,
-    tx: mpsc::Sender<Vec<Vec<u8>>>,
+    /// Where responses go (see `outbox`).
+    pub(crate) out: Outbox,
     /// Requests answered with an interim STATUS_PENDING, by AsyncId ([MS-SMB2] 3.3.4.2).
     pending: Mutex<HashMap<u64, PendingOp>>,
     /// CANCELs (MessageId, SessionId) that found nothing pending: the request they name may
@@ -268,6 +269,11 @@ pub(crate) struct Ctx<'a> {
     pub new_file_id: Option<FileId>,
     /// Set once the request went async: the final response carries this AsyncId.
     pub async_id: Option<u64>,
+    /// The response may end with a range of a file that the kernel sends (READ): a lone
+    /// request (no compound), neither signed nor encrypted, on a socket.
+    pub zero_copy: bool,
+    /// File data that follows `out` on the wire (only when `zero_copy`).
+    pub file_tail: Option<FileTail>,
     /// The frame's place in the per-open order, released when the request goes async.
     order: Option<&'a OrderTicket>,
     /// The responses to the earlier requests of this compound, not sent yet: when the last
@@ -409,6 +415,7 @@ impl Ctx<'_> {
         chain.push(Response {
             pdu: interim,
             sign: None,
+            file: None,
         });
         conn.send_responses(chain, self.encrypted.as_ref())
             .await
@@ -442,6 +449,8 @@ struct Whole<'f> {
 struct Response {
     pdu: Vec<u8>,
     sign: Option<(SigningAlgo, [u8; 16])>,
+    /// File data after `pdu` (a zero-copy READ).
+    file: Option<FileTail>,
 }
 
 /// Drop guard: whatever ends the connection (EOF, error, panic), its sessions go with it;
@@ -460,8 +469,7 @@ impl Drop for Cleanup {
 
 pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: SocketAddr) {
     let (rd, wr) = stream.into_split();
-    let (tx, rx) = mpsc::channel::<Vec<Vec<u8>>>(64);
-    let writer = tokio::spawn(write_loop(wr, rx));
+    let (out, writer) = Outbox::socket(wr);
     let conn = Arc::new(Connection {
         id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
         server: server.clone(),
@@ -469,7 +477,7 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
         neg: Mutex::new(NegState::default()),
         credits: Mutex::new(CreditWindow::new(server.config.max_credits)),
         sessions: Mutex::new(HashMap::new()),
-        tx,
+        out,
         pending: Mutex::new(HashMap::new()),
         early_cancels: Mutex::new(std::collections::VecDeque::new()),
         last_active: AtomicU64::new(server.now_secs()),
@@ -608,6 +616,7 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
     }
     reader.abort();
     tasks.abort_all();
+    conn.out.close();
     drop(_cleanup);
     drop(conn);
     let _ = writer.await;
@@ -780,70 +789,6 @@ async fn read_frame(
     }
 }
 
-/// Responses queued together go out in one vectored write; more than this many are left for
-/// the next one (bounded work per syscall, and far below IOV_MAX).
-const MAX_BATCH: usize = 32;
-/// Slices handed to one writev (Linux refuses more than 1,024).
-const MAX_IOVECS: usize = 512;
-
-/// Writes each queued response (its parts, after a NetBIOS header) straight from the Vecs the
-/// handlers built: no copy into a connection buffer, and nothing held while idle.
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<Vec<u8>>>) {
-    let mut batch: Vec<Vec<Vec<u8>>> = Vec::new();
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(parts) => batch.push(parts),
-                Err(_) => break,
-            }
-        }
-        let hdrs: Vec<[u8; 4]> = batch
-            .iter()
-            .map(|parts| {
-                let mut hdr = [0u8; 4];
-                smb_wire::netbios::write_frame_header(parts.iter().map(Vec::len).sum(), &mut hdr);
-                hdr
-            })
-            .collect();
-        let mut slices: Vec<IoSlice<'_>> = Vec::new();
-        for (hdr, parts) in hdrs.iter().zip(&batch) {
-            slices.push(IoSlice::new(hdr));
-            slices.extend(
-                parts
-                    .iter()
-                    .filter(|p| !p.is_empty())
-                    .map(|p| IoSlice::new(p)),
-            );
-        }
-        let ok = write_all_vectored(&mut wr, &mut slices).await.is_ok();
-        drop(slices);
-        batch.clear();
-        if !ok {
-            break;
-        }
-        if batch.capacity() > MAX_BATCH {
-            batch = Vec::new();
-        }
-    }
-    let _ = wr.shutdown().await;
-}
-
-async fn write_all_vectored(
-    wr: &mut OwnedWriteHalf,
-    mut bufs: &mut [IoSlice<'_>],
-) -> std::io::Result<()> {
-    while !bufs.is_empty() {
-        let upto = bufs.len().min(MAX_IOVECS);
-        let n = wr.write_vectored(&bufs[..upto]).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut bufs, n);
-    }
-    Ok(())
-}
-
 impl Connection {
     /// Note activity for the idle timer.
     fn touch(&self) {
@@ -914,10 +859,7 @@ impl Connection {
     }
 
     async fn send(&self, parts: Vec<Vec<u8>>) -> Result<(), String> {
-        self.tx
-            .send(parts)
-            .await
-            .map_err(|_| "writer gone".to_string())
+        self.out.send(OutMsg::new(parts, None)).await
     }
 
     /// Sends a message the client did not ask for (an oplock break), encrypted when its
@@ -935,12 +877,7 @@ impl Connection {
             },
             _ => pdu,
         };
-        if let Err(mpsc::error::TrySendError::Full(parts)) = self.tx.try_send(vec![pdu]) {
-            let c = self.clone();
-            tokio::spawn(async move {
-                let _ = c.send(parts).await;
-            });
-        }
+        self.out.send_now(OutMsg::new(vec![pdu], None));
     }
 
     /// Take a frame's place in the order of the opens its requests name (see
@@ -1161,7 +1098,23 @@ impl Connection {
         // Signatures cover the padding, so sign last.
         let n = responses.len();
         let mut parts = Vec::with_capacity(n);
+        let mut tail = None;
         for (i, mut r) in responses.into_iter().enumerate() {
+            if let Some(f) = r.file.take() {
+                if n == 1 && r.sign.is_none() && encrypted.is_none() && self.out.sends_files() {
+                    tail = Some(f);
+                } else {
+                    // Handlers attach file data only where `Ctx::zero_copy` allowed it: this
+                    // is a bug, answered correctly anyway (tmpfs: no disk wait).
+                    debug_assert!(false, "file tail on a response that cannot carry one");
+                    let want = f.len;
+                    let got = f
+                        .handle
+                        .read_append(&mut r.pdu, want, f.offset)
+                        .unwrap_or(0);
+                    r.pdu.resize(r.pdu.len() + want - got.min(want), 0);
+                }
+            }
             if n > 1 {
                 let padded = r.pdu.len().next_multiple_of(8);
                 r.pdu.resize(padded, 0);
@@ -1181,7 +1134,7 @@ impl Connection {
                 .ok_or("encrypting the response failed")?;
             return self.send(sealed.into()).await;
         }
-        self.send(parts).await
+        self.out.send(OutMsg::new(parts, tail)).await
     }
 
     /// The per-PDU pipeline. `Ok(None)`: no response (CANCEL). `Err`: drop the connection.
@@ -1260,6 +1213,8 @@ impl Connection {
             preauth_hook: PreauthHook::None,
             new_file_id: None,
             async_id: None,
+            zero_copy: false,
+            file_tail: None,
             order,
             earlier: std::mem::take(earlier),
         };
@@ -1286,13 +1241,21 @@ impl Connection {
             (_, Err(ProtoError::Drop(why))) => Err(ProtoError::Drop(why)),
             (Some(s), _) => Err(ProtoError::Status(s)),
             (None, Err(e)) => Err(e),
-            (None, Ok(())) => handlers::dispatch(&mut ctx).await,
+            (None, Ok(())) => {
+                ctx.zero_copy = first
+                    && hdr.next_command == 0
+                    && sign.is_none()
+                    && encrypted.is_none()
+                    && self.out.sends_files();
+                handlers::dispatch(&mut ctx).await
+            }
         };
         // Handed back whether or not an interim response took them.
         *earlier = std::mem::take(&mut ctx.earlier);
         let status = match result {
             Ok(s) => s,
             Err(ProtoError::Status(s)) => {
+                ctx.file_tail = None;
                 ctx.out.truncate(Header::SIZE);
                 // An empty error body cannot fail to encode.
                 let _ = smb_wire::msg::error::ErrorResponse::EMPTY.encode(&mut ctx.out);
@@ -1368,6 +1331,7 @@ impl Connection {
             return Ok(Some(Response {
                 pdu: ctx.out,
                 sign: None,
+                file: ctx.file_tail.take(),
             }));
         }
         // A related request refused for want of a session (first of a chain, or after a
@@ -1388,7 +1352,11 @@ impl Connection {
                 | HeaderFlags::SIGNED.0;
             ctx.out[16..20].copy_from_slice(&flags.to_le_bytes());
         }
-        Ok(Some(Response { pdu: ctx.out, sign }))
+        Ok(Some(Response {
+            pdu: ctx.out,
+            sign,
+            file: ctx.file_tail.take(),
+        }))
     }
 
     /// [MS-SMB2] 3.3.5.2.9 (session), 3.3.5.2.4 (signature), 3.3.5.2.11 (tree).
@@ -1490,7 +1458,7 @@ pub(crate) mod testing {
             credits: Mutex::new(CreditWindow::new(server.config.max_credits)),
             sessions: Mutex::new(HashMap::new()),
             server,
-            tx,
+            out: Outbox::Channel(tx),
             pending: Mutex::new(HashMap::new()),
             early_cancels: Mutex::new(std::collections::VecDeque::new()),
             last_active: AtomicU64::new(0),

@@ -34,6 +34,7 @@ mod names;
 mod objects;
 mod open;
 mod oplock;
+mod outbox;
 mod security;
 pub mod server;
 mod session;

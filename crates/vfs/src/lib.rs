@@ -125,6 +125,29 @@ pub trait VfsHandle: Send + Sync {
         r
     }
 
+    /// For a read of up to `len` bytes at `offset` that [`VfsHandle::send_to`] can serve
+    /// without waiting for a disk (the file's pages live in memory: tmpfs), how many bytes it
+    /// holds now (clipped at end of file). `None`: read with [`VfsHandle::read_append`].
+    /// Cheap (no data is touched): protocol servers call it on their network threads.
+    fn in_memory_len(&self, offset: u64, len: usize) -> Option<usize> {
+        let _ = (offset, len);
+        None
+    }
+
+    /// Sends up to `len` bytes at `offset` straight from the file to `out` (a non-blocking
+    /// socket) without passing them through user space (`sendfile`); returns how many, 0 at
+    /// end of file; `WouldBlock` when the socket is full. `None` where the store cannot.
+    /// Only for ranges [`VfsHandle::in_memory_len`] accepted: it must not wait for a disk.
+    fn send_to(
+        &self,
+        out: std::os::fd::BorrowedFd<'_>,
+        offset: u64,
+        len: usize,
+    ) -> Option<std::io::Result<usize>> {
+        let _ = (out, offset, len);
+        None
+    }
+
     /// Writes all of `data` at `offset`, extending the file (with zeros in any gap) as needed.
     /// Returns `data.len()`. Needs write access.
     fn write_at(&self, data: &[u8], offset: u64) -> Result<usize, VfsError>;

@@ -955,6 +955,10 @@ impl LocalHandle {
 /// Largest offset + length we accept: files are addressed with `off_t`.
 const MAX_FILE_END: u64 = i64::MAX as u64;
 
+/// `statfs` f_type of tmpfs (linux/magic.h): its pages are in memory, so `sendfile` from it
+/// never waits for a disk.
+const TMPFS_MAGIC: u64 = 0x0102_1994;
+
 impl VfsHandle for LocalHandle {
     fn metadata(&self) -> Result<Metadata, VfsError> {
         let m = self
@@ -1024,6 +1028,32 @@ impl VfsHandle for LocalHandle {
             }
         }
         Ok(buf.len() - start)
+    }
+
+    fn in_memory_len(&self, offset: u64, len: usize) -> Option<usize> {
+        if self.is_dir || !self.read {
+            return None;
+        }
+        // Decided per call on the file itself (a share may hold other mounts): two cheap
+        // syscalls, against a copy of up to 8 MiB saved.
+        let fs = rustix::fs::fstatfs(&self.file).ok()?;
+        if fs.f_type as u64 != TMPFS_MAGIC {
+            return None;
+        }
+        let st = rustix::fs::fstat(&self.file).ok()?;
+        let size = u64::try_from(st.st_size).ok()?;
+        let avail = size
+            .saturating_sub(offset)
+            .min(MAX_FILE_END.saturating_sub(offset));
+        Some(usize::try_from(avail).map_or(len, |a| a.min(len)))
+    }
+
+    fn send_to(&self, out: BorrowedFd<'_>, offset: u64, len: usize) -> Option<io::Result<usize>> {
+        if self.is_dir || !self.read {
+            return Some(Err(io::ErrorKind::PermissionDenied.into()));
+        }
+        let mut at = offset;
+        Some(rustix::fs::sendfile(out, &self.file, Some(&mut at), len).map_err(io::Error::from))
     }
 
     fn write_at(&self, data: &[u8], offset: u64) -> Result<usize, VfsError> {

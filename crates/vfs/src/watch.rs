@@ -639,6 +639,20 @@ impl VfsHandle for NotifyingHandle {
         self.inner.read_append(buf, len, offset)
     }
 
+    // Forwarded too: the defaults would turn zero-copy READs off for every watched share.
+    fn in_memory_len(&self, offset: u64, len: usize) -> Option<usize> {
+        self.inner.in_memory_len(offset, len)
+    }
+
+    fn send_to(
+        &self,
+        out: std::os::fd::BorrowedFd<'_>,
+        offset: u64,
+        len: usize,
+    ) -> Option<std::io::Result<usize>> {
+        self.inner.send_to(out, offset, len)
+    }
+
     fn write_at(&self, data: &[u8], offset: u64) -> Result<usize, VfsError> {
         self.expect();
         let n = self.inner.write_at(data, offset)?;
