@@ -24,7 +24,7 @@ use smb_wire::{AsyncId, Command, Dialect, FileId, HeaderFlags, NtStatus, Session
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -487,18 +487,17 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
     let _cleanup = Cleanup(conn.clone());
     debug!(conn = conn.id, %peer, "connection accepted");
 
-    // Frames are read by their own task so that reading is never cancelled half-way through
-    // a frame by the select below (read_exact is not cancel-safe; mpsc::recv is).
-    let (frames_tx, mut frames) = mpsc::channel::<Result<Vec<u8>, FrameError>>(4);
-    let reader = tokio::spawn(read_loop(
-        rd,
-        frames_tx,
-        FrameCap {
-            conn: Arc::downgrade(&conn),
-            authenticated: server.config.max_io_size as usize + 1024 * 1024,
-        },
-        server.config.frame_read_timeout,
-    ));
+    // The next frame is read by a future that lives across the select below and is only
+    // replaced once it completes, so that reading is never cancelled half-way through a frame
+    // (read_exact is not cancel-safe). It runs in this task: a socket wake-up reaches the
+    // loop that handles the frame directly, with no hand-over from a reader task (that
+    // switch was a large part of small-request profiles).
+    let cap = FrameCap {
+        conn: Arc::downgrade(&conn),
+        authenticated: server.config.max_io_size as usize + 1024 * 1024,
+    };
+    let frame_timeout = server.config.frame_read_timeout;
+    let mut next = next_frame(rd, cap.clone(), frame_timeout);
 
     let mut tasks: JoinSet<Result<(), String>> = JoinSet::new();
     let mut shutdown = server.shutdown.clone();
@@ -516,8 +515,9 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
     let end: String = loop {
         let authenticated = conn.has_valid_session();
         tokio::select! {
-            f = frames.recv() => match f {
-                Some(Ok(frame)) => {
+            (rd, f) = &mut next => match f {
+                Ok(Some(frame)) => {
+                    next = next_frame(rd, cap.clone(), frame_timeout);
                     conn.touch();
                     // limits.max_inflight: waiting here stops this connection's reads, which is
                     // the back-pressure: TCP windows fill, clients slow down, nothing fails.
@@ -576,15 +576,15 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
                         }
                     }
                 }
-                Some(Err(FrameError::Deadline(d))) => {
+                Err(FrameError::Deadline(d)) => {
                     counters.read_deadline_drops.fetch_add(1, Ordering::Relaxed);
                     break format!("frame not completed within {d:?} (read deadline; slow or stalled client)");
                 }
-                Some(Err(FrameError::Other(why))) => {
+                Err(FrameError::Other(why)) => {
                     counters.protocol_drops.fetch_add(1, Ordering::Relaxed);
                     break why;
                 }
-                None => break "client closed the connection".into(),
+                Ok(None) => break "client closed the connection".into(),
             },
             Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
                 Ok(Ok(())) => {}
@@ -614,7 +614,7 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
     } else {
         info!(conn = conn.id, %peer, "connection closed: {end}");
     }
-    reader.abort();
+    drop(next);
     tasks.abort_all();
     conn.out.close();
     drop(_cleanup);
@@ -699,6 +699,7 @@ const PRE_AUTH_MAX_FRAME: usize = 128 * 1024;
 
 /// The frame size limit, read when each frame header arrives: small until a session of the
 /// connection is authenticated, then large enough for max_io_size READ/WRITE.
+#[derive(Clone)]
 struct FrameCap {
     conn: std::sync::Weak<Connection>,
     authenticated: usize,
@@ -713,24 +714,19 @@ impl FrameCap {
     }
 }
 
-async fn read_loop(
-    mut rd: OwnedReadHalf,
-    out: mpsc::Sender<Result<Vec<u8>, FrameError>>,
-    cap: FrameCap,
-    frame_timeout: Duration,
-) {
-    loop {
-        let r = read_frame(&mut rd, &cap, frame_timeout).await;
-        let stop = !matches!(r, Ok(Some(_)));
-        let msg = match r {
-            Ok(Some(f)) => Ok(f),
-            Ok(None) => return,
-            Err(e) => Err(e),
-        };
-        if out.send(msg).await.is_err() || stop {
-            return;
-        }
-    }
+type NextFrame = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = (OwnedReadHalf, Result<Option<Vec<u8>>, FrameError>)>
+            + Send,
+    >,
+>;
+
+/// Reads the next frame; the read half comes back with it for the one after.
+fn next_frame(mut rd: OwnedReadHalf, cap: FrameCap, timeout: Duration) -> NextFrame {
+    Box::pin(async move {
+        let r = read_frame(&mut rd, &cap, timeout).await;
+        (rd, r)
+    })
 }
 
 /// Read one NetBIOS session message ([MS-SMB2] 2.1). `Ok(None)` at a clean EOF.
@@ -1446,6 +1442,7 @@ impl Connection {
 pub(crate) mod testing {
     //! A connection without a socket: feed frames, collect response frames.
     use super::*;
+    use tokio::sync::mpsc;
 
     pub(crate) fn connection(
         server: Arc<ServerState>,
