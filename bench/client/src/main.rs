@@ -55,6 +55,9 @@ use tokio::sync::{Barrier, Semaphore};
 
 const MIB: u64 = 1 << 20;
 
+/// How long one stream request may take before the row is failed.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(60);
+
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// A connected TCP transport for the smb crate: TCP_NODELAY, one write per message unless a
@@ -566,18 +569,31 @@ async fn stream_slice(
                     return Ok::<u64, String>(moved);
                 }
                 let n = chunk.min(end - pos);
-                let got = if put {
-                    let block: Arc<[u8]> = if n == chunk {
-                        data.clone()
+                let op = if put { "write" } else { "read" };
+                let io = async {
+                    if put {
+                        let block: Arc<[u8]> = if n == chunk {
+                            data.clone()
+                        } else {
+                            data[..n as usize].into()
+                        };
+                        file.write_block_zc(block, pos, None).await
                     } else {
-                        data[..n as usize].into()
-                    };
-                    file.write_block_zc(block, pos, None).await
-                } else {
-                    file.read_block(&mut buf[..n as usize], pos, None, false)
-                        .await
-                }
-                .map_err(|e| format!("{} at {pos}: {e}", if put { "write" } else { "read" }))?;
+                        file.read_block(&mut buf[..n as usize], pos, None, false)
+                            .await
+                    }
+                };
+                // Once seen against Samba (encrypted, 4 streams, under load): a request that
+                // never completed, with both sockets idle. Fail the row instead of hanging.
+                let got = tokio::time::timeout(REQUEST_DEADLINE, io)
+                    .await
+                    .map_err(|_| {
+                        format!(
+                            "{op} at {pos}: no answer in {}s",
+                            REQUEST_DEADLINE.as_secs()
+                        )
+                    })?
+                    .map_err(|e| format!("{op} at {pos}: {e}"))?;
                 if got as u64 != n {
                     return Err(format!("{got} bytes moved of {n} at {pos}"));
                 }
