@@ -353,6 +353,31 @@ impl Inner {
         real
     }
 
+    /// [`Self::resolve`] for a path whose exact spelling was just found missing (or is about
+    /// to be created): the parent is looked at first, so that the common case — the parent
+    /// exists as spelled and its cached listing has no case variant of the name — costs one
+    /// `statx`, with no walk of the components. The flag says the parent of the returned
+    /// path is known to exist as a directory (a miss of the last name is then NotFound).
+    fn resolve_miss(&self, path: &VfsPath) -> (PathBuf, bool) {
+        let exact = rel_path(path);
+        if !self.opts.case_insensitive || path.is_root() {
+            return (exact, false);
+        }
+        let parent = exact.parent().unwrap_or(Path::new("")).to_owned();
+        let Some(name) = exact.file_name().and_then(|n| n.to_str()) else {
+            return (self.resolve(path), false);
+        };
+        let key = dir_key(&parent);
+        let Some(stamp) = self.dir_stamp(&key) else {
+            // The parent is not there as spelled: walk the components.
+            return (self.resolve(path), false);
+        };
+        match self.ci_find_stamped(key, stamp, name) {
+            Some(found) if found != name => (parent.join(found), true),
+            _ => (exact, true),
+        }
+    }
+
     fn cache(&self) -> MutexGuard<'_, CiCache> {
         // Plain data; a panic elsewhere while holding it leaves it usable.
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
@@ -384,7 +409,14 @@ impl Inner {
     }
 
     fn dir_stamp(&self, dir: &Path) -> Option<DirStamp> {
-        let m = self.root.metadata(dir_key(dir)).ok()?;
+        let key = dir_key(dir);
+        // Without following: one `statx` for a folder of the root (following costs an open, a
+        // stat and a close); only a symlink needs the second look.
+        let m = match self.root.symlink_metadata(&key) {
+            Ok(m) if m.file_type().is_symlink() => self.root.metadata(&key).ok()?,
+            Ok(m) => m,
+            Err(_) => return None,
+        };
         m.is_dir().then(|| DirStamp {
             dev: m.dev(),
             ino: m.ino(),
@@ -397,6 +429,11 @@ impl Inner {
     fn ci_find(&self, dir: &Path, name: &str) -> Option<String> {
         let key = dir_key(dir);
         let stamp = self.dir_stamp(&key)?;
+        self.ci_find_stamped(key, stamp, name)
+    }
+
+    /// [`Self::ci_find`] in the directory `key` whose current stamp the caller just read.
+    fn ci_find_stamped(&self, key: PathBuf, stamp: DirStamp, name: &str) -> Option<String> {
         let folded = fold(name);
         if let Cached::Hit(found) = self.cache().lookup(&key, stamp, &folded) {
             return found;
@@ -443,7 +480,11 @@ impl Inner {
     /// Turns a lookup failure into NotFound vs PathNotFound vs NotADirectory by looking at the
     /// parent: Windows clients depend on the distinction ([MS-FSA] 2.1.5.1).
     fn classify_missing(&self, path: &VfsPath, e: io::Error, op: &'static str) -> VfsError {
-        let err = VfsError::from_io(e, op);
+        self.classify_err(path, VfsError::from_io(e, op))
+    }
+
+    /// [`Self::classify_missing`] of an error already mapped.
+    fn classify_err(&self, path: &VfsPath, err: VfsError) -> VfsError {
         if !matches!(err, VfsError::NotFound | VfsError::PathNotFound) {
             return err;
         }
@@ -477,6 +518,7 @@ impl Inner {
         rel: &Path,
         want_write: bool,
         mode: DirMode,
+        classify: bool,
     ) -> Result<(File, RawStat), VfsError> {
         let try_open = |write: bool, custom: i32| -> io::Result<File> {
             self.root
@@ -501,7 +543,15 @@ impl Inner {
                 other => other,
             },
         }
-        .map_err(|e| self.classify_missing(path, e, "open"))?;
+        .map_err(|e| {
+            // Unclassified, a miss stays NotFound / PathNotFound as the errno says: the caller
+            // looks for another spelling first, and classifies only if there is none.
+            if classify {
+                self.classify_missing(path, e, "open")
+            } else {
+                VfsError::from_io(e, "open")
+            }
+        })?;
         let st = RawStat::from_std(&file.metadata().map_err(|e| VfsError::from_io(e, "fstat"))?);
         if st.is_dir() {
             if mode == DirMode::FileOnly {
@@ -575,7 +625,7 @@ impl Inner {
         // second spelling of an existing name).
         let mut resolved = !self.opts.case_insensitive || opts.create == CreateMode::Create;
         let mut rel = if resolved {
-            self.resolve(path)
+            self.resolve_miss(path).0
         } else {
             rel_path(path)
         };
@@ -599,14 +649,21 @@ impl Inner {
         for _ in 0..8 {
             if opts.create != CreateMode::Create {
                 let want_write = opts.write || truncating;
-                let mut found = self.open_existing(path, &rel, want_write, opts.directory);
-                if !resolved && matches!(found, Err(VfsError::NotFound | VfsError::PathNotFound)) {
+                let mut found =
+                    self.open_existing(path, &rel, want_write, opts.directory, resolved);
+                if !resolved
+                    && let Err(miss @ (VfsError::NotFound | VfsError::PathNotFound)) = found
+                {
                     resolved = true;
-                    let real = self.resolve(path);
-                    if real != rel {
+                    let (real, parent_is_dir) = self.resolve_miss(path);
+                    found = if real != rel {
                         rel = real;
-                        found = self.open_existing(path, &rel, want_write, opts.directory);
-                    }
+                        self.open_existing(path, &rel, want_write, opts.directory, true)
+                    } else if parent_is_dir && miss == VfsError::NotFound {
+                        Err(VfsError::NotFound)
+                    } else {
+                        Err(self.classify_err(path, miss))
+                    };
                 }
                 match found {
                     Ok((file, st)) => {
@@ -642,7 +699,7 @@ impl Inner {
             }
             let created = if opts.directory == DirMode::DirOnly {
                 self.create_dir(&rel).and_then(|()| {
-                    self.open_existing(path, &rel, false, DirMode::DirOnly)
+                    self.open_existing(path, &rel, false, DirMode::DirOnly, true)
                         .map(|(f, _)| (f, true))
                 })
             } else {
@@ -653,7 +710,14 @@ impl Inner {
                     let (dir, name) = split_rel(&rel);
                     self.note_change(&dir, Some(name), None);
                     let h = self.handle(file, is_dir, opts);
-                    self.apply_initial_attrs(&h, opts.dos_attributes, false)?;
+                    // A fresh file has no xattr, and no xattr reads as ARCHIVE: asking for
+                    // exactly that changes nothing but the mode fix-up (a umask that took
+                    // every write bit away).
+                    if !is_dir && opts.dos_attributes & dos::SETTABLE == dos::ARCHIVE {
+                        h.fix_write_bits(dos::ARCHIVE)?;
+                    } else {
+                        self.apply_initial_attrs(&h, opts.dos_attributes, false)?;
+                    }
                     return Ok((Box::new(h), OpenOutcome::Created));
                 }
                 Err(VfsError::Exists) if opts.create != CreateMode::Create => continue,
@@ -669,10 +733,14 @@ impl Inner {
         let (rel, m) = match self.root.metadata(&exact) {
             Ok(m) => (exact, m),
             Err(e) if self.opts.case_insensitive => {
-                let rel = self.resolve(path);
+                let (rel, parent_is_dir) = self.resolve_miss(path);
                 if rel == exact {
                     // Nothing else matches: the miss stands (a new file's CREATE asks this).
-                    return Err(self.classify_missing(path, e, "stat"));
+                    let err = VfsError::from_io(e, "stat");
+                    if parent_is_dir && err == VfsError::NotFound {
+                        return Err(err);
+                    }
+                    return Err(self.classify_err(path, err));
                 }
                 let m = self
                     .root
@@ -813,10 +881,22 @@ impl Inner {
         if path.is_root() {
             return Err(VfsError::IsADirectory);
         }
-        let rel = self.resolve(path);
-        self.root
-            .remove_file(&rel)
-            .map_err(|e| self.classify_missing(path, e, "unlink"))?;
+        // The exact name first, as in `open_impl`: when it exists, the unlink is the lookup.
+        let exact = rel_path(path);
+        let rel = match self.root.remove_file(&exact) {
+            Ok(()) => exact,
+            Err(e) if self.opts.case_insensitive && e.kind() == io::ErrorKind::NotFound => {
+                let (rel, _) = self.resolve_miss(path);
+                if rel == exact {
+                    return Err(self.classify_missing(path, e, "unlink"));
+                }
+                self.root
+                    .remove_file(&rel)
+                    .map_err(|e| self.classify_missing(path, e, "unlink"))?;
+                rel
+            }
+            Err(e) => return Err(self.classify_missing(path, e, "unlink")),
+        };
         let (dir, name) = split_rel(&rel);
         self.note_change(&dir, None, Some(name));
         Ok(())
@@ -941,6 +1021,29 @@ impl LocalHandle {
         } else {
             Err(VfsError::NotSupported)
         }
+    }
+
+    /// READONLY is the mode's write bits, so local users and every protocol agree: sets or
+    /// clears them as `attrs` says.
+    fn fix_write_bits(&self, attrs: u32) -> Result<(), VfsError> {
+        let m = self
+            .file
+            .metadata()
+            .map_err(|e| VfsError::from_io(e, "fstat"))?;
+        let mode = m.permissions().mode() & 0o7777;
+        let new_mode = if attrs & dos::READONLY != 0 {
+            mode & !0o222
+        } else if mode & 0o222 == 0 {
+            mode | 0o200
+        } else {
+            mode
+        };
+        if new_mode != mode {
+            self.file
+                .set_permissions(std::fs::Permissions::from_mode(new_mode))
+                .map_err(|e| VfsError::from_io(e, "chmod"))?;
+        }
+        Ok(())
     }
 
     fn xattr(&self) -> Option<DosXattr> {
@@ -1119,27 +1222,11 @@ impl VfsHandle for LocalHandle {
         }
         let attrs = attrs & dos::SETTABLE;
         if !self.is_dir {
-            // READONLY is the mode's write bits, so local users and every protocol agree.
-            let m = self
-                .file
-                .metadata()
-                .map_err(|e| VfsError::from_io(e, "fstat"))?;
-            let mode = m.permissions().mode() & 0o7777;
-            let new_mode = if attrs & dos::READONLY != 0 {
-                mode & !0o222
-            } else if mode & 0o222 == 0 {
-                mode | 0o200
-            } else {
-                mode
-            };
-            if new_mode != mode {
-                self.file
-                    .set_permissions(std::fs::Permissions::from_mode(new_mode))
-                    .map_err(|e| VfsError::from_io(e, "chmod"))?;
-            }
+            self.fix_write_bits(attrs)?;
         }
         if self.inner.xattrs {
-            let mut x = self.xattr().unwrap_or_default();
+            let old = self.xattr();
+            let mut x = old.unwrap_or_default();
             let keep = if self.is_dir {
                 attrs
             } else {
@@ -1148,7 +1235,13 @@ impl VfsHandle for LocalHandle {
             // SPARSE_FILE changes only through set_sparse (FSCTL_SET_SPARSE).
             let sparse = x.attrs.unwrap_or(0) & dos::SPARSE_FILE;
             x.attrs = Some(keep | sparse);
-            write_xattr(&self.file, &x)?;
+            // Written only when it changes what is read back: the same value, or a file's
+            // bare ARCHIVE where there is no xattr (which reads as ARCHIVE), is left alone.
+            let unchanged =
+                old == Some(x) || (old.is_none() && !self.is_dir && x.attrs == Some(dos::ARCHIVE));
+            if !unchanged {
+                write_xattr(&self.file, &x)?;
+            }
         }
         Ok(())
     }

@@ -226,6 +226,11 @@ impl Plan {
     /// truncated; a new one is created, then registered. A file replaced between the check
     /// and the open (another client's rename) is detected by its identity and retried.
     fn run(&self) -> Result<Opened, NtStatus> {
+        if self.stream_of.is_none()
+            && let Some(r) = self.first_try()
+        {
+            return r;
+        }
         for _ in 0..4 {
             let existing = if self.mode == CreateMode::Create {
                 None
@@ -258,6 +263,75 @@ impl Plan {
             }
         }
         Err(NtStatus::SHARING_VIOLATION)
+    }
+
+    /// The common cases without the `stat` that [`Self::run`] starts with: an open of an
+    /// existing object opens it, then checks what it opened (its own `fstat` says what it is);
+    /// an overwrite-if first tries to create (`O_CREAT|O_EXCL`), which for a new
+    /// name is the only lookup. `None` whenever that does not settle it (the name exists, or
+    /// anything is refused before a file was created): the general path then runs from the
+    /// start, so every error keeps the order of checks [MS-FSA] 2.1.5.1 gives it.
+    fn first_try(&self) -> Option<Result<Opened, NtStatus>> {
+        match self.mode {
+            // Only a plain read or stat-like open: the handle does not depend on what the
+            // file turns out to be (MAXIMUM_ALLOWED and write access do).
+            CreateMode::Open
+                if !self.maximum_allowed && self.desired & (WRITE_DATA | APPEND_DATA) == 0 =>
+            {
+                self.open_first().map(Ok)
+            }
+            // Overwrite-if is how clients write a file out (copies, saves), mostly a new one;
+            // open-if mostly finds its file, and a failed create would cost it a lookup.
+            CreateMode::OverwriteIf => self.create_first(),
+            _ => None,
+        }
+    }
+
+    fn open_first(&self) -> Option<Opened> {
+        let (handle, outcome) = self
+            .vfs
+            .open(&self.path, &self.options(self.desired, false))
+            .ok()?;
+        let meta = handle.metadata().ok()?;
+        if meta.is_dir {
+            if self.dir_mode == DirMode::FileOnly {
+                return None;
+            }
+        } else if self.dir_mode == DirMode::DirOnly {
+            return None;
+        }
+        let max = maximal_access(self.tree_max, &meta);
+        let access = self.grant(max).ok()?;
+        if self.delete_on_close && !meta.is_dir && meta.dos_attributes & dos::READONLY != 0 {
+            return None;
+        }
+        let token = self
+            .objects
+            .table
+            .acquire(meta.identity(), table_access(access), self.share)
+            .ok()?;
+        Some(Opened {
+            handle,
+            outcome,
+            meta,
+            token,
+            anchor: None,
+            access,
+            max_access: max,
+        })
+    }
+
+    fn create_first(&self) -> Option<Result<Opened, NtStatus>> {
+        if self.read_only_share || (self.delete_on_close && self.attributes & dos::READONLY != 0) {
+            return None;
+        }
+        let access = self.grant(self.tree_max).ok()?;
+        let is_dir = self.dir_mode == DirMode::DirOnly;
+        let mut opts = self.options(access, is_dir);
+        opts.create = CreateMode::Create;
+        let (handle, outcome) = self.vfs.open(&self.path, &opts).ok()?;
+        // Created: from here on, as `create_new`.
+        Some(self.register_new(handle, outcome, access))
     }
 
     /// A named stream's open registered on its file ([`ObjectTable::acquire_stream_anchor`]):
@@ -355,13 +429,22 @@ impl Plan {
             Err(VfsError::Exists) if self.mode != CreateMode::Create => return Ok(None),
             Err(e) => return Err(vfs_status(&e)),
         };
+        self.register_new(handle, outcome, access).map(Some)
+    }
+
+    fn register_new(
+        &self,
+        handle: Box<dyn VfsHandle>,
+        outcome: OpenOutcome,
+        access: u32,
+    ) -> Result<Opened, NtStatus> {
         let meta = handle.metadata().map_err(|e| vfs_status(&e))?;
         let token = self
             .objects
             .table
             .acquire(meta.identity(), table_access(access), self.share)
             .map_err(|e| vfs_status(&e))?;
-        Ok(Some(Opened {
+        Ok(Opened {
             handle,
             outcome,
             meta,
@@ -369,7 +452,7 @@ impl Plan {
             anchor: None,
             access,
             max_access: self.tree_max,
-        }))
+        })
     }
 }
 
