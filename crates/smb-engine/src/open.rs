@@ -199,8 +199,8 @@ impl Open {
             let file = anchor.identity();
             if self.objects.table.release(anchor).delete_now {
                 let path = self.current_path();
-                match self.vfs.stat(&path) {
-                    Ok(m) if m.identity() == file => {
+                match self.vfs.identity(&path) {
+                    Ok(id) if id == file => {
                         if let Err(e) = self.vfs.remove_file(&path) {
                             tracing::warn!(path = %path, error = %e, "delete of a file after its last stream closed failed");
                         }
@@ -230,8 +230,8 @@ impl Open {
         }
         let path = self.current_path();
         // The name may have been reused since (a rename elsewhere): delete only our file.
-        match self.vfs.stat(&path) {
-            Ok(m) if m.identity() == self.identity => {}
+        match self.vfs.identity(&path) {
+            Ok(id) if id == self.identity => {}
             _ => {
                 tracing::warn!(path = %path, "delete-pending file moved away; not deleted");
                 return;

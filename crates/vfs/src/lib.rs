@@ -80,6 +80,13 @@ pub trait Vfs: Send + Sync + 'static {
     /// Metadata of the object at `path` (following symlinks that stay inside the share).
     fn stat(&self, path: &VfsPath) -> Result<Metadata, VfsError>;
 
+    /// The identity of the object at `path`, as [`Vfs::stat`] gives it, for a caller that
+    /// needs nothing else (a delete on close checks the name still leads to its file):
+    /// back-ends skip what only the rest of the metadata needs (LocalFs: the DOS xattr).
+    fn identity(&self, path: &VfsPath) -> Result<FileIdentity, VfsError> {
+        self.stat(path).map(|m| m.identity())
+    }
+
     /// Renames `from` to `to`, across directories of the share. Without `replace`, an existing
     /// `to` is [`VfsError::Exists`]; with it, an existing file is replaced atomically but an
     /// existing directory is [`VfsError::AccessDenied`] ([MS-FSA] 2.1.5.14.11). Renaming the

@@ -411,11 +411,15 @@ impl Inner {
     fn dir_stamp(&self, dir: &Path) -> Option<DirStamp> {
         let key = dir_key(dir);
         // Without following: one `statx` for a folder of the root (following costs an open, a
-        // stat and a close); only a symlink needs the second look.
-        let m = match self.root.symlink_metadata(&key) {
-            Ok(m) if m.file_type().is_symlink() => self.root.metadata(&key).ok()?,
-            Ok(m) => m,
-            Err(_) => return None,
+        // stat and a close); only a symlink needs the second look. The root is its descriptor.
+        let m = if key.as_os_str() == "." {
+            self.root.dir_metadata().ok()?
+        } else {
+            match self.root.symlink_metadata(&key) {
+                Ok(m) if m.file_type().is_symlink() => self.root.metadata(&key).ok()?,
+                Ok(m) => m,
+                Err(_) => return None,
+            }
         };
         m.is_dir().then(|| DirStamp {
             dev: m.dev(),
@@ -728,6 +732,18 @@ impl Inner {
     }
 
     fn stat_impl(&self, path: &VfsPath) -> Result<Metadata, VfsError> {
+        let (rel, m) = self.lookup(path)?;
+        let st = RawStat::from_cap(&m);
+        let x = if self.xattrs {
+            self.xattr_at(&self.root, &rel, &st)
+        } else {
+            None
+        };
+        Ok(st.into_metadata(x))
+    }
+
+    /// The real path of `path` and what `stat` (following) says of it.
+    fn lookup(&self, path: &VfsPath) -> Result<(PathBuf, cap_std::fs::Metadata), VfsError> {
         // The exact name first, as in `open_impl`: one lookup when it exists.
         let exact = rel_path(path);
         let (rel, m) = match self.root.metadata(&exact) {
@@ -750,13 +766,7 @@ impl Inner {
             }
             Err(e) => return Err(self.classify_missing(path, e, "stat")),
         };
-        let st = RawStat::from_cap(&m);
-        let x = if self.xattrs {
-            self.xattr_at(&self.root, &rel, &st)
-        } else {
-            None
-        };
-        Ok(st.into_metadata(x))
+        Ok((rel, m))
     }
 
     /// Reads our xattr of a file or directory by opening it (xattrs on Linux need a real
@@ -956,6 +966,14 @@ impl Vfs for LocalFs {
 
     fn stat(&self, path: &VfsPath) -> Result<Metadata, VfsError> {
         self.inner.stat_impl(path)
+    }
+
+    fn identity(&self, path: &VfsPath) -> Result<crate::FileIdentity, VfsError> {
+        let (_, m) = self.inner.lookup(path)?;
+        Ok(crate::FileIdentity {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
     }
 
     fn rename(&self, from: &VfsPath, to: &VfsPath, replace: bool) -> Result<(), VfsError> {
@@ -1730,6 +1748,51 @@ mod tests {
         assert_eq!(fs.rename(&p("f"), &p("g"), true), Err(VfsError::ReadOnly));
         assert_eq!(h.set_dos_attributes(dos::HIDDEN), Err(VfsError::ReadOnly));
         assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"data");
+    }
+
+    #[test]
+    fn a_new_file_gets_no_xattr_for_plain_archive_and_identity_skips_it() {
+        let dir = tmpfs_or_tmp();
+        let fs = LocalFs::new(dir.path()).unwrap();
+        if !fs.capabilities().persistent_dos_attributes {
+            return;
+        }
+        let create = |name: &str, attrs: u32| {
+            let opts = OpenOptions {
+                write: true,
+                create: CreateMode::Create,
+                dos_attributes: attrs,
+                ..OpenOptions::read()
+            };
+            fs.open(&p(name), &opts).unwrap().0
+        };
+        let on_disk = |name: &str| {
+            let f = File::open(dir.path().join(name)).unwrap();
+            read_xattr_exact(&f).unwrap()
+        };
+        let plain = create("plain.txt", dos::ARCHIVE);
+        assert_eq!(on_disk("plain.txt"), None);
+        assert_eq!(plain.metadata().unwrap().dos_attributes, dos::ARCHIVE);
+        let hidden = create("hidden.txt", dos::ARCHIVE | dos::HIDDEN);
+        assert_eq!(
+            on_disk("hidden.txt").and_then(|x| x.attrs),
+            Some(dos::ARCHIVE | dos::HIDDEN)
+        );
+        assert_eq!(
+            hidden.metadata().unwrap().dos_attributes,
+            dos::ARCHIVE | dos::HIDDEN
+        );
+        // Setting what is already read back writes nothing; a real change is written.
+        plain.set_dos_attributes(dos::ARCHIVE).unwrap();
+        assert_eq!(on_disk("plain.txt"), None);
+        plain.set_dos_attributes(0).unwrap();
+        assert_eq!(on_disk("plain.txt").and_then(|x| x.attrs), Some(0));
+        assert_eq!(plain.metadata().unwrap().dos_attributes, dos::NORMAL);
+        // identity() agrees with stat(), under any spelling, and misses alike.
+        let want = fs.stat(&p("hidden.txt")).unwrap().identity();
+        assert_eq!(fs.identity(&p("HIDDEN.TXT")).unwrap(), want);
+        assert_eq!(fs.identity(&p("nope.txt")), Err(VfsError::NotFound));
+        assert_eq!(fs.identity(&p("nope/x.txt")), Err(VfsError::PathNotFound));
     }
 
     #[test]

@@ -553,6 +553,10 @@ impl Vfs for Notifying {
         self.inner.stat(path)
     }
 
+    fn identity(&self, path: &VfsPath) -> Result<crate::FileIdentity, VfsError> {
+        self.inner.identity(path)
+    }
+
     fn rename(&self, from: &VfsPath, to: &VfsPath, replace: bool) -> Result<(), VfsError> {
         let is_dir = self.hub.watch_count() > 0 && self.inner.stat(from).is_ok_and(|m| m.is_dir);
         // [MS-FSA] 2.1.5.14.11: a rename within a directory is old name / new name; a move is
