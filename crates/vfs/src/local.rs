@@ -1792,7 +1792,7 @@ mod tests {
         let want = fs.stat(&p("hidden.txt")).unwrap().identity();
         assert_eq!(fs.identity(&p("HIDDEN.TXT")).unwrap(), want);
         assert_eq!(fs.identity(&p("nope.txt")), Err(VfsError::NotFound));
-        assert_eq!(fs.identity(&p("nope/x.txt")), Err(VfsError::PathNotFound));
+        assert_eq!(fs.identity(&p("nope\\x.txt")), Err(VfsError::PathNotFound));
     }
 
     #[test]
