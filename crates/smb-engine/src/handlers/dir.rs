@@ -26,6 +26,10 @@
 //! Memory: the open keeps a streaming cursor ([`lanshare_vfs::DirStream`]) and at most one
 //! entry that did not fit, so listing a 100,000-entry directory never holds it whole.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
 use lanshare_vfs::{DirStream, Metadata};
 use smb_wire::fscc::{DirWriter, dir::encode_entry};
 use smb_wire::msg::query_directory::{
@@ -59,10 +63,13 @@ pub(crate) struct DirCursor {
     stream: Option<Box<dyn DirStream>>,
     /// `.` and `..` emitted so far (0, 1, 2).
     dots: u8,
-    /// An entry read from the stream that did not fit in the last response.
-    pending: Option<Entry>,
+    /// Entries taken from the stream ahead of the responses that will carry them: one that
+    /// did not fit in the last response, and those [`DirCursor::read_ahead`] prepared.
+    ahead: VecDeque<Result<Entry, NtStatus>>,
     /// Something was returned since the last (re)start.
     returned_any: bool,
+    /// Responses filled since the last (re)start.
+    responses: u32,
 }
 
 impl DirCursor {
@@ -72,16 +79,38 @@ impl DirCursor {
             short_names: pattern.contains('~'),
             stream: None,
             dots: 0,
-            pending: None,
+            ahead: VecDeque::new(),
             returned_any: false,
+            responses: 0,
         }
     }
 
     /// The next entry that matches the pattern, `None` at the end.
     fn next(&mut self, open: &Open) -> Result<Option<Entry>, NtStatus> {
-        if let Some(e) = self.pending.take() {
-            return Ok(Some(e));
+        match self.ahead.pop_front() {
+            Some(e) => e.map(Some),
+            None => self.read(open),
         }
+    }
+
+    /// Reads up to `want` entries ahead (fewer at the end of the directory, or after an error,
+    /// which is kept in its place), so that the next query finds them ready.
+    fn read_ahead(&mut self, open: &Open, want: usize) {
+        // A CLOSE waits for this to let go of the cursor: stop as soon as it began.
+        while self.ahead.len() < want && !open.closed.load(Ordering::Acquire) {
+            match self.read(open) {
+                Ok(Some(e)) => self.ahead.push_back(Ok(e)),
+                Ok(None) => break,
+                Err(s) => {
+                    self.ahead.push_back(Err(s));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The next matching entry from `.`, `..` and the stream.
+    fn read(&mut self, open: &Open) -> Result<Option<Entry>, NtStatus> {
         while self.dots < 2 {
             self.dots += 1;
             let name = if self.dots == 1 { "." } else { ".." };
@@ -147,8 +176,9 @@ fn fill(
     max: usize,
     single: bool,
     aapl: Option<u32>,
-) -> Result<(Vec<u8>, NtStatus), NtStatus> {
+) -> Result<(Vec<u8>, NtStatus, usize), NtStatus> {
     let mut out: Vec<u8> = Vec::new();
+    let mut count = 0usize;
     let with_short = dir_has_short_name(class);
     // READDIR_ATTR for macOS: per entry, what goes in place of EaSize and the short name.
     let aapl = aapl.filter(|_| class == FileInfoClass::ID_BOTH_DIRECTORY);
@@ -173,12 +203,13 @@ fn fill(
                     f.copy_from_slice(&(name_bytes as u32).to_le_bytes());
                 }
                 cursor.returned_any = true;
-                return Ok((out, NtStatus::BUFFER_OVERFLOW));
+                return Ok((out, NtStatus::BUFFER_OVERFLOW, 1));
             }
-            cursor.pending = Some(e);
+            cursor.ahead.push_front(Ok(e));
             break;
         }
         cursor.returned_any = true;
+        count += 1;
         if let Some(tree_max) = aapl {
             mac.push(readdir_attr(open, &e, tree_max));
         }
@@ -195,7 +226,7 @@ fn fill(
             NtStatus::NO_SUCH_FILE
         });
     }
-    Ok((out, NtStatus::SUCCESS))
+    Ok((out, NtStatus::SUCCESS, count))
 }
 
 /// The READDIR_ATTR fields of one entry ([`crate::aapl`]): EaSize = the maximal access,
@@ -276,15 +307,55 @@ pub(crate) async fn query_directory(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> 
         .then(|| ctx.tree().map(|t| t.maximal_access))
         .transpose()?;
     let o = open.clone();
-    let (buf, status) = blocking(move || {
+    let (buf, status, count) = blocking(move || {
         let mut guard = lock(&o.dir);
         let cursor = match guard.as_mut() {
             Some(c) if !restart => c,
             _ => guard.insert(DirCursor::new(&pattern)),
         };
-        fill(cursor, &o, class, fixed, max, single, aapl)
+        let this = response_cap(cursor.responses, max);
+        let next = response_cap(cursor.responses.saturating_add(1), max);
+        cursor.responses = cursor.responses.saturating_add(1);
+        // The entries the next response will hold, about: this one's count scaled by size.
+        fill(cursor, &o, class, fixed, this, single, aapl)
+            .map(|(b, s, n)| (b, s, n.saturating_mul(next) / this.max(1)))
     })
     .await??;
     QueryDirectoryResponse { buffer: &buf }.encode(&mut ctx.out)?;
+    if status == NtStatus::SUCCESS && !single {
+        read_ahead(open, count.min(MAX_AHEAD));
+    }
     Ok(status)
+}
+
+/// The first response of an enumeration carries at most this many bytes, and each next one at
+/// most twice the last, up to the client's OutputBufferLength. A client that lists in lockstep
+/// (smbclient asks for the next batch only after handling the last) handles the first entries
+/// while the server reads the next ones ([`read_ahead`]) instead of waiting for the whole
+/// folder in one response; doubling keeps the number of responses small (smbclient's cost per
+/// response grows with the entries it already holds).
+const FIRST_RESPONSE: usize = 32 * 1024;
+
+/// Most entries read ahead of a query: about what an 8 MiB response holds, at roughly 1.4 times
+/// its size in memory while they wait.
+const MAX_AHEAD: usize = 65536;
+
+/// The byte limit of response `k` (0 = the first since the last (re)start) when the client
+/// allows `max`.
+fn response_cap(k: u32, max: usize) -> usize {
+    FIRST_RESPONSE
+        .checked_shl(k.min(16))
+        .unwrap_or(usize::MAX)
+        .min(max)
+}
+
+/// Prepares the next response's entries (readdir, stat, DOS attributes) while this one
+/// travels and the client reads it: clients that list in lockstep (smbclient asks for the next
+/// batch only when it has handled the last) then find them ready.
+fn read_ahead(open: Arc<Open>, want: usize) {
+    drop(tokio::task::spawn_blocking(move || {
+        if let Some(cursor) = lock(&open.dir).as_mut() {
+            cursor.read_ahead(&open, want);
+        }
+    }));
 }
