@@ -31,9 +31,15 @@ pub(crate) struct Stamp {
     pub btime: Option<SystemTime>,
 }
 
-/// Hashes a (device, inode) key with a multiply-xor per word: SipHash made the lookup a
-/// quarter of a warm listing's server time. Inode numbers are the filesystem's, not chosen
-/// by clients, so flooding resistance buys nothing here.
+/// Hashes a (device, inode) key so that nearby inode numbers land in nearby buckets: files
+/// made one after another get consecutive numbers and a listing meets them in about that
+/// order, so the table is walked nearly in sequence instead of at random (a random probe per
+/// entry, a cache miss each, was a sixth of a warm listing's server time; SipHash before that
+/// a quarter). Within each aligned block of 128 inodes the low bits are a permutation of the
+/// block; the folded-in higher bits keep keys that share their low bits (numbers with a
+/// stride) apart. The top 7 bits, which the table uses to tell keys of one group apart, are
+/// mixed from all of it. Inode numbers are the filesystem's, not chosen by clients, so
+/// flooding resistance buys nothing here.
 #[derive(Default)]
 struct InodeHasher(u64);
 
@@ -45,11 +51,16 @@ impl Hasher for InodeHasher {
     }
 
     fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517C_C1B7_2722_0A95);
+        // The device (written first) moves a share's files together; the inode keeps its low
+        // bits.
+        self.0 = self.0.wrapping_mul(0x517C_C1B7_2722_0A95) ^ v;
     }
 
     fn finish(&self) -> u64 {
-        self.0
+        let x = self.0;
+        let folded = x ^ (x >> 7) ^ (x >> 14) ^ (x >> 21) ^ (x >> 28) ^ (x >> 35) ^ (x >> 42);
+        const LOW: u64 = (1 << 57) - 1;
+        (folded & LOW) | (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) & !LOW)
     }
 }
 
