@@ -307,6 +307,45 @@ fn many_small_files() {
     }
 }
 
+/// A folder of 5,000 entries spans several QUERY_DIRECTORY responses (the server caps the
+/// first ones and reads the next batch ahead while the client handles the last): every name is
+/// listed exactly once, a second listing (warm caches) gives the same, and so does a pattern.
+#[test]
+fn a_large_folder_lists_every_name_once() {
+    let server = start();
+    let dir = server.share_dir().join("big");
+    std::fs::create_dir(&dir).expect("mkdir in the share");
+    let mut expected = BTreeSet::new();
+    for i in 0..5000u32 {
+        let name = format!("entry{i:05}.dat");
+        std::fs::write(dir.join(&name), i.to_le_bytes()).expect("create a file in the share");
+        expected.insert(name);
+    }
+    let names = |listing: &str| -> Vec<String> {
+        listing
+            .lines()
+            .filter(|l| l.starts_with("  "))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| *n != "." && *n != "..")
+            .map(str::to_string)
+            .collect()
+    };
+    for round in 0..2 {
+        let got = names(&ok(&server, "SMB3_11", "cd big; ls"));
+        assert_eq!(got.len(), expected.len(), "round {round}: one line per entry");
+        let unique: BTreeSet<String> = got.into_iter().collect();
+        assert!(unique == expected, "round {round}: the listed names differ");
+    }
+    let got = names(&ok(&server, "SMB3_11", "cd big; ls entry1*"));
+    let want: BTreeSet<String> = expected
+        .iter()
+        .filter(|n| n.starts_with("entry1"))
+        .cloned()
+        .collect();
+    assert_eq!(got.len(), want.len(), "one line per matching entry");
+    assert!(got.into_iter().collect::<BTreeSet<_>>() == want, "pattern listing differs");
+}
+
 /// 1 GiB up and down, compared by hash. `--ignored`: minutes in a debug build.
 #[test]
 #[ignore]

@@ -23,8 +23,14 @@
 //! - after a macOS client negotiated READDIR_ATTR (the AAPL create context), entries of
 //!   FileIdBothDirectoryInformation carry its fields (`readdir_attr`).
 //!
-//! Memory: the open keeps a streaming cursor ([`lanshare_vfs::DirStream`]) and at most one
-//! entry that did not fit, so listing a 100,000-entry directory never holds it whole.
+//! Speed: the first response of an enumeration is kept small and each next one may be twice
+//! the last ([`response_cap`]), and after each response the entries of the next are read ahead
+//! in the background ([`read_ahead`]), so a client that asks for one batch at a time handles
+//! entries while the server stats the next ones.
+//!
+//! Memory: the open keeps a streaming cursor ([`lanshare_vfs::DirStream`]) and the entries read
+//! ahead for the next response (at most [`MAX_AHEAD`]), so listing a 100,000-entry directory
+//! never holds it whole.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
