@@ -332,7 +332,11 @@ fn a_large_folder_lists_every_name_once() {
     };
     for round in 0..2 {
         let got = names(&ok(&server, "SMB3_11", "cd big; ls"));
-        assert_eq!(got.len(), expected.len(), "round {round}: one line per entry");
+        assert_eq!(
+            got.len(),
+            expected.len(),
+            "round {round}: one line per entry"
+        );
         let unique: BTreeSet<String> = got.into_iter().collect();
         assert!(unique == expected, "round {round}: the listed names differ");
     }
@@ -343,7 +347,10 @@ fn a_large_folder_lists_every_name_once() {
         .cloned()
         .collect();
     assert_eq!(got.len(), want.len(), "one line per matching entry");
-    assert!(got.into_iter().collect::<BTreeSet<_>>() == want, "pattern listing differs");
+    assert!(
+        got.into_iter().collect::<BTreeSet<_>>() == want,
+        "pattern listing differs"
+    );
 }
 
 /// 1 GiB up and down, compared by hash. `--ignored`: minutes in a debug build.
