@@ -105,6 +105,60 @@ async fn negotiate_picks_311_with_gmac_and_no_cipher() {
     assert_eq!(body.max_read_size, 8 * 1024 * 1024);
 }
 
+/// [MS-SMB2] 3.3.5.4 leaves the cipher to the server: a client that lists CCM first still
+/// gets GCM when it offers it, and gets the only cipher it offers.
+#[tokio::test]
+async fn negotiate_picks_gcm_from_the_clients_ciphers_whatever_their_order() {
+    use smb_wire::Cipher;
+    let cases: [(&[Cipher], Option<Cipher>); 4] = [
+        (
+            &[
+                Cipher::AES_128_CCM,
+                Cipher::AES_256_CCM,
+                Cipher::AES_128_GCM,
+            ],
+            Some(Cipher::AES_128_GCM),
+        ),
+        (
+            &[Cipher::AES_256_CCM, Cipher::AES_256_GCM],
+            Some(Cipher::AES_256_GCM),
+        ),
+        (&[Cipher::AES_256_CCM], Some(Cipher::AES_256_CCM)),
+        (&[Cipher(0x7777)], None),
+    ];
+    for (offered, expected) in cases {
+        let (srv, _d) = server();
+        let (conn, mut rx) = testing::connection(srv.state.clone());
+        let mut pdu = header(Command::NEGOTIATE, 0);
+        let salt = [9u8; 32];
+        NegotiateRequest {
+            security_mode: SecurityMode::SIGNING_ENABLED,
+            capabilities: Capabilities(0),
+            client_guid: [1; 16],
+            dialects: vec![Dialect::SMB3_1_1],
+            contexts: vec![
+                NegotiateContext::PreauthIntegrity {
+                    hash_algorithms: vec![HashAlgorithm::SHA_512],
+                    salt: &salt,
+                },
+                NegotiateContext::Encryption {
+                    ciphers: offered.to_vec(),
+                },
+            ],
+        }
+        .encode(&mut pdu)
+        .unwrap();
+        let resp = exchange(&conn, &mut rx, pdu).await.unwrap();
+        assert_eq!(Header::parse(&resp).unwrap().status, NtStatus::SUCCESS);
+        let body = NegotiateResponse::parse(&resp).unwrap();
+        let picked = body.contexts.iter().find_map(|c| match c {
+            NegotiateContext::Encryption { ciphers } => Some(ciphers.clone()),
+            _ => None,
+        });
+        assert_eq!(picked, expected.map(|c| vec![c]), "offered {offered:?}");
+    }
+}
+
 #[tokio::test]
 async fn negotiate_without_common_dialect_and_with_none() {
     let (srv, _d) = server();
