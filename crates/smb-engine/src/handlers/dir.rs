@@ -29,12 +29,13 @@
 //! entries while the server stats the next ones.
 //!
 //! Memory: the open keeps a streaming cursor ([`lanshare_vfs::DirStream`]) and the entries read
-//! ahead for the next response (at most [`MAX_AHEAD`]), so listing a 100,000-entry directory
-//! never holds it whole.
+//! ahead for the next response (at most [`MAX_AHEAD`] per open, at most [`AHEAD_BUDGET`] over
+//! every open of the process), so listing a 100,000-entry directory never holds it whole and
+//! many listings left half-way cannot pile up entries.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use lanshare_vfs::{DirStream, Metadata};
 use smb_wire::fscc::{DirWriter, dir::encode_entry};
@@ -76,6 +77,14 @@ pub(crate) struct DirCursor {
     returned_any: bool,
     /// Responses filled since the last (re)start.
     responses: u32,
+    /// Entries of `ahead` counted in [`AHEAD_HELD`] (never more than `ahead.len()`).
+    held: usize,
+}
+
+impl Drop for DirCursor {
+    fn drop(&mut self) {
+        release_ahead(self.held);
+    }
 }
 
 impl DirCursor {
@@ -88,31 +97,45 @@ impl DirCursor {
             ahead: VecDeque::new(),
             returned_any: false,
             responses: 0,
+            held: 0,
         }
     }
 
     /// The next entry that matches the pattern, `None` at the end.
     fn next(&mut self, open: &Open) -> Result<Option<Entry>, NtStatus> {
         match self.ahead.pop_front() {
-            Some(e) => e.map(Some),
+            Some(e) => {
+                if self.held > self.ahead.len() {
+                    release_ahead(self.held - self.ahead.len());
+                    self.held = self.ahead.len();
+                }
+                e.map(Some)
+            }
             None => self.read(open),
         }
     }
 
-    /// Reads up to `want` entries ahead (fewer at the end of the directory, or after an error,
-    /// which is kept in its place), so that the next query finds them ready.
+    /// Reads up to `want` entries ahead (fewer at the end of the directory, after an error,
+    /// which is kept in its place, or when the server-wide budget [`AHEAD_HELD`] is spent),
+    /// so that the next query finds them ready.
     fn read_ahead(&mut self, open: &Open, want: usize) {
+        let granted = reserve_ahead(want.saturating_sub(self.ahead.len()));
+        let mut read = 0;
         // A CLOSE waits for this to let go of the cursor: stop as soon as it began.
-        while self.ahead.len() < want && !open.closed.load(Ordering::Acquire) {
+        while read < granted && !open.closed.load(Ordering::Acquire) {
             match self.read(open) {
                 Ok(Some(e)) => self.ahead.push_back(Ok(e)),
                 Ok(None) => break,
                 Err(s) => {
                     self.ahead.push_back(Err(s));
+                    read += 1;
                     break;
                 }
             }
+            read += 1;
         }
+        self.held += read;
+        release_ahead(granted - read);
     }
 
     /// The next matching entry from `.`, `..` and the stream.
@@ -346,6 +369,56 @@ const FIRST_RESPONSE: usize = 32 * 1024;
 /// its size in memory while they wait.
 const MAX_AHEAD: usize = 65536;
 
+/// Most entries read ahead and not yet answered, over every open of the process: about
+/// 50 MB. Each open may hold up to [`MAX_AHEAD`], so without a common bound a client that
+/// keeps many large folders open mid-listing could make the server hold far more than any
+/// response needs; past it, queries are answered as before read-ahead, from the folder.
+const AHEAD_BUDGET: usize = 262_144;
+
+/// Entries currently held ahead, over every open ([`AHEAD_BUDGET`]).
+static AHEAD: Budget = Budget::new(AHEAD_BUDGET);
+
+fn reserve_ahead(want: usize) -> usize {
+    AHEAD.reserve(want)
+}
+
+fn release_ahead(n: usize) {
+    AHEAD.release(n);
+}
+
+/// A count of units held, never above `cap`.
+struct Budget {
+    held: AtomicUsize,
+    cap: usize,
+}
+
+impl Budget {
+    const fn new(cap: usize) -> Budget {
+        Budget {
+            held: AtomicUsize::new(0),
+            cap,
+        }
+    }
+
+    /// Takes up to `want` units; returns how many were granted (0 when all are held).
+    fn reserve(&self, want: usize) -> usize {
+        let mut granted = 0;
+        let _ = self
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                granted = want.min(self.cap.saturating_sub(held));
+                Some(held + granted)
+            });
+        granted
+    }
+
+    fn release(&self, n: usize) {
+        if n > 0 {
+            self.held.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+}
+
 /// The byte limit of response `k` (0 = the first since the last (re)start) when the client
 /// allows `max`.
 fn response_cap(k: u32, max: usize) -> usize {
@@ -364,4 +437,22 @@ fn read_ahead(open: Arc<Open>, want: usize) {
             cursor.read_ahead(&open, want);
         }
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Budget;
+
+    #[test]
+    fn the_read_ahead_budget_grants_what_is_left_and_takes_back_what_is_released() {
+        let b = Budget::new(100);
+        assert_eq!(b.reserve(60), 60);
+        assert_eq!(b.reserve(60), 40, "only what is left");
+        assert_eq!(b.reserve(1), 0, "all held");
+        b.release(30);
+        assert_eq!(b.reserve(usize::MAX), 30);
+        b.release(100);
+        assert_eq!(b.reserve(0), 0);
+        assert_eq!(b.reserve(100), 100, "everything released comes back");
+    }
 }
