@@ -441,42 +441,19 @@ def smbclient(ctx, srv, commands, protection="off", timeout=600):
 
 def native(ctx, srv, *args, timeout=900):
     """Runs the native client (bench/client, the Rust smb crate); returns its last JSON line."""
-    cmd = [
-        str(ctx.client_bin),
-        *args,
-        "--port",
-        str(srv.port),
-        "--user",
-        USER,
-        "--password",
-        ctx.password,
-        "--share",
-        SHARE,
-    ]
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise NA(f"client timed out after {timeout}s") from None
-    if r.returncode != 0:
-        tail = r.stderr.strip().splitlines()
-        raise NA(short(tail[-1] if tail else f"exit {r.returncode}"))
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return run_client(ctx, srv, [str(ctx.client_bin), *args], timeout)
 
 
 def smbops(ctx, srv, *args, timeout=900):
-    cmd = [
-        sys.executable,
-        str(HERE / "smbops.py"),
-        *args,
-        "--port",
-        str(srv.port),
-        "--user",
-        USER,
-        "--password",
-        ctx.password,
-        "--share",
-        SHARE,
-    ]
+    """Runs bench/smbops.py (smbprotocol); returns its last JSON line."""
+    return run_client(ctx, srv, [sys.executable, str(HERE / "smbops.py"), *args], timeout)
+
+
+def run_client(ctx, srv, cmd, timeout):
+    """Runs a client that takes the server's address and account as flags and prints JSON
+    lines; returns the last one, or raises NA with the client's last error line."""
+    cmd = [*cmd, "--port", str(srv.port), "--user", USER, "--password", ctx.password,
+           "--share", SHARE]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -419,6 +419,18 @@ async fn close(r: Resource) -> Result<(), String> {
     res.map_err(|e| format!("close: {e}"))
 }
 
+/// A CREATE of a plain file, for reading and, with `write`, writing.
+fn file_args(disposition: CreateDisposition, write: bool) -> FileCreateArgs {
+    FileCreateArgs {
+        disposition,
+        attributes: FileAttributes::new(),
+        options: CreateOptions::new().with_non_directory_file(true),
+        desired_access: FileAccessMask::new()
+            .with_generic_read(true)
+            .with_generic_write(write),
+    }
+}
+
 fn into_file(r: Resource, name: &str) -> Result<File, String> {
     match r {
         Resource::File(f) => Ok(f),
@@ -627,18 +639,14 @@ async fn cmd_stream(a: Args) {
                     .tree
                     .create(
                         &a.file,
-                        &FileCreateArgs {
-                            disposition: if put {
+                        &file_args(
+                            if put {
                                 CreateDisposition::OpenIf
                             } else {
                                 CreateDisposition::Open
                             },
-                            attributes: FileAttributes::new(),
-                            options: CreateOptions::new().with_non_directory_file(true),
-                            desired_access: FileAccessMask::new()
-                                .with_generic_read(true)
-                                .with_generic_write(put),
-                        },
+                            put,
+                        ),
                     )
                     .await
                     .map_err(|e| format!("open {}: {e}", a.file))?;
@@ -726,17 +734,7 @@ async fn cmd_small(a: Args) -> Result<(), String> {
     let t = Instant::now();
     for n in &names {
         let r = tree
-            .create(
-                n,
-                &FileCreateArgs {
-                    disposition: CreateDisposition::OverwriteIf,
-                    attributes: FileAttributes::new(),
-                    options: CreateOptions::new().with_non_directory_file(true),
-                    desired_access: FileAccessMask::new()
-                        .with_generic_read(true)
-                        .with_generic_write(true),
-                },
-            )
+            .create(n, &file_args(CreateDisposition::OverwriteIf, true))
             .await
             .map_err(|e| format!("create {n}: {e}"))?;
         let f = into_file(r, n)?;
@@ -811,17 +809,7 @@ async fn cmd_many(a: Args) -> Result<(), String> {
     for i in 0..a.count {
         let n = format!("{}\\m{i:06}", a.dir);
         let r = tree
-            .create(
-                &n,
-                &FileCreateArgs {
-                    disposition: CreateDisposition::Create,
-                    attributes: FileAttributes::new(),
-                    options: CreateOptions::new().with_non_directory_file(true),
-                    desired_access: FileAccessMask::new()
-                        .with_generic_read(true)
-                        .with_generic_write(true),
-                },
-            )
+            .create(&n, &file_args(CreateDisposition::Create, true))
             .await
             .map_err(|e| format!("create {n}: {e}"))?;
         close(r).await?;
