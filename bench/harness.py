@@ -32,6 +32,9 @@ SERVERS = ["samba", "peer", "lanshare"]
 TITLES = {"samba": "Samba", "peer": "smb-server crate", "lanshare": "lanshare", "base": "lanshare (before)"}
 USER = "lsbench"
 SHARE = "bench"
+# Samba's second name for the same folder, with writes done in smbd itself rather than on its
+# thread pool (see Samba.start): what the native client's multi-stream groups use on Samba.
+SYNC_SHARE = "benchsync"
 # smbprotocol waits with select(): keep each client process well under FD_SETSIZE (1024).
 # How many sessions the native client sets up at once (each one TCP connection, negotiate,
 # two SESSION_SETUPs, TREE_CONNECT): enough to keep a server busy, few enough that a server
@@ -265,6 +268,17 @@ class Samba(Server):
 \tpath = {self.share_dir}
 \tread only = no
 \tguest ok = no
+
+# A WRITE that smbd hands to its thread pool and that takes over 0.5 ms gets an interim
+# STATUS_PENDING answer first ([MS-SMB2] 3.3.4.2), with the credits granted on the interim. The
+# smb crate 0.12.1 (the native client) counts only the final answer's credits, so under load it
+# runs out of credits and its stream stalls (seen on every 4-stream signed write). Writes done
+# in smbd itself never go async; smbclient, which handles interims, keeps the default share.
+[{SYNC_SHARE}]
+\tpath = {self.share_dir}
+\tread only = no
+\tguest ok = no
+\taio write size = 0
 """
         )
         pw = f"{self.ctx.password}\n{self.ctx.password}\n"
@@ -439,21 +453,21 @@ def smbclient(ctx, srv, commands, protection="off", timeout=600):
     return secs, r.stdout + r.stderr
 
 
-def native(ctx, srv, *args, timeout=900):
+def native(ctx, srv, *args, timeout=900, share=SHARE):
     """Runs the native client (bench/client, the Rust smb crate); returns its last JSON line."""
-    return run_client(ctx, srv, [str(ctx.client_bin), *args], timeout)
+    return run_client(ctx, srv, [str(ctx.client_bin), *args], timeout, share)
 
 
-def smbops(ctx, srv, *args, timeout=900):
+def smbops(ctx, srv, *args, timeout=900, share=SHARE):
     """Runs bench/smbops.py (smbprotocol); returns its last JSON line."""
-    return run_client(ctx, srv, [sys.executable, str(HERE / "smbops.py"), *args], timeout)
+    return run_client(ctx, srv, [sys.executable, str(HERE / "smbops.py"), *args], timeout, share)
 
 
-def run_client(ctx, srv, cmd, timeout):
+def run_client(ctx, srv, cmd, timeout, share=SHARE):
     """Runs a client that takes the server's address and account as flags and prints JSON
     lines; returns the last one, or raises NA with the client's last error line."""
     cmd = [*cmd, "--port", str(srv.port), "--user", USER, "--password", ctx.password,
-           "--share", SHARE]
+           "--share", share]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -510,11 +524,13 @@ def multi(ctx, srv, rep, protection):
         for mode, fname in (("put", name), ("get", "big.bin")):
             # The smb crate signs every authenticated session: unsigned rows stay on smbprotocol.
             run = smbops if protection == "off" else native
+            share = SYNC_SHARE if run is native and srv.name == "samba" else SHARE
             r = timed_cpu(
                 ctx, srv, f"m{mode}-{protection}-{n}", ctx.multi_size,
-                lambda m=mode, f=fname, run=run: run(
+                lambda m=mode, f=fname, run=run, share=share: run(
                     ctx, srv, "stream", "--mode", m, "--file", f, "--streams", str(n),
                     "--bytes", str(ctx.multi_size), "--protection", protection, timeout=600,
+                    share=share,
                 ),
             )
             who = "smbprotocol" if run is smbops else "native"
