@@ -953,12 +953,12 @@ impl Connection {
     }
 
     /// A frame holding one signed PDU (a signed WRITE, typically) on an AES-GMAC session is
-    /// checked here, while the frame is still exclusively ours: GMAC's bulk path works in
-    /// place (see [`crypto::verify_gmac_in_place`]). The key is returned with the outcome so
-    /// that the pipeline uses it only if the session still signs with that key.
+    /// checked here, once, over the frame as received (its signature field already zeroed by
+    /// [`take_signatures`]), before its PDU is cut out and shared. The key is returned with
+    /// the outcome so that the pipeline uses it only if the session still signs with that key.
     fn verify_gmac_early(
         &self,
-        frame: &mut [u8],
+        frame: &[u8],
         sigs: &[(usize, [u8; 16])],
     ) -> Option<([u8; 16], bool)> {
         let [(0, sig)] = sigs else { return None };
@@ -972,7 +972,10 @@ impl Connection {
         if algo != SigningAlgo::AesGmac {
             return None;
         }
-        Some((key, crypto::verify_gmac_in_place(&key, frame, sig)))
+        Some((
+            key,
+            crypto::verify_zeroed(SigningAlgo::AesGmac, &key, frame, sig),
+        ))
     }
 
     /// Handle one frame outside the per-open order (tests, fuzzing, ordered frames).
@@ -1027,7 +1030,7 @@ impl Connection {
         } else {
             let mut frame = frame;
             received_sigs = take_signatures(&mut frame);
-            gmac_checked = self.verify_gmac_early(&mut frame, &received_sigs);
+            gmac_checked = self.verify_gmac_early(&frame, &received_sigs);
             Bytes::from(frame)
         };
         if smb_wire::is_compression_transform(&frame) {
