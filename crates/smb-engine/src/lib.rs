@@ -11,13 +11,14 @@
 //! - `session`: sessions, tree connects, the server-wide session table;
 //! - `handlers`: one module per command (group), each opening with the spec section it implements;
 //! - `crypto`: key derivation, signing, the pre-auth integrity hash;
-//! - `credits`: the message-id window;
+//! - `credits`: the message-id window; `bufpool`: large READ buffers kept for reuse;
 //! - `open`, `fileinfo`: per-open state, VFS error mapping, FSCC encoders;
 //! - `objects`: server-wide per-file state (share modes, current name, byte-range locks);
 //! - `names`: search patterns, 8.3 names, stream suffixes; `security`: synthesized descriptors.
 #![forbid(unsafe_code)]
 
 mod aapl;
+mod bufpool;
 mod cipher;
 pub mod config;
 mod conn;

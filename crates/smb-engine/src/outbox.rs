@@ -105,7 +105,17 @@ impl OutMsg {
             buf.resize(f.len.max(n), 0);
             self.parts.push(buf);
         }
-        self.parts
+        std::mem::take(&mut self.parts)
+    }
+}
+
+impl Drop for OutMsg {
+    /// Written out (or abandoned with its connection): large parts, READ data, go back to
+    /// the buffer pool for the next READ of the same size.
+    fn drop(&mut self) {
+        for part in self.parts.drain(..) {
+            crate::bufpool::give(part);
+        }
     }
 }
 

@@ -1375,10 +1375,12 @@ pub(crate) async fn read(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     }
     // The response is allocated once at its final size: header and fixed part, then the
     // file data read by the store straight into the spare capacity after them (no zero-fill,
-    // no copy), later signed in place and written to the socket as is.
+    // no copy), later signed in place and written to the socket as is. A large one is a
+    // buffer an earlier READ of the same size gave back once sent (`bufpool`): no fresh
+    // pages to fault in and zero.
     let fixed = ctx.out.len();
     let start = fixed + ReadResponse::FIXED_LEN;
-    let mut out = Vec::with_capacity(start + len);
+    let mut out = crate::bufpool::take(start + len);
     out.extend_from_slice(&ctx.out);
     out.resize(start, 0);
     let o = open.clone();
