@@ -18,12 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes};
+use bytes::Bytes;
 use smb_wire::header::{Header, HeaderId};
 use smb_wire::{AsyncId, Command, Dialect, FileId, HeaderFlags, NtStatus, SessionId, TreeId};
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
@@ -31,6 +29,7 @@ use tracing::{debug, info, warn};
 use crate::credits::CreditWindow;
 use crate::crypto::{self, PreauthHash, SigningAlgo};
 use crate::error::{ProtoError, ProtoResult};
+use crate::frames::{FrameError, FrameReader, nonzero};
 use crate::handlers;
 use crate::outbox::{FileTail, OutMsg, Outbox};
 use crate::server::ServerState;
@@ -487,17 +486,12 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
     let _cleanup = Cleanup(conn.clone());
     debug!(conn = conn.id, %peer, "connection accepted");
 
-    // The next frame is read by a future that lives across the select below and is only
-    // replaced once it completes, so that reading is never cancelled half-way through a frame
-    // (read_exact is not cancel-safe). It runs in this task: a socket wake-up reaches the
-    // loop that handles the frame directly, with no hand-over from a reader task (that
-    // switch was a large part of small-request profiles).
-    let cap = FrameCap {
-        conn: Arc::downgrade(&conn),
-        authenticated: server.config.max_io_size as usize + 1024 * 1024,
-    };
-    let frame_timeout = server.config.frame_read_timeout;
-    let mut next = next_frame(rd, cap.clone(), frame_timeout);
+    // Frames are read in this task: a socket wake-up reaches the loop that handles the frame
+    // directly, with no hand-over from a reader task (that switch was a large part of
+    // small-request profiles). The reader is cancel-safe, so the select below may drop its
+    // future for another event and call it again.
+    let authenticated_max = server.config.max_io_size as usize + 1024 * 1024;
+    let mut reader = FrameReader::new(rd, server.config.frame_read_timeout);
 
     let mut tasks: JoinSet<Result<(), String>> = JoinSet::new();
     let mut shutdown = server.shutdown.clone();
@@ -514,10 +508,16 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
     let mut unplaced: Option<oneshot::Receiver<()>> = None;
     let end: String = loop {
         let authenticated = conn.has_valid_session();
+        // The frame size limit, applied as each frame's header is read: small until a session
+        // of the connection is authenticated, then large enough for max_io_size READ/WRITE.
+        let max = if authenticated {
+            authenticated_max
+        } else {
+            PRE_AUTH_MAX_FRAME.min(authenticated_max)
+        };
         tokio::select! {
-            (rd, f) = &mut next => match f {
+            f = reader.next(max) => match f {
                 Ok(Some(frame)) => {
-                    next = next_frame(rd, cap.clone(), frame_timeout);
                     conn.touch();
                     // limits.max_inflight: waiting here stops this connection's reads, which is
                     // the back-pressure: TCP windows fill, clients slow down, nothing fails.
@@ -614,20 +614,12 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
     } else {
         info!(conn = conn.id, %peer, "connection closed: {end}");
     }
-    drop(next);
+    drop(reader);
     tasks.abort_all();
     conn.out.close();
     drop(_cleanup);
     drop(conn);
     let _ = writer.await;
-}
-
-fn nonzero(d: Duration) -> Duration {
-    if d.is_zero() {
-        Duration::from_secs(u64::from(u32::MAX))
-    } else {
-        d
-    }
 }
 
 /// Moves the signature of each signed PDU of a received (unencrypted) frame out of the frame,
@@ -683,107 +675,12 @@ fn frame_is_ordered(frame: &[u8]) -> bool {
     cmd == Command::NEGOTIATE.0 || cmd == Command::SESSION_SETUP.0
 }
 
-/// Why reading a frame failed.
-enum FrameError {
-    /// A frame started but did not complete within the read deadline.
-    Deadline(Duration),
-    Other(String),
-}
-
 /// Largest frame accepted while the connection has no authenticated session. NEGOTIATE and
 /// SESSION_SETUP are all an unauthenticated client may send, and the largest of those is a
 /// SESSION_SETUP carrying a Kerberos ticket (Windows' MaxTokenSize is at most 64 KiB); without
 /// this cap anyone who can reach the port could make the server allocate max_io_size + 1 MiB
 /// per connection before proving who they are.
 const PRE_AUTH_MAX_FRAME: usize = 128 * 1024;
-
-/// The frame size limit, read when each frame header arrives: small until a session of the
-/// connection is authenticated, then large enough for max_io_size READ/WRITE.
-#[derive(Clone)]
-struct FrameCap {
-    conn: std::sync::Weak<Connection>,
-    authenticated: usize,
-}
-
-impl FrameCap {
-    fn now(&self) -> usize {
-        match self.conn.upgrade() {
-            Some(c) if c.has_valid_session() => self.authenticated,
-            _ => PRE_AUTH_MAX_FRAME.min(self.authenticated),
-        }
-    }
-}
-
-type NextFrame = std::pin::Pin<
-    Box<
-        dyn std::future::Future<Output = (OwnedReadHalf, Result<Option<Vec<u8>>, FrameError>)>
-            + Send,
-    >,
->;
-
-/// Reads the next frame; the read half comes back with it for the one after.
-fn next_frame(mut rd: OwnedReadHalf, cap: FrameCap, timeout: Duration) -> NextFrame {
-    Box::pin(async move {
-        let r = read_frame(&mut rd, &cap, timeout).await;
-        (rd, r)
-    })
-}
-
-/// Read one NetBIOS session message ([MS-SMB2] 2.1). `Ok(None)` at a clean EOF.
-///
-/// No buffer is held between frames: an idle connection waits on a 4-byte stack array, and
-/// each frame gets exactly its own length, uninitialised (never zero-filled), filled straight
-/// from the socket and handed over whole.
-async fn read_frame(
-    rd: &mut OwnedReadHalf,
-    cap: &FrameCap,
-    timeout: Duration,
-) -> Result<Option<Vec<u8>>, FrameError> {
-    loop {
-        let mut hdr = [0u8; 4];
-        let got = match rd.read(&mut hdr).await {
-            Ok(0) => return Ok(None),
-            Ok(n) => n,
-            Err(e) => return Err(FrameError::Other(format!("read error: {e}"))),
-        };
-        // Once a frame has started, all of it must arrive within the deadline: a client that
-        // trickles bytes cannot hold a connection slot forever.
-        let rest = async {
-            rd.read_exact(&mut hdr[got..])
-                .await
-                .map_err(|e| format!("truncated frame header: {e}"))?;
-            match smb_wire::netbios::frame_len(hdr, cap.now())
-                .map_err(|e| format!("bad frame: {e}"))?
-            {
-                smb_wire::netbios::FrameHeader::KeepAlive => Ok(None),
-                smb_wire::netbios::FrameHeader::Message(len) => {
-                    // `len` is capped by frame_len; the capacity is only virtual until the
-                    // bytes arrive.
-                    let mut buf = Vec::with_capacity(len);
-                    while buf.len() < len {
-                        let want = len - buf.len();
-                        let n = rd
-                            .read_buf(&mut (&mut buf).limit(want))
-                            .await
-                            .map_err(|e| format!("truncated frame: {e}"))?;
-                        if n == 0 {
-                            return Err(format!(
-                                "truncated frame: end of stream {want} bytes before its end"
-                            ));
-                        }
-                    }
-                    Ok(Some(buf))
-                }
-            }
-        };
-        match tokio::time::timeout(nonzero(timeout), rest).await {
-            Ok(Ok(Some(frame))) => return Ok(Some(frame)),
-            Ok(Ok(None)) => continue,
-            Ok(Err(e)) => return Err(FrameError::Other(e)),
-            Err(_) => return Err(FrameError::Deadline(timeout)),
-        }
-    }
-}
 
 impl Connection {
     /// Note activity for the idle timer.

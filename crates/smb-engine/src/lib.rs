@@ -28,6 +28,7 @@ mod durable;
 mod ea;
 mod error;
 mod fileinfo;
+mod frames;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod handlers;

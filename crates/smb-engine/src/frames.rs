@@ -1,0 +1,599 @@
+//! Reading NetBIOS session messages ([MS-SMB2] 2.1) off the connection's socket.
+//!
+//! One `recv` takes a small frame whole (header and body), and every frame a client has
+//! pipelined behind it: they are cut out of a short-lived stack buffer, each into its own
+//! exactly-sized `Vec`. Only what a read brought beyond the frame handed out is kept (in
+//! `held`), and only until it is handed out too: an idle connection holds no buffer. A frame
+//! that is not complete in hand is finished with reads straight into its own `Vec`, so a large
+//! WRITE's body is copied once from the socket (only the bytes that came with the first read
+//! are copied again).
+//!
+//! [`FrameReader::next`] is cancel-safe: every byte taken off the socket is in `self` before
+//! any await, so the connection loop may drop the future for another event and call it again.
+
+use std::future::poll_fn;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Poll, ready};
+use std::time::Duration;
+
+use bytes::BufMut;
+use smb_wire::netbios::{FrameHeader, frame_len};
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+use tokio::time::Instant;
+
+/// Bytes asked for by a read when no frame is started: enough for many pipelined small
+/// requests, small enough that the copy out of it is negligible for a large WRITE.
+const CHUNK: usize = 8 * 1024;
+
+/// How much of a large frame's message is in hand before its body is read: the SMB2 header
+/// (64) and a WRITE request's fixed part (48), enough to tell a WRITE whose body could go from
+/// the socket elsewhere without passing through a buffer.
+pub(crate) const FRAME_HEAD: usize = 64 + 48;
+
+/// Why reading a frame failed.
+#[derive(Debug)]
+pub(crate) enum FrameError {
+    /// A frame started but did not complete within the read deadline.
+    Deadline(Duration),
+    Other(String),
+}
+
+/// A frame of which only a part has arrived.
+#[derive(Debug)]
+struct Started {
+    /// Its message bytes so far; while `len` is `None`, the NetBIOS header's bytes so far.
+    got: Vec<u8>,
+    len: Option<usize>,
+    /// When all of it must have arrived (a client that trickles bytes cannot hold a
+    /// connection slot forever); `None`: no deadline.
+    deadline: Option<Instant>,
+}
+
+/// What the next bytes in hand hold.
+enum Cut {
+    /// A keep-alive: 4 bytes, nothing to hand out.
+    KeepAlive,
+    /// A whole message of this length after its 4-byte header.
+    Whole(usize),
+    /// The start of a frame (possibly of its header only).
+    Partial,
+}
+
+fn cut(bytes: &[u8], max: usize) -> Result<Cut, FrameError> {
+    let Some(hdr) = bytes.first_chunk::<4>() else {
+        return Ok(Cut::Partial);
+    };
+    match frame_len(*hdr, max).map_err(|e| FrameError::Other(format!("bad frame: {e}")))? {
+        FrameHeader::KeepAlive => Ok(Cut::KeepAlive),
+        FrameHeader::Message(len) if bytes.len() - 4 >= len => Ok(Cut::Whole(len)),
+        FrameHeader::Message(_) => Ok(Cut::Partial),
+    }
+}
+
+/// Where the rest of a large started frame's message goes, decided once its first
+/// [`FRAME_HEAD`] bytes (or all of a shorter message) are in hand.
+///
+/// This is the one place for a large WRITE to take its body from the socket itself (socket →
+/// pipe → file): given the message length and its head, a route other than `Buffer` would hand
+/// the socket over before any body byte beyond `head` is read. Today every body is buffered.
+enum BodyRoute {
+    /// Into the frame's own exactly-sized `Vec`.
+    Buffer,
+}
+
+fn body_route(_len: usize, _head: &[u8]) -> BodyRoute {
+    BodyRoute::Buffer
+}
+
+/// The frame reader of one connection.
+pub(crate) struct FrameReader<R> {
+    rd: R,
+    /// A started frame must complete within this (zero: no deadline).
+    timeout: Duration,
+    /// Bytes a read brought beyond the frame it completed, not handed out yet; `at` is how
+    /// many of them are. Empty (unallocated) whenever nothing is pipelined.
+    held: Vec<u8>,
+    at: usize,
+    started: Option<Started>,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    pub(crate) fn new(rd: R, timeout: Duration) -> Self {
+        FrameReader {
+            rd,
+            timeout,
+            held: Vec::new(),
+            at: 0,
+            started: None,
+        }
+    }
+
+    /// The next message (without its NetBIOS header); `Ok(None)` at a clean end of stream.
+    /// `max` is the largest length accepted, checked as each frame's header is read, before
+    /// anything is allocated for it.
+    pub(crate) async fn next(&mut self, max: usize) -> Result<Option<Vec<u8>>, FrameError> {
+        loop {
+            if self.started.is_some() {
+                if let Some(frame) = self.finish_started(max).await? {
+                    return Ok(Some(frame));
+                }
+                continue;
+            }
+            if self.at < self.held.len() {
+                if let Some(frame) = self.cut_held(max)? {
+                    return Ok(Some(frame));
+                }
+                continue;
+            }
+            match poll_fn(|cx| self.poll_chunk(cx, max)).await? {
+                Chunk::Frame(frame) => return Ok(Some(frame)),
+                Chunk::More => {}
+                Chunk::Eof => return Ok(None),
+            }
+        }
+    }
+
+    /// One read into a stack buffer (never part of a future's state, so an idle connection's
+    /// task does not carry it), and the first frame cut out of it.
+    fn poll_chunk(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        max: usize,
+    ) -> Poll<Result<Chunk, FrameError>> {
+        let mut space = [MaybeUninit::<u8>::uninit(); CHUNK];
+        let mut buf = ReadBuf::uninit(&mut space);
+        if let Err(e) = ready!(Pin::new(&mut self.rd).poll_read(cx, &mut buf)) {
+            return Poll::Ready(Err(FrameError::Other(format!("read error: {e}"))));
+        }
+        let mut bytes = buf.filled();
+        if bytes.is_empty() {
+            return Poll::Ready(Ok(Chunk::Eof));
+        }
+        loop {
+            match cut(bytes, max)? {
+                Cut::KeepAlive => bytes = &bytes[4..],
+                Cut::Whole(len) => {
+                    let frame = bytes[4..4 + len].to_vec();
+                    let rest = &bytes[4 + len..];
+                    if !rest.is_empty() {
+                        self.held = rest.to_vec();
+                        self.at = 0;
+                    }
+                    return Poll::Ready(Ok(Chunk::Frame(frame)));
+                }
+                Cut::Partial => {
+                    if !bytes.is_empty() {
+                        self.start(bytes, max)?;
+                    }
+                    return Poll::Ready(Ok(Chunk::More));
+                }
+            }
+        }
+    }
+
+    /// The next frame of `held`, if whole; a partial one becomes the started frame.
+    fn cut_held(&mut self, max: usize) -> Result<Option<Vec<u8>>, FrameError> {
+        let held = std::mem::take(&mut self.held);
+        let bytes = &held[self.at..];
+        let out = match cut(bytes, max)? {
+            Cut::KeepAlive => {
+                self.at += 4;
+                None
+            }
+            Cut::Whole(len) => {
+                self.at += 4 + len;
+                Some(bytes[4..4 + len].to_vec())
+            }
+            Cut::Partial => {
+                self.start(bytes, max)?;
+                self.at = held.len();
+                None
+            }
+        };
+        if self.at < held.len() {
+            self.held = held;
+        } else {
+            self.at = 0;
+        }
+        Ok(out)
+    }
+
+    /// Keeps the bytes in hand of a frame that has not fully arrived.
+    fn start(&mut self, bytes: &[u8], max: usize) -> Result<(), FrameError> {
+        let deadline = (!self.timeout.is_zero())
+            .then(|| Instant::now().checked_add(self.timeout))
+            .flatten();
+        let started = match bytes.first_chunk::<4>() {
+            None => Started {
+                got: bytes.to_vec(),
+                len: None,
+                deadline,
+            },
+            Some(hdr) => {
+                let FrameHeader::Message(len) = frame_len(*hdr, max)
+                    .map_err(|e| FrameError::Other(format!("bad frame: {e}")))?
+                else {
+                    // cut() handed keep-alives out whole.
+                    return Err(FrameError::Other("bad frame: keep-alive cut short".into()));
+                };
+                let body = &bytes[4..];
+                // A small frame gets its exact size now; a large one only its head until
+                // body_route has seen it (`len` is capped by frame_len; the capacity is only
+                // virtual until the bytes arrive).
+                let mut got = Vec::with_capacity(if len <= CHUNK {
+                    len
+                } else {
+                    body.len().max(FRAME_HEAD)
+                });
+                got.extend_from_slice(body);
+                Started {
+                    got,
+                    len: Some(len),
+                    deadline,
+                }
+            }
+        };
+        self.started = Some(started);
+        Ok(())
+    }
+
+    /// Completes the started frame within its deadline; `None` if it was a keep-alive.
+    async fn finish_started(&mut self, max: usize) -> Result<Option<Vec<u8>>, FrameError> {
+        let Some(deadline) = self.started.as_ref().and_then(|s| s.deadline) else {
+            return self.read_started(max).await;
+        };
+        match tokio::time::timeout_at(deadline, self.read_started(max)).await {
+            Ok(r) => r,
+            Err(_) => Err(FrameError::Deadline(self.timeout)),
+        }
+    }
+
+    async fn read_started(&mut self, max: usize) -> Result<Option<Vec<u8>>, FrameError> {
+        loop {
+            let Some(st) = self.started.as_mut() else {
+                return Ok(None);
+            };
+            let Some(len) = st.len else {
+                let want = 4 - st.got.len();
+                let n = self
+                    .rd
+                    .read_buf(&mut (&mut st.got).limit(want))
+                    .await
+                    .map_err(|e| FrameError::Other(format!("truncated frame header: {e}")))?;
+                if n == 0 {
+                    return Err(FrameError::Other(
+                        "truncated frame header: end of stream".into(),
+                    ));
+                }
+                if let Some(hdr) = st.got.first_chunk::<4>() {
+                    match frame_len(*hdr, max)
+                        .map_err(|e| FrameError::Other(format!("bad frame: {e}")))?
+                    {
+                        FrameHeader::KeepAlive => {
+                            self.started = None;
+                            return Ok(None);
+                        }
+                        FrameHeader::Message(len) => {
+                            st.len = Some(len);
+                            st.got = Vec::with_capacity(len.min(CHUNK));
+                        }
+                    }
+                }
+                continue;
+            };
+            if st.got.len() >= len {
+                let frame = std::mem::take(&mut st.got);
+                self.started = None;
+                return Ok(Some(frame));
+            }
+            if st.got.capacity() < len && st.got.len() >= len.min(FRAME_HEAD) {
+                match body_route(len, &st.got) {
+                    BodyRoute::Buffer => st.got.reserve_exact(len - st.got.len()),
+                }
+            }
+            // Before the route is decided, only up to the head is read.
+            let want = if st.got.capacity() < len {
+                FRAME_HEAD - st.got.len()
+            } else {
+                len - st.got.len()
+            };
+            let n = self
+                .rd
+                .read_buf(&mut (&mut st.got).limit(want))
+                .await
+                .map_err(|e| FrameError::Other(format!("truncated frame: {e}")))?;
+            if n == 0 {
+                return Err(FrameError::Other(format!(
+                    "truncated frame: end of stream {} bytes before its end",
+                    len - st.got.len()
+                )));
+            }
+        }
+    }
+}
+
+enum Chunk {
+    Frame(Vec<u8>),
+    /// Bytes arrived, but no whole frame yet.
+    More,
+    Eof,
+}
+
+/// A zero duration means "no limit".
+pub(crate) fn nonzero(d: Duration) -> Duration {
+    if d.is_zero() {
+        Duration::from_secs(u64::from(u32::MAX))
+    } else {
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+    use std::io;
+    use std::task::{Context, Waker};
+
+    /// A scripted socket: each read takes from the front piece (up to what the reader asks
+    /// for); `Pending` is one not-ready poll, `Stall` never becomes ready; the end is EOF.
+    enum Step {
+        Data(Vec<u8>),
+        Pending,
+        Stall,
+    }
+
+    struct Script {
+        steps: VecDeque<Step>,
+        reads: usize,
+    }
+
+    impl Script {
+        fn new(steps: impl IntoIterator<Item = Step>) -> Self {
+            Script {
+                steps: steps.into_iter().collect(),
+                reads: 0,
+            }
+        }
+        fn pieces(bytes: &[u8], cuts: &[usize]) -> Self {
+            let mut steps = Vec::new();
+            let mut from = 0;
+            for &c in cuts.iter().chain([bytes.len()].iter()) {
+                if c > from {
+                    steps.push(Step::Data(bytes[from..c].to_vec()));
+                    from = c;
+                }
+            }
+            Script::new(steps)
+        }
+    }
+
+    impl AsyncRead for Script {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let me = self.get_mut();
+            match me.steps.front_mut() {
+                None => Poll::Ready(Ok(())),
+                Some(Step::Pending) => {
+                    me.steps.pop_front();
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+                Some(Step::Stall) => Poll::Pending,
+                Some(Step::Data(d)) => {
+                    me.reads += 1;
+                    let n = d.len().min(buf.remaining());
+                    buf.put_slice(&d[..n]);
+                    d.drain(..n);
+                    if d.is_empty() {
+                        me.steps.pop_front();
+                    }
+                    Poll::Ready(Ok(()))
+                }
+            }
+        }
+    }
+
+    const KEEPALIVE: [u8; 4] = [0x85, 0, 0, 0];
+    const MAX: usize = 2 * 1024 * 1024;
+
+    fn body(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+            .collect()
+    }
+
+    fn framed(b: &[u8]) -> Vec<u8> {
+        let l = b.len();
+        let mut v = vec![0, (l >> 16) as u8, (l >> 8) as u8, l as u8];
+        v.extend_from_slice(b);
+        v
+    }
+
+    /// Small, medium, empty and larger-than-a-read frames with keep-alives between.
+    fn stream() -> (Vec<u8>, Vec<Vec<u8>>) {
+        let frames = vec![
+            body(68, 1),
+            body(300, 2),
+            Vec::new(),
+            body(CHUNK + 200, 3),
+            body(FRAME_HEAD + 1, 4),
+        ];
+        let mut bytes = KEEPALIVE.to_vec();
+        for f in &frames {
+            bytes.extend(framed(f));
+            bytes.extend(KEEPALIVE);
+        }
+        (bytes, frames)
+    }
+
+    /// Reads to the end, dropping the future at every not-ready poll (the connection loop
+    /// may do so), and checks the reader holds nothing afterwards.
+    fn read_all(rd: Script, max: usize) -> (Result<Vec<Vec<u8>>, FrameError>, usize) {
+        let mut r = FrameReader::new(rd, Duration::ZERO);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut out = Vec::new();
+        loop {
+            let polled = {
+                let mut fut = std::pin::pin!(r.next(max));
+                fut.as_mut().poll(&mut cx)
+            };
+            match polled {
+                Poll::Pending => continue,
+                Poll::Ready(Ok(Some(f))) => {
+                    assert_eq!(f.capacity(), f.len(), "a frame gets exactly its size");
+                    out.push(f)
+                }
+                Poll::Ready(Ok(None)) => break,
+                Poll::Ready(Err(e)) => return (Err(e), r.rd.reads),
+            }
+        }
+        assert!(
+            r.held.capacity() == 0 && r.started.is_none(),
+            "nothing held at the end"
+        );
+        (Ok(out), r.rd.reads)
+    }
+
+    fn err_text(r: Result<Vec<Vec<u8>>, FrameError>) -> String {
+        match r {
+            Err(FrameError::Other(s)) => s,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn frames_split_at_every_byte_boundary() {
+        let (bytes, frames) = stream();
+        for cut in 0..=bytes.len() {
+            let (got, _) = read_all(Script::pieces(&bytes, &[cut]), MAX);
+            assert_eq!(got.unwrap(), frames, "split at {cut}");
+        }
+        // And every byte in its own read, with not-ready polls between.
+        let steps = bytes
+            .iter()
+            .flat_map(|&b| [Step::Data(vec![b]), Step::Pending]);
+        let (got, _) = read_all(Script::new(steps), MAX);
+        assert_eq!(got.unwrap(), frames);
+    }
+
+    #[test]
+    fn pipelined_small_frames_take_one_read() {
+        let frames: Vec<Vec<u8>> = (0..20).map(|i| body(68 + i, i as u8)).collect();
+        let mut bytes = Vec::new();
+        for f in &frames {
+            bytes.extend(framed(f));
+            bytes.extend(KEEPALIVE);
+        }
+        assert!(bytes.len() <= CHUNK);
+        let (got, reads) = read_all(Script::pieces(&bytes, &[]), MAX);
+        assert_eq!(got.unwrap(), frames);
+        assert_eq!(reads, 1, "all twenty came with one read");
+    }
+
+    #[test]
+    fn a_large_frame_is_read_into_its_own_buffer() {
+        let big = body(1024 * 1024, 9);
+        let small = body(70, 5);
+        let mut bytes = framed(&small);
+        bytes.extend(framed(&big));
+        bytes.extend(framed(&small));
+        // As a socket delivers it: 64 KiB at a time.
+        let cuts: Vec<usize> = (1..bytes.len() / 65536 + 1).map(|i| i * 65536).collect();
+        let (got, reads) = read_all(Script::pieces(&bytes, &cuts), MAX);
+        assert_eq!(got.unwrap(), vec![small.clone(), big, small]);
+        // The first read takes one chunk; the rest of the body comes in the socket's pieces
+        // (the head read, the rest of the first piece, then one read per piece).
+        assert!(reads <= cuts.len() + 4, "{reads} reads");
+    }
+
+    #[test]
+    fn a_large_frame_waits_for_its_head_before_its_body() {
+        // Only the header came with the first read: the next read asks for the head only.
+        let big = body(100_000, 7);
+        let bytes = framed(&big);
+        let mut r = FrameReader::new(Script::pieces(&bytes, &[4, 50]), Duration::ZERO);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut steps = 0;
+        let frame = loop {
+            steps += 1;
+            let mut fut = std::pin::pin!(r.next(MAX));
+            if let Poll::Ready(f) = fut.as_mut().poll(&mut cx) {
+                break f.unwrap().unwrap();
+            }
+        };
+        assert_eq!(frame, big);
+        assert_eq!(steps, 1);
+        // header, 46 bytes, the head's remaining 66, then the body in one read.
+        assert_eq!(r.rd.reads, 4);
+    }
+
+    #[test]
+    fn end_of_stream_clean_or_mid_frame() {
+        let (got, _) = read_all(Script::new([]), MAX);
+        assert!(got.unwrap().is_empty());
+        let (got, _) = read_all(Script::pieces(&KEEPALIVE, &[]), MAX);
+        assert!(got.unwrap().is_empty());
+
+        let f = framed(&body(100, 1));
+        let e = err_text(read_all(Script::pieces(&f[..2], &[]), MAX).0);
+        assert!(e.starts_with("truncated frame header"), "{e}");
+        let e = err_text(read_all(Script::pieces(&f[..60], &[]), MAX).0);
+        assert_eq!(e, "truncated frame: end of stream 44 bytes before its end");
+        let big = framed(&body(50_000, 1));
+        let e = err_text(read_all(Script::pieces(&big[..20_000], &[10]), MAX).0);
+        assert_eq!(
+            e,
+            "truncated frame: end of stream 30004 bytes before its end"
+        );
+    }
+
+    #[test]
+    fn lengths_over_the_cap_and_bad_types_are_refused() {
+        let f = framed(&body(5000, 1));
+        let e = err_text(read_all(Script::pieces(&f, &[]), 4096).0);
+        assert!(e.starts_with("bad frame:"), "{e}");
+        // The cap is the one given when that frame's header is read.
+        let (got, _) = read_all(Script::pieces(&f, &[]), 5000);
+        assert_eq!(got.unwrap().len(), 1);
+        let e = err_text(read_all(Script::pieces(&[0x81, 0, 0, 0], &[]), MAX).0);
+        assert!(e.starts_with("bad frame:"), "{e}");
+        let e = err_text(read_all(Script::pieces(&[0x85, 0, 0, 1], &[2]), MAX).0);
+        assert!(e.starts_with("bad frame:"), "{e}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_started_frame_must_finish_by_its_deadline() {
+        let timeout = Duration::from_secs(2);
+        let f = framed(&body(100, 1));
+        for cut in [1, 4, 50] {
+            let rd = Script::new([Step::Data(f[..cut].to_vec()), Step::Stall]);
+            let mut r = FrameReader::new(rd, timeout);
+            let t0 = Instant::now();
+            match r.next(MAX).await {
+                Err(FrameError::Deadline(d)) => assert_eq!(d, timeout),
+                other => panic!("{other:?}"),
+            }
+            assert!(t0.elapsed() >= timeout);
+        }
+        // A connection with no frame started waits as long as it likes.
+        let mut r = FrameReader::new(Script::new([Step::Stall]), timeout);
+        let idle = tokio::time::timeout(timeout * 100, r.next(MAX)).await;
+        assert!(idle.is_err(), "an idle connection has no read deadline");
+        // The deadline runs from the frame's start, across calls that were dropped.
+        let rd = Script::new([Step::Data(f[..10].to_vec()), Step::Stall]);
+        let mut r = FrameReader::new(rd, timeout);
+        assert!(
+            tokio::time::timeout(timeout / 2, r.next(MAX))
+                .await
+                .is_err()
+        );
+        let t0 = Instant::now();
+        assert!(matches!(r.next(MAX).await, Err(FrameError::Deadline(_))));
+        assert!(t0.elapsed() <= timeout / 2 + Duration::from_millis(10));
+    }
+}
