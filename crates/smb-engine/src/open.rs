@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, Weak};
 use lanshare_vfs::{FileIdentity, OpenToken, Vfs, VfsError, VfsHandle, VfsPath};
 use smb_wire::{FileId, NtStatus};
 
-use crate::handlers::dir::DirCursor;
+use crate::handlers::dir::DirSlot;
 use crate::objects::{FileState, Objects};
 use crate::server::ServerState;
 use crate::session::lock;
@@ -43,7 +43,7 @@ pub(crate) struct Open {
     /// FilePositionInformation.CurrentByteOffset.
     pub position: AtomicU64,
     /// The directory enumeration in progress (QUERY_DIRECTORY), for directories.
-    pub dir: Mutex<Option<DirCursor>>,
+    pub dir: DirSlot,
     /// The change watch the first CHANGE_NOTIFY set up; it buffers changes between requests.
     pub notify: Mutex<Option<Arc<crate::handlers::notify::DirWatch>>>,
     pub file: Arc<FileState>,
@@ -134,7 +134,7 @@ impl Open {
             delete_on_close: AtomicBool::new(n.delete_on_close),
             closed: AtomicBool::new(false),
             position: AtomicU64::new(0),
-            dir: Mutex::new(None),
+            dir: DirSlot::default(),
             notify: Mutex::new(None),
             file: n.file,
             objects: n.objects,
@@ -183,7 +183,7 @@ impl Open {
             .durable
             .forget(self.file_id.persistent, self.uid);
         self.file.unlock_all(self.uid);
-        lock(&self.dir).take();
+        self.dir.clear();
         lock(&self.notify).take();
         self.release_share_mode();
         // Last: a CREATE waiting on this open's oplock break retries once the share mode

@@ -24,9 +24,12 @@
 //!   FileIdBothDirectoryInformation carry its fields (`readdir_attr`).
 //!
 //! Speed: the first response of an enumeration is kept small and each next one may be twice
-//! the last ([`response_cap`]), and after each response the entries of the next are read ahead
-//! in the background ([`read_ahead`]), so a client that asks for one batch at a time handles
-//! entries while the server stats the next ones.
+//! the last ([`response_cap`]). After each response the server goes on reading entries in the
+//! background ([`read_ahead`]), in short locked chunks, and the next query takes what is ready
+//! (at least as many entries as the first response held) instead of waiting for a full
+//! response: a client that asks for one batch at a time handles entries while the server
+//! stats the next ones, and as the server reads faster than such a client handles entries,
+//! the client hardly ever waits.
 //!
 //! Memory: the open keeps a streaming cursor ([`lanshare_vfs::DirStream`]) and the entries read
 //! ahead for the next response (at most [`MAX_AHEAD`] per open, at most [`AHEAD_BUDGET`] over
@@ -35,7 +38,8 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use lanshare_vfs::{DirStream, Metadata};
 use smb_wire::fscc::{DirWriter, dir::encode_entry};
@@ -58,6 +62,40 @@ use super::file::{blocking, check_credit_charge, find_open};
 struct Entry {
     name: String,
     meta: Metadata,
+    /// The entry encoded ahead in [`DirCursor::encoded_class`] (by the read-ahead, so that a
+    /// query finds its response all but built).
+    encoded: Option<Box<[u8]>>,
+}
+
+/// A directory open's enumeration: the cursor, and how many queries wait for it (the
+/// background read-ahead lets go of the cursor at its next chunk when one does).
+#[derive(Default)]
+pub(crate) struct DirSlot {
+    cursor: Mutex<Option<DirCursor>>,
+    queries: AtomicU32,
+}
+
+impl DirSlot {
+    /// Ends the enumeration (CLOSE), releasing what it held ahead.
+    pub(crate) fn clear(&self) {
+        lock(&self.cursor).take();
+    }
+}
+
+/// Counts a query in [`DirSlot::queries`] until it holds the cursor (or never runs).
+struct Waiting<'a>(&'a AtomicU32);
+
+impl<'a> Waiting<'a> {
+    fn new(n: &'a AtomicU32) -> Self {
+        n.fetch_add(1, Ordering::AcqRel);
+        Waiting(n)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The state of a directory enumeration, kept on the open between queries.
@@ -77,8 +115,21 @@ pub(crate) struct DirCursor {
     returned_any: bool,
     /// Responses filled since the last (re)start.
     responses: u32,
-    /// Entries of `ahead` counted in [`AHEAD_HELD`] (never more than `ahead.len()`).
+    /// Entries of `ahead` counted in [`AHEAD`] (never more than `ahead.len()`).
     held: usize,
+    /// How many entries the background read-ahead may hold in `ahead` (about what the next
+    /// response can carry); 0 stops it.
+    window: usize,
+    /// A background read-ahead task works on this cursor.
+    reading: bool,
+    /// The stream has ended (or failed): nothing more to read ahead.
+    ended: bool,
+    /// Entries the first response held: a later query answers with what is ready once it
+    /// has at least this many, rather than wait for the stream to fill its whole cap.
+    first_count: usize,
+    /// The class the read-ahead encodes entries in (the last query's; none for READDIR_ATTR,
+    /// whose fields are patched in per query).
+    encoded_class: Option<FileInfoClass>,
 }
 
 impl Drop for DirCursor {
@@ -98,6 +149,11 @@ impl DirCursor {
             returned_any: false,
             responses: 0,
             held: 0,
+            window: 0,
+            reading: false,
+            ended: false,
+            first_count: 0,
+            encoded_class: None,
         }
     }
 
@@ -115,19 +171,34 @@ impl DirCursor {
         }
     }
 
-    /// Reads up to `want` entries ahead (fewer at the end of the directory, after an error,
-    /// which is kept in its place, or when the server-wide budget [`AHEAD_HELD`] is spent),
-    /// so that the next query finds them ready.
-    fn read_ahead(&mut self, open: &Open, want: usize) {
-        let granted = reserve_ahead(want.saturating_sub(self.ahead.len()));
+    /// Reads up to `chunk` entries ahead, within the window (fewer at the end of the
+    /// directory, after an error, which is kept in its place, or when the server-wide budget
+    /// [`AHEAD`] is spent), so that the next query finds them ready. Says whether there is
+    /// more to read ahead.
+    fn read_ahead(&mut self, open: &Open, chunk: usize) -> bool {
+        let room = self.window.min(MAX_AHEAD).saturating_sub(self.ahead.len());
+        let want = room.min(chunk);
+        if want == 0 || self.ended {
+            return false;
+        }
+        let granted = reserve_ahead(want);
         let mut read = 0;
         // A CLOSE waits for this to let go of the cursor: stop as soon as it began.
         while read < granted && !open.closed.load(Ordering::Acquire) {
             match self.read(open) {
-                Ok(Some(e)) => self.ahead.push_back(Ok(e)),
-                Ok(None) => break,
+                Ok(Some(mut e)) => {
+                    if let Some(class) = self.encoded_class {
+                        e.encoded = encode(class, &e);
+                    }
+                    self.ahead.push_back(Ok(e));
+                }
+                Ok(None) => {
+                    self.ended = true;
+                    break;
+                }
                 Err(s) => {
                     self.ahead.push_back(Err(s));
+                    self.ended = true;
                     read += 1;
                     break;
                 }
@@ -136,6 +207,7 @@ impl DirCursor {
         }
         self.held += read;
         release_ahead(granted - read);
+        read == want && !self.ended && !open.closed.load(Ordering::Acquire)
     }
 
     /// The next matching entry from `.`, `..` and the stream.
@@ -157,6 +229,7 @@ impl DirCursor {
                     return Ok(Some(Entry {
                         name: name.into(),
                         meta,
+                        encoded: None,
                     }));
                 }
                 // `..` may be gone or unreadable; the listing goes on without it.
@@ -182,12 +255,31 @@ impl DirCursor {
                     return Ok(Some(Entry {
                         name: e.name,
                         meta: e.metadata,
+                        encoded: None,
                     }));
                 }
                 Some(Ok(_)) => {}
             }
         }
     }
+}
+
+/// The short name an entry of `class` carries: none for `.` and `..`, nor in classes without
+/// one.
+fn short_for(class: FileInfoClass, name: &str) -> String {
+    if dir_has_short_name(class) && name != "." && name != ".." {
+        short_name(name)
+    } else {
+        String::new()
+    }
+}
+
+/// `e` encoded in `class` (`None` if the class has no encoding: it is then encoded per query).
+fn encode(class: FileInfoClass, e: &Entry) -> Option<Box<[u8]>> {
+    let short = short_for(class, &e.name);
+    let mut out = Vec::with_capacity(dir_fixed_len(class)? + 2 * e.name.len());
+    encode_entry(class, &dir_entry(&e.name, &short, &e.meta), &mut out).ok()?;
+    Some(out.into_boxed_slice())
 }
 
 /// Where FileNameLength sits in an entry of `class`.
@@ -208,18 +300,43 @@ fn fill(
 ) -> Result<(Vec<u8>, NtStatus, usize), NtStatus> {
     let mut out: Vec<u8> = Vec::new();
     let mut count = 0usize;
-    let with_short = dir_has_short_name(class);
     // READDIR_ATTR for macOS: per entry, what goes in place of EaSize and the short name.
     let aapl = aapl.filter(|_| class == FileInfoClass::ID_BOTH_DIRECTORY);
+    // Entries the read-ahead encoded go in as they are when they are in this class.
+    let ready = aapl.is_none() && cursor.encoded_class == Some(class);
     let mut mac: Vec<[u8; 32]> = Vec::new();
     let wire = |_: smb_wire::WireError| NtStatus::INTERNAL_ERROR;
     let mut w = DirWriter::new(&mut out, class, max).map_err(wire)?;
-    while let Some(e) = cursor.next(open)? {
-        let short = if with_short && e.name != "." && e.name != ".." {
-            short_name(&e.name)
-        } else {
-            String::new()
+    // After the first response, what is ready goes out once there is enough of it.
+    let enough = if cursor.responses > 1 {
+        cursor.first_count.max(1)
+    } else {
+        usize::MAX
+    };
+    loop {
+        if count >= enough && cursor.ahead.is_empty() {
+            break;
+        }
+        let Some(e) = cursor.next(open)? else {
+            cursor.ended = true;
+            break;
         };
+        if let Some(bytes) = e.encoded.as_deref().filter(|_| ready) {
+            if w.push_encoded(bytes).map_err(wire)? {
+                cursor.returned_any = true;
+                count += 1;
+                if single {
+                    break;
+                }
+                continue;
+            }
+            if !w.is_empty() {
+                cursor.ahead.push_front(Ok(e));
+                break;
+            }
+            // Not even the first entry fits: cut below, from its metadata.
+        }
+        let short = short_for(class, &e.name);
         let entry = dir_entry(&e.name, &short, &e.meta);
         if !w.push(&entry).map_err(wire)? {
             if w.is_empty() {
@@ -336,8 +453,10 @@ pub(crate) async fn query_directory(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> 
         .then(|| ctx.tree().map(|t| t.maximal_access))
         .transpose()?;
     let o = open.clone();
-    let (buf, status, count) = blocking(move || {
-        let mut guard = lock(&o.dir);
+    let (buf, status, spawn) = blocking(move || {
+        let waiting = Waiting::new(&o.dir.queries);
+        let mut guard = lock(&o.dir.cursor);
+        drop(waiting);
         let cursor = match guard.as_mut() {
             Some(c) if !restart => c,
             _ => guard.insert(DirCursor::new(&pattern)),
@@ -345,15 +464,40 @@ pub(crate) async fn query_directory(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> 
         let this = response_cap(cursor.responses, max);
         let next = response_cap(cursor.responses.saturating_add(1), max);
         cursor.responses = cursor.responses.saturating_add(1);
-        // The entries the next response will hold, about: this one's count scaled by size.
-        fill(cursor, &o, class, fixed, this, single, aapl)
-            .map(|(b, s, n)| (b, s, n.saturating_mul(next) / this.max(1)))
+        let filled = fill(cursor, &o, class, fixed, this, single, aapl);
+        let (buf, status, n) = match filled {
+            Ok(f) => f,
+            Err(e) => {
+                cursor.window = 0;
+                return Err(e);
+            }
+        };
+        if cursor.responses == 1 {
+            cursor.first_count = n;
+        }
+        // Read ahead about what the next response can carry: this one's count scaled by size.
+        cursor.window = if status == NtStatus::SUCCESS && !single {
+            n.saturating_mul(next) / buf.len().max(1)
+        } else {
+            0
+        };
+        let encoded_class = aapl.is_none().then_some(class);
+        if cursor.encoded_class != encoded_class {
+            // Entries encoded in another class are encoded again, per query, from metadata.
+            for e in cursor.ahead.iter_mut().flatten() {
+                e.encoded = None;
+            }
+            cursor.encoded_class = encoded_class;
+        }
+        let spawn = cursor.window > cursor.ahead.len() && !cursor.ended && !cursor.reading;
+        cursor.reading |= spawn;
+        Ok((buf, status, spawn))
     })
     .await??;
-    QueryDirectoryResponse { buffer: &buf }.encode(&mut ctx.out)?;
-    if status == NtStatus::SUCCESS && !single {
-        read_ahead(open, count.min(MAX_AHEAD));
+    if spawn {
+        read_ahead(open);
     }
+    QueryDirectoryResponse { buffer: &buf }.encode(&mut ctx.out)?;
     Ok(status)
 }
 
@@ -428,13 +572,30 @@ fn response_cap(k: u32, max: usize) -> usize {
         .min(max)
 }
 
-/// Prepares the next response's entries (readdir, stat, DOS attributes) while this one
-/// travels and the client reads it: clients that list in lockstep (smbclient asks for the next
-/// batch only when it has handled the last) then find them ready.
-fn read_ahead(open: Arc<Open>, want: usize) {
+/// Entries the background read-ahead reads per hold of the cursor: a query that arrives
+/// meanwhile waits for at most this many.
+const CHUNK: usize = 32;
+
+/// Prepares the next responses' entries (readdir, stat, DOS attributes) while this one
+/// travels and the client reads it, a chunk at a time: clients that list in lockstep
+/// (smbclient asks for the next batch only when it has handled the last) then find them
+/// ready. Stops when the window is full, at the end, at CLOSE, and whenever a query waits for
+/// the cursor (which starts it again when it is done).
+fn read_ahead(open: Arc<Open>) {
     drop(tokio::task::spawn_blocking(move || {
-        if let Some(cursor) = lock(&open.dir).as_mut() {
-            cursor.read_ahead(&open, want);
+        loop {
+            let mut guard = lock(&open.dir.cursor);
+            let Some(cursor) = guard.as_mut() else {
+                return;
+            };
+            // A restart replaced the cursor, or this task was told to stop.
+            if !cursor.reading {
+                return;
+            }
+            if open.dir.queries.load(Ordering::Acquire) > 0 || !cursor.read_ahead(&open, CHUNK) {
+                cursor.reading = false;
+                return;
+            }
         }
     }));
 }

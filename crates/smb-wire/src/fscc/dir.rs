@@ -164,6 +164,34 @@ impl<'v> DirWriter<'v> {
     /// Returns `Ok(false)` and leaves the buffer unchanged when it does not.
     pub fn push(&mut self, e: &DirEntry<'_>) -> Result<bool> {
         let entry_len = fixed_len(self.class)? + utf16::encoded_len(e.name);
+        if !self.place(entry_len)? {
+            return Ok(false);
+        }
+        encode_entry(self.class, e, self.out)?;
+        self.count += 1;
+        Ok(true)
+    }
+
+    /// As [`DirWriter::push`], for an entry [`encode_entry`] already encoded in this writer's
+    /// class (a server may encode entries ahead of the query that returns them).
+    pub fn push_encoded(&mut self, entry: &[u8]) -> Result<bool> {
+        if entry.len() < fixed_len(self.class)? {
+            return Err(WireError::BadValue {
+                what: "pre-encoded directory entry length",
+                value: entry.len() as u64,
+            });
+        }
+        if !self.place(entry.len())? {
+            return Ok(false);
+        }
+        self.out.extend_from_slice(entry);
+        self.count += 1;
+        Ok(true)
+    }
+
+    /// Pads to where an entry of `entry_len` bytes goes and links the last entry to it; false
+    /// (the buffer unchanged) when it would not fit.
+    fn place(&mut self, entry_len: usize) -> Result<bool> {
         let used = self.out.len() - self.start;
         let entry_rel = if self.last.is_some() {
             align_up(used, self.align)
@@ -178,9 +206,7 @@ impl<'v> DirWriter<'v> {
         if let Some(prev) = self.last {
             Writer::new(self.out).patch_u32(prev, to_u32(at - prev, "NextEntryOffset")?);
         }
-        encode_entry(self.class, e, self.out)?;
         self.last = Some(at);
-        self.count += 1;
         Ok(true)
     }
 
@@ -322,5 +348,34 @@ mod tests {
         let mut w = DirWriter::new(&mut v, FileInfoClass::NAMES, 5).unwrap();
         assert!(!w.push(&entry("a")).unwrap());
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn pre_encoded_entries_chain_and_fit_as_encoded_ones_do() {
+        let class = FileInfoClass::ID_BOTH_DIRECTORY;
+        let names = ["a", "bb", "ccc"];
+        let mut direct = Vec::new();
+        let mut w = DirWriter::new(&mut direct, class, 333).unwrap();
+        for n in names {
+            w.push(&entry(n)).unwrap();
+        }
+        let mut mixed = Vec::new();
+        let mut w = DirWriter::new(&mut mixed, class, 333).unwrap();
+        let mut first = Vec::new();
+        encode_entry(class, &entry("a"), &mut first).unwrap();
+        assert!(w.push_encoded(&first).unwrap());
+        assert!(w.push(&entry("bb")).unwrap());
+        let mut third = Vec::new();
+        encode_entry(class, &entry("ccc"), &mut third).unwrap();
+        assert!(
+            !w.push_encoded(&third).unwrap(),
+            "334 bytes do not fit in 333"
+        );
+        assert_eq!((w.count(), w.len()), (2, 220));
+        assert!(
+            w.push_encoded(&third[..50]).is_err(),
+            "shorter than the class"
+        );
+        assert_eq!(mixed, direct[..220], "the same bytes either way");
     }
 }
