@@ -3,7 +3,7 @@
 //! algorithms, wrong password and unknown share. The checks live in `py/connect.py`; this file
 //! runs it and checks its verdict.
 
-use lanshare_interop::clients::smbprotocol_connect;
+use lanshare_interop::clients::{smbprotocol_connect, smbprotocol_script, tail};
 use lanshare_interop::{ServerOptions, TestServer};
 
 const DIALECTS: [&str; 5] = ["2.0.2", "2.1", "3.0", "3.0.2", "3.1.1"];
@@ -122,4 +122,28 @@ fn unknown_share_is_bad_network_name() {
             "STATUS_BAD_NETWORK_NAME",
         );
     }
+}
+
+/// One enumeration of a 3,000-entry folder whose information class changes between queries
+/// (`py/listing.py`): the server prepares entries ahead in the last query's class, and a query
+/// in another class must still get every name once, each entry well formed in its class.
+#[test]
+fn an_enumeration_that_changes_class_lists_every_name_once() {
+    let server = start();
+    let dir = server.share_dir().join("big");
+    std::fs::create_dir(&dir).expect("mkdir in the share");
+    for i in 0..3000u32 {
+        std::fs::write(dir.join(format!("entry{i:05}.dat")), i.to_le_bytes())
+            .expect("create a file in the share");
+    }
+    let out = smbprotocol_script(&server, "listing.py", &["--dir", "big", "--count", "3000"])
+        .expect("run py/listing.py");
+    let verdict = out.stdout.lines().last().unwrap_or_default().to_string();
+    assert!(
+        out.success() && verdict.starts_with("PASS"),
+        "listing.py against {}:\n{}\n--- server ---\n{}",
+        server.target().name(),
+        out.describe(),
+        tail(&server.diagnostics(), 30)
+    );
 }

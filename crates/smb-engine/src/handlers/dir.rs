@@ -297,6 +297,7 @@ fn fill(
     max: usize,
     single: bool,
     aapl: Option<u32>,
+    from_memory: bool,
 ) -> Result<(Vec<u8>, NtStatus, usize), NtStatus> {
     let mut out: Vec<u8> = Vec::new();
     let mut count = 0usize;
@@ -314,7 +315,7 @@ fn fill(
         usize::MAX
     };
     loop {
-        if count >= enough && cursor.ahead.is_empty() {
+        if cursor.ahead.is_empty() && (count >= enough || from_memory) {
             break;
         }
         let Some(e) = cursor.next(open)? else {
@@ -452,53 +453,119 @@ pub(crate) async fn query_directory(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> 
         .load(std::sync::atomic::Ordering::Relaxed)
         .then(|| ctx.tree().map(|t| t.maximal_access))
         .transpose()?;
-    let o = open.clone();
-    let (buf, status, spawn) = blocking(move || {
-        let waiting = Waiting::new(&o.dir.queries);
-        let mut guard = lock(&o.dir.cursor);
-        drop(waiting);
-        let cursor = match guard.as_mut() {
-            Some(c) if !restart => c,
-            _ => guard.insert(DirCursor::new(&pattern)),
-        };
-        let this = response_cap(cursor.responses, max);
-        let next = response_cap(cursor.responses.saturating_add(1), max);
-        cursor.responses = cursor.responses.saturating_add(1);
-        let filled = fill(cursor, &o, class, fixed, this, single, aapl);
-        let (buf, status, n) = match filled {
-            Ok(f) => f,
-            Err(e) => {
-                cursor.window = 0;
-                return Err(e);
-            }
-        };
-        if cursor.responses == 1 {
-            cursor.first_count = n;
+    let q = Query {
+        restart,
+        pattern,
+        class,
+        fixed,
+        max,
+        single,
+        aapl,
+    };
+    // Entries the read-ahead prepared are answered here, without a trip to the blocking pool
+    // (two thread hand-offs per response); anything that may touch storage goes there.
+    let ready = match open.dir.cursor.try_lock() {
+        Ok(mut guard) => answer(&open, &mut guard, &q, true),
+        Err(std::sync::TryLockError::Poisoned(p)) => answer(&open, &mut p.into_inner(), &q, true),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    };
+    let (buf, status, spawn) = match ready {
+        Some(r) => r?,
+        None => {
+            let o = open.clone();
+            blocking(move || {
+                let waiting = Waiting::new(&o.dir.queries);
+                let mut guard = lock(&o.dir.cursor);
+                drop(waiting);
+                answer(&o, &mut guard, &q, false).unwrap_or(Err(NtStatus::INTERNAL_ERROR))
+            })
+            .await??
         }
-        // Read ahead about what the next response can carry: this one's count scaled by size.
-        cursor.window = if status == NtStatus::SUCCESS && !single {
-            n.saturating_mul(next) / buf.len().max(1)
-        } else {
-            0
-        };
-        let encoded_class = aapl.is_none().then_some(class);
-        if cursor.encoded_class != encoded_class {
-            // Entries encoded in another class are encoded again, per query, from metadata.
-            for e in cursor.ahead.iter_mut().flatten() {
-                e.encoded = None;
-            }
-            cursor.encoded_class = encoded_class;
-        }
-        let spawn = cursor.window > cursor.ahead.len() && !cursor.ended && !cursor.reading;
-        cursor.reading |= spawn;
-        Ok((buf, status, spawn))
-    })
-    .await??;
+    };
     if spawn {
         read_ahead(open);
     }
     QueryDirectoryResponse { buffer: &buf }.encode(&mut ctx.out)?;
     Ok(status)
+}
+
+/// What a query asks, checked.
+struct Query {
+    restart: bool,
+    pattern: String,
+    class: FileInfoClass,
+    fixed: usize,
+    max: usize,
+    single: bool,
+    aapl: Option<u32>,
+}
+
+/// Fills the response to `q` from the enumeration in `slot`: the buffer, the status, and
+/// whether the caller is to start the background read-ahead. With `from_memory`, only from
+/// entries already read ahead and encoded in the class asked, and `None` when there are not
+/// enough of those (the caller then asks again on the blocking pool).
+#[allow(clippy::type_complexity)]
+fn answer(
+    o: &Open,
+    slot: &mut Option<DirCursor>,
+    q: &Query,
+    from_memory: bool,
+) -> Option<Result<(Vec<u8>, NtStatus, bool), NtStatus>> {
+    let cursor = match slot {
+        Some(c) if !q.restart => c,
+        _ if from_memory => return None,
+        _ => slot.insert(DirCursor::new(&q.pattern)),
+    };
+    if from_memory
+        && (q.single
+            || q.aapl.is_some()
+            || cursor.responses == 0
+            || cursor.encoded_class != Some(q.class)
+            || !(cursor.ahead.len() >= cursor.first_count.max(1)
+                || (cursor.ended && !cursor.ahead.is_empty())))
+    {
+        return None;
+    }
+    let this = response_cap(cursor.responses, q.max);
+    let next = response_cap(cursor.responses.saturating_add(1), q.max);
+    cursor.responses = cursor.responses.saturating_add(1);
+    let filled = fill(
+        cursor,
+        o,
+        q.class,
+        q.fixed,
+        this,
+        q.single,
+        q.aapl,
+        from_memory,
+    );
+    let (buf, status, n) = match filled {
+        Ok(f) => f,
+        Err(e) => {
+            cursor.window = 0;
+            return Some(Err(e));
+        }
+    };
+    if cursor.responses == 1 {
+        cursor.first_count = n;
+    }
+    // Read ahead about what the next response can carry: this one's count scaled by size.
+    cursor.window = if status == NtStatus::SUCCESS && !q.single {
+        n.saturating_mul(next) / buf.len().max(1)
+    } else {
+        0
+    };
+    let encoded_class = q.aapl.is_none().then_some(q.class);
+    if cursor.encoded_class != encoded_class {
+        // Entries encoded in another class are encoded again, per query, from metadata.
+        for e in cursor.ahead.iter_mut().flatten() {
+            e.encoded = None;
+        }
+        cursor.encoded_class = encoded_class;
+    }
+    let spawn = cursor.window > cursor.ahead.len() && !cursor.ended && !cursor.reading;
+    cursor.reading |= spawn;
+    Some(Ok((buf, status, spawn)))
 }
 
 /// The first response of an enumeration carries at most this many bytes, and each next one at
