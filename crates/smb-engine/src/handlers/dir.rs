@@ -288,21 +288,20 @@ fn name_length_at(class: FileInfoClass) -> usize {
 }
 
 /// Fills one response: whole entries while they fit; a first entry that does not fit at all
-/// is returned with its name cut (STATUS_BUFFER_OVERFLOW, [MS-FSA] 2.1.5.6.3).
+/// is returned with its name cut (STATUS_BUFFER_OVERFLOW, [MS-FSA] 2.1.5.6.3). At most
+/// `max` bytes; with `from_memory`, only entries already read ahead.
 fn fill(
     cursor: &mut DirCursor,
     open: &Open,
-    class: FileInfoClass,
-    fixed: usize,
+    q: &Query,
     max: usize,
-    single: bool,
-    aapl: Option<u32>,
     from_memory: bool,
 ) -> Result<(Vec<u8>, NtStatus, usize), NtStatus> {
+    let (class, fixed, single) = (q.class, q.fixed, q.single);
     let mut out: Vec<u8> = Vec::new();
     let mut count = 0usize;
     // READDIR_ATTR for macOS: per entry, what goes in place of EaSize and the short name.
-    let aapl = aapl.filter(|_| class == FileInfoClass::ID_BOTH_DIRECTORY);
+    let aapl = q.aapl.filter(|_| class == FileInfoClass::ID_BOTH_DIRECTORY);
     // Entries the read-ahead encoded go in as they are when they are in this class.
     let ready = aapl.is_none() && cursor.encoded_class == Some(class);
     let mut mac: Vec<[u8; 32]> = Vec::new();
@@ -489,6 +488,9 @@ pub(crate) async fn query_directory(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> 
     Ok(status)
 }
 
+/// A response's buffer and status, and whether to start the read-ahead.
+type Answer = (Vec<u8>, NtStatus, bool);
+
 /// What a query asks, checked.
 struct Query {
     restart: bool,
@@ -504,13 +506,12 @@ struct Query {
 /// whether the caller is to start the background read-ahead. With `from_memory`, only from
 /// entries already read ahead and encoded in the class asked, and `None` when there are not
 /// enough of those (the caller then asks again on the blocking pool).
-#[allow(clippy::type_complexity)]
 fn answer(
     o: &Open,
     slot: &mut Option<DirCursor>,
     q: &Query,
     from_memory: bool,
-) -> Option<Result<(Vec<u8>, NtStatus, bool), NtStatus>> {
+) -> Option<Result<Answer, NtStatus>> {
     let cursor = match slot {
         Some(c) if !q.restart => c,
         _ if from_memory => return None,
@@ -529,16 +530,7 @@ fn answer(
     let this = response_cap(cursor.responses, q.max);
     let next = response_cap(cursor.responses.saturating_add(1), q.max);
     cursor.responses = cursor.responses.saturating_add(1);
-    let filled = fill(
-        cursor,
-        o,
-        q.class,
-        q.fixed,
-        this,
-        q.single,
-        q.aapl,
-        from_memory,
-    );
+    let filled = fill(cursor, o, q, this, from_memory);
     let (buf, status, n) = match filled {
         Ok(f) => f,
         Err(e) => {
