@@ -13,13 +13,13 @@
 
 use std::future::poll_fn;
 use std::mem::MaybeUninit;
-use std::pin::Pin;
 use std::task::{Poll, ready};
 use std::time::Duration;
 
 use bytes::BufMut;
 use smb_wire::netbios::{FrameHeader, frame_len};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::time::Instant;
 
 /// Bytes asked for by a read when no frame is started: enough for many pipelined small
@@ -98,7 +98,37 @@ pub(crate) struct FrameReader<R> {
     started: Option<Started>,
 }
 
-impl<R: AsyncRead + Unpin> FrameReader<R> {
+/// A socket the reader can take a chunk from.
+pub(crate) trait FrameSource: AsyncRead + Unpin {
+    /// Reads what has arrived into `buf`. Unlike `poll_read` on a tokio socket, a read that
+    /// fills less than `buf` does not take the socket for drained: the next call tries again
+    /// and waits for readiness only when the kernel says there is nothing. A client with
+    /// requests in flight has often sent the next by the time the last is answered, and
+    /// taking it then costs one `recv` instead of a trip through the I/O driver.
+    fn poll_read_some(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>>;
+}
+
+impl FrameSource for OwnedReadHalf {
+    fn poll_read_some(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        loop {
+            ready!(self.as_ref().poll_read_ready(cx))?;
+            match self.try_read_buf(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                r => return Poll::Ready(r.map(drop)),
+            }
+        }
+    }
+}
+
+impl<R: FrameSource> FrameReader<R> {
     pub(crate) fn new(rd: R, timeout: Duration) -> Self {
         FrameReader {
             rd,
@@ -143,7 +173,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     ) -> Poll<Result<Chunk, FrameError>> {
         let mut space = [MaybeUninit::<u8>::uninit(); CHUNK];
         let mut buf = ReadBuf::uninit(&mut space);
-        if let Err(e) = ready!(Pin::new(&mut self.rd).poll_read(cx, &mut buf)) {
+        if let Err(e) = ready!(self.rd.poll_read_some(cx, &mut buf)) {
             return Poll::Ready(Err(FrameError::Other(format!("read error: {e}"))));
         }
         let mut bytes = buf.filled();
@@ -334,6 +364,7 @@ mod tests {
     use super::*;
     use std::collections::VecDeque;
     use std::io;
+    use std::pin::Pin;
     use std::task::{Context, Waker};
 
     /// A scripted socket: each read takes from the front piece (up to what the reader asks
@@ -395,6 +426,16 @@ mod tests {
                     Poll::Ready(Ok(()))
                 }
             }
+        }
+    }
+
+    impl FrameSource for Script {
+        fn poll_read_some(
+            &mut self,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(self).poll_read(cx, buf)
         }
     }
 
