@@ -145,7 +145,10 @@ impl<R: FrameSource> FrameReader<R> {
     pub(crate) async fn next(&mut self, max: usize) -> Result<Option<Vec<u8>>, FrameError> {
         loop {
             if self.started.is_some() {
-                if let Some(frame) = self.finish_started(max).await? {
+                // Boxed: this path (a frame split across reads, a large frame's body) holds a
+                // deadline timer and a read; inline, every idle connection's task would carry
+                // their space while it waits on the one-read path.
+                if let Some(frame) = Box::pin(self.finish_started(max)).await? {
                     return Ok(Some(frame));
                 }
                 continue;
