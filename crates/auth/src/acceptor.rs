@@ -553,8 +553,23 @@ impl Acceptor {
                 })?;
         }
         let record = self.db.lookup(&auth.user);
-        let account = record.as_ref().map(|r| r.name.clone());
-        let result = self.verify_user(ctx, token, &auth, flags, record);
+        let mut account = record.as_ref().map(|r| r.name.clone());
+        let mut result = self.verify_user(ctx, token, &auth, flags, record);
+        // The lookup may have answered from a read of the accounts made a moment ago: before
+        // a refusal stands, make sure the account was not just added, enabled or given this
+        // password.
+        let user_logon = matches!(
+            result,
+            Ok(Outcome {
+                identity: Identity::User { .. },
+                ..
+            })
+        );
+        if !user_logon && self.db.reload_if_changed() {
+            let record = self.db.lookup(&auth.user);
+            account = record.as_ref().map(|r| r.name.clone());
+            result = self.verify_user(ctx, token, &auth, flags, record);
+        }
         if let Some((throttle, ip)) = &self.throttle {
             match &result {
                 Ok(Outcome {

@@ -31,18 +31,35 @@ impl fmt::Debug for UserRecord {
 /// Where the acceptor finds accounts.
 pub trait UserDb: Send + Sync + 'static {
     /// Case-insensitive lookup by account name (the domain is ignored for local accounts).
+    /// May answer from a recent read of the accounts' source.
     fn lookup(&self, user: &str) -> Option<UserRecord>;
+
+    /// Reads the accounts' source again now if it changed since the last read; true when
+    /// something new was loaded. The acceptor calls this when the accounts in force refuse a
+    /// logon and, on true, tries once more, so a recent read cannot refuse an account just
+    /// added or a password just changed. Databases that never go stale keep the default.
+    fn reload_if_changed(&self) -> bool {
+        false
+    }
 }
 
 impl<T: UserDb + ?Sized> UserDb for Arc<T> {
     fn lookup(&self, user: &str) -> Option<UserRecord> {
         (**self).lookup(user)
     }
+
+    fn reload_if_changed(&self) -> bool {
+        (**self).reload_if_changed()
+    }
 }
 
 impl<T: UserDb + ?Sized> UserDb for Box<T> {
     fn lookup(&self, user: &str) -> Option<UserRecord> {
         (**self).lookup(user)
+    }
+
+    fn reload_if_changed(&self) -> bool {
+        (**self).reload_if_changed()
     }
 }
 

@@ -188,6 +188,52 @@ fn unknown_user_without_guest_is_logon_failure() {
     assert_eq!(a.step(&auth), Err(AuthError::Finished));
 }
 
+/// A database read a moment ago: lookups answer from that read until `reload_if_changed`
+/// finds the newer version (`changed`).
+struct StaleDb {
+    changed: bool,
+    reloads: std::sync::atomic::AtomicUsize,
+    lookups: std::sync::atomic::AtomicUsize,
+}
+
+impl lanshare_auth::UserDb for StaleDb {
+    fn lookup(&self, _user: &str) -> Option<lanshare_auth::UserRecord> {
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        None
+    }
+
+    fn reload_if_changed(&self) -> bool {
+        self.reloads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.changed
+    }
+}
+
+#[test]
+fn a_refused_logon_rereads_a_changed_user_db_and_tries_again() {
+    use std::sync::atomic::Ordering::SeqCst;
+    for changed in [false, true] {
+        let db = Arc::new(StaleDb {
+            changed,
+            reloads: Default::default(),
+            lookups: Default::default(),
+        });
+        let mut a =
+            Acceptor::new(db.clone(), Arc::new(AuthPolicy::default())).with_challenge(CHALLENGE, 0);
+        a.step(&negotiate()).unwrap();
+        let mut nt = vec![0x33; 16];
+        nt.extend_from_slice(&[1, 1, 0, 0, 0, 0, 0, 0]);
+        nt.extend_from_slice(&[0; 20]);
+        nt.extend_from_slice(&[0; 4]);
+        let auth = authenticate(&[0; 24], &nt, "", "nobody", &[0; 16], FLAGS);
+        assert!(matches!(a.step(&auth), Err(AuthError::LogonFailure { .. })));
+        assert_eq!(db.reloads.load(SeqCst), 1, "changed {changed}");
+        // A second lookup only when a newer version was loaded.
+        assert_eq!(db.lookups.load(SeqCst), if changed { 2 } else { 1 });
+    }
+}
+
 #[test]
 fn kerberos_only_is_mech_not_supported() {
     let mut a = acceptor(true, true);
