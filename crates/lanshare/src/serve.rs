@@ -201,7 +201,7 @@ fn load_users(config: &Config) -> Result<Arc<dyn UserDb>, CliError> {
     // counts as empty until it appears).
     let users = WatchedUserFile::open(path).map_err(|e| CliError::Failed(e.to_string()))?;
     let n = users.current().users().count();
-    info!(users_file = %path.display(), users = n, "users loaded (changes to the file apply at the next logon)");
+    info!(users_file = %path.display(), users = n, "users loaded (additions and new passwords apply at the next logon, removals within a second)");
     if n == 0 && !guests_possible {
         warn!("the users file has no users: nobody can connect (`lanshare user add NAME`)");
     }

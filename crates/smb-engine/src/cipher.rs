@@ -7,6 +7,7 @@
 //! with SMB's 11-byte nonce, from RustCrypto's `aes` (AES-NI detected at run time). Neither
 //! needs unsafe here.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aes::{Aes128, Aes256};
@@ -108,15 +109,44 @@ impl Engine {
 }
 
 /// A session's encryption state: one key each way and a nonce that never repeats under the key.
+///
+/// The keys are derived and expanded at their first use, not at logon: most sessions that could
+/// encrypt never do (a signed session whose client offered ciphers), and two expanded AES-GCM
+/// keys are about a kilobyte per idle session, their derivation 2 % of the server's CPU per
+/// session set up. Until then the session holds what they are derived from.
 pub struct SessionCrypto {
     pub cipher: Cipher,
+    source: KeySource,
+    /// `None` inside when the engines could not be built (never, for the ciphers we accept);
+    /// every seal and open then fails.
+    engines: OnceLock<Option<Box<Engines>>>,
+    /// Nonces are a per-session counter plus a random salt: unique for 2^64 messages.
+    counter: AtomicU64,
+    salt: [u8; 4],
+}
+
+struct Engines {
     /// Encrypts what the server sends (the client's "decryption key").
     encrypt: Engine,
     /// Decrypts what the client sends.
     decrypt: Engine,
-    /// Nonces are a per-session counter plus a random salt: unique for 2^64 messages.
-    counter: AtomicU64,
-    salt: [u8; 4],
+}
+
+/// What a session's keys come from ([MS-SMB2] 3.3.5.5.3): 3.1.1 labels with the pre-auth hash
+/// as context; 3.0/3.0.2 the fixed "SMB2AESCCM" labels.
+enum KeySource {
+    Smb311 {
+        session_key: [u8; 16],
+        preauth: [u8; 64],
+    },
+    Smb30 {
+        session_key: [u8; 16],
+    },
+    #[cfg(test)]
+    Given {
+        encrypt: Vec<u8>,
+        decrypt: Vec<u8>,
+    },
 }
 
 impl std::fmt::Debug for SessionCrypto {
@@ -126,27 +156,60 @@ impl std::fmt::Debug for SessionCrypto {
 }
 
 impl SessionCrypto {
-    /// Derive the keys ([MS-SMB2] 3.3.5.5.3): 3.1.1 labels with the pre-auth hash as
-    /// context; 3.0/3.0.2 the fixed "SMB2AESCCM" labels. 256-bit ciphers take 32-byte keys.
+    /// The keys of a session ([MS-SMB2] 3.3.5.5.3), derived at first use. `None` for a
+    /// dialect without encryption, a cipher we do not implement, or a session key that is
+    /// not 16 bytes (NTLM's always are).
     pub fn derive(
         dialect: u16,
         cipher: Cipher,
         session_key: &[u8],
         preauth: Option<&[u8; 64]>,
     ) -> Option<SessionCrypto> {
-        let len = if matches!(cipher, Cipher::AES_256_CCM | Cipher::AES_256_GCM) {
+        if !SUPPORTED.contains(&cipher) {
+            return None;
+        }
+        let session_key = <[u8; 16]>::try_from(session_key).ok()?;
+        let source = match (dialect, preauth) {
+            (0x0311, Some(hash)) => KeySource::Smb311 {
+                session_key,
+                preauth: *hash,
+            },
+            (0x0300 | 0x0302, _) => KeySource::Smb30 { session_key },
+            _ => return None,
+        };
+        Some(SessionCrypto {
+            cipher,
+            source,
+            engines: OnceLock::new(),
+            counter: AtomicU64::new(1),
+            salt: rand::random(),
+        })
+    }
+
+    fn engines(&self) -> Option<&Engines> {
+        self.engines
+            .get_or_init(|| self.build_engines().map(Box::new))
+            .as_deref()
+    }
+
+    fn build_engines(&self) -> Option<Engines> {
+        // 256-bit ciphers take 32-byte keys.
+        let len = if matches!(self.cipher, Cipher::AES_256_CCM | Cipher::AES_256_GCM) {
             32
         } else {
             16
         };
         let mut enc = [0u8; 32];
         let mut dec = [0u8; 32];
-        match (dialect, preauth) {
-            (0x0311, Some(hash)) => {
-                kdf(session_key, b"SMBS2CCipherKey\0", hash, &mut enc[..len]);
-                kdf(session_key, b"SMBC2SCipherKey\0", hash, &mut dec[..len]);
+        match &self.source {
+            KeySource::Smb311 {
+                session_key,
+                preauth,
+            } => {
+                kdf(session_key, b"SMBS2CCipherKey\0", preauth, &mut enc[..len]);
+                kdf(session_key, b"SMBC2SCipherKey\0", preauth, &mut dec[..len]);
             }
-            (0x0300 | 0x0302, _) => {
+            KeySource::Smb30 { session_key } => {
                 kdf(
                     session_key,
                     b"SMB2AESCCM\0",
@@ -160,14 +223,17 @@ impl SessionCrypto {
                     &mut dec[..len],
                 );
             }
-            _ => return None,
+            #[cfg(test)]
+            KeySource::Given { encrypt, decrypt } => {
+                return Some(Engines {
+                    encrypt: Engine::new(self.cipher, encrypt)?,
+                    decrypt: Engine::new(self.cipher, decrypt)?,
+                });
+            }
         }
-        Some(SessionCrypto {
-            cipher,
-            encrypt: Engine::new(cipher, &enc[..len])?,
-            decrypt: Engine::new(cipher, &dec[..len])?,
-            counter: AtomicU64::new(1),
-            salt: rand::random(),
+        Some(Engines {
+            encrypt: Engine::new(self.cipher, &enc[..len])?,
+            decrypt: Engine::new(self.cipher, &dec[..len])?,
         })
     }
 
@@ -188,8 +254,9 @@ impl SessionCrypto {
         } else {
             parts.concat()
         };
+        let engines = self.engines()?;
         let mut nonce = [0u8; 16];
-        let n = self.encrypt.nonce_len();
+        let n = engines.encrypt.nonce_len();
         nonce[..8].copy_from_slice(&self.counter.fetch_add(1, Ordering::Relaxed).to_le_bytes());
         nonce[8..n].copy_from_slice(&self.salt[..n - 8]);
         let hdr = TransformHeader {
@@ -201,9 +268,10 @@ impl SessionCrypto {
         };
         let mut head = vec![0u8; TransformHeader::SIZE];
         hdr.write(&mut head);
-        let tag = self
-            .encrypt
-            .seal(&nonce[..n], &head[TransformHeader::AAD_RANGE], &mut body)?;
+        let tag =
+            engines
+                .encrypt
+                .seal(&nonce[..n], &head[TransformHeader::AAD_RANGE], &mut body)?;
         head[TransformHeader::SIGNATURE_RANGE].copy_from_slice(&tag);
         Some([head, body])
     }
@@ -228,12 +296,16 @@ impl SessionCrypto {
         if frame.len() - TransformHeader::SIZE != hdr.original_message_size as usize {
             return false;
         }
-        let n = self.decrypt.nonce_len();
+        let Some(engines) = self.engines() else {
+            return false;
+        };
+        let n = engines.decrypt.nonce_len();
         let Ok(aad) = <[u8; 32]>::try_from(&frame[TransformHeader::AAD_RANGE]) else {
             return false;
         };
         let body = &mut frame[TransformHeader::SIZE..];
-        self.decrypt
+        engines
+            .decrypt
             .open(&hdr.nonce[..n], &aad, body, &hdr.signature)
     }
 }
@@ -265,8 +337,11 @@ mod tests {
         }
         let client = SessionCrypto {
             cipher,
-            encrypt: Engine::new(cipher, &c2s[..len]).unwrap(),
-            decrypt: Engine::new(cipher, &s2c[..len]).unwrap(),
+            source: KeySource::Given {
+                encrypt: c2s[..len].to_vec(),
+                decrypt: s2c[..len].to_vec(),
+            },
+            engines: OnceLock::new(),
             counter: AtomicU64::new(1),
             salt: [1, 2, 3, 4],
         };
