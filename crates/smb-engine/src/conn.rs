@@ -29,11 +29,12 @@ use tracing::{debug, info, warn};
 use crate::credits::CreditWindow;
 use crate::crypto::{self, PreauthHash, SigningAlgo};
 use crate::error::{ProtoError, ProtoResult};
-use crate::frames::{FrameError, FrameReader, nonzero};
+use crate::frames::{FrameError, FrameReader, Read, nonzero};
 use crate::handlers;
 use crate::outbox::{FileTail, OutMsg, Outbox};
 use crate::server::ServerState;
 use crate::session::{Session, Tree, lock};
+use crate::splice;
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -273,6 +274,9 @@ pub(crate) struct Ctx<'a> {
     pub zero_copy: bool,
     /// File data that follows `out` on the wire (only when `zero_copy`).
     pub file_tail: Option<FileTail>,
+    /// A WRITE whose data is still on the socket (`splice.rs`): `pdu` ends after the fixed
+    /// part, and the handler takes the data from here once its checks passed.
+    pub body: Option<&'a crate::splice::SocketBody<'a>>,
     /// The frame's place in the per-open order, released when the request goes async.
     order: Option<&'a OrderTicket>,
     /// The responses to the earlier requests of this compound, not sent yet: when the last
@@ -442,6 +446,7 @@ struct Whole<'f> {
     frame: &'f Bytes,
     encrypted: Option<&'f Encrypted>,
     order: Option<&'f OrderTicket>,
+    body: Option<&'f crate::splice::SocketBody<'f>>,
 }
 
 /// A response PDU ready for padding and signing.
@@ -492,6 +497,15 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
     // future for another event and call it again.
     let authenticated_max = server.config.max_io_size as usize + 1024 * 1024;
     let mut reader = FrameReader::new(rd, server.config.frame_read_timeout);
+    // The seam for spliced WRITEs: a large frame whose head shows such a WRITE, on an open
+    // that can take it, is left on the socket for `process_spliced_write`.
+    let route_conn = conn.clone();
+    let route = move |len: usize, got: &[u8]| -> bool {
+        len >= splice::HEAD_LEN + splice::MIN_BODY
+            && got.first_chunk::<{ splice::HEAD_LEN }>().is_some_and(|h| {
+                splice::is_plain_large_write(h, len) && route_conn.splice_eligible(h)
+            })
+    };
 
     let mut tasks: JoinSet<Result<(), String>> = JoinSet::new();
     let mut shutdown = server.shutdown.clone();
@@ -516,8 +530,39 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
             PRE_AUTH_MAX_FRAME.min(authenticated_max)
         };
         tokio::select! {
-            f = reader.next(max) => match f {
-                Ok(Some(frame)) => {
+            f = reader.next_routed(max, &route) => match f {
+                Ok(Some(Read::Head { got, len, deadline })) => {
+                    conn.touch();
+                    let Ok(permit) = server.inflight.clone().acquire_owned().await else {
+                        break "server shutting down".into();
+                    };
+                    // Its place in the per-open order comes after an encrypted frame's before
+                    // it (decrypted on its own task, which needs nothing from this loop).
+                    if let Some(rx) = unplaced.take() {
+                        let _ = rx.await;
+                    }
+                    let (head, prefix) = got.split_at(got.len().min(splice::HEAD_LEN));
+                    let ticket = conn.order_frame(head);
+                    let deadline = deadline.unwrap_or_else(|| {
+                        tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600)
+                    });
+                    let body = splice::SocketBody::new(
+                        reader.inner().as_ref(),
+                        &server.pipes,
+                        len - head.len(),
+                        prefix,
+                        deadline,
+                    );
+                    // On this task: the socket is the WRITE's until its data is in the file,
+                    // and so the next frame is read after it, in order by construction.
+                    let r = Box::pin(conn.process_spliced_write(head, &body, ticket)).await;
+                    drop(permit);
+                    if let Err(why) = r {
+                        counters.protocol_drops.fetch_add(1, Ordering::Relaxed);
+                        break why;
+                    }
+                }
+                Ok(Some(Read::Frame(frame))) => {
                     conn.touch();
                     // limits.max_inflight: waiting here stops this connection's reads, which is
                     // the back-pressure: TCP windows fill, clients slow down, nothing fails.
@@ -875,6 +920,85 @@ impl Connection {
         ))
     }
 
+    /// Whether a large plain WRITE (its head read, its data still on the socket) is to be
+    /// spliced: its session neither signs nor encrypts, its tree does not encrypt, it names
+    /// an open of that session and tree whose store takes spliced data without waiting for
+    /// a disk, no other open of the file caches (the WRITE would send a break and might
+    /// wait for an acknowledgment, which could come only on this connection), and no
+    /// earlier request on the open is still in progress that it must follow. Otherwise the
+    /// frame is read whole and takes the ordinary path; the handler repeats every check.
+    fn splice_eligible(&self, head: &[u8; splice::HEAD_LEN]) -> bool {
+        let sid = u64::from_le_bytes([
+            head[40], head[41], head[42], head[43], head[44], head[45], head[46], head[47],
+        ]);
+        let tid = u32::from_le_bytes([head[36], head[37], head[38], head[39]]);
+        let Some(session) = lock(&self.sessions).get(&sid).cloned() else {
+            return false;
+        };
+        let Some(auth) = session.auth() else {
+            return false;
+        };
+        if auth.encrypt_data || auth.signing_required {
+            return false;
+        }
+        let Some(tree) = session.tree(tid).filter(|t| !t.encrypt) else {
+            return false;
+        };
+        let Some(id) = request_file_id(Command::WRITE, head) else {
+            return false;
+        };
+        let open = lock(&session.opens).get(&id.volatile).cloned();
+        let Some(open) = open.filter(|o| o.file_id == id && o.tree_id() == tree.id) else {
+            return false;
+        };
+        if crate::oplock::any_caching() && open.file.others_cache(open.uid) {
+            return false;
+        }
+        if lock(&self.order)
+            .get(&id)
+            .and_then(|e| e.exclusive.as_ref())
+            .is_some_and(|g| !g.is_closed())
+        {
+            return false;
+        }
+        open.handle.splice_target()
+    }
+
+    /// One WRITE whose data is still on the socket: the ordinary pipeline on its head, the
+    /// handler taking the data from `body`; what it did not take is read and discarded
+    /// before the response goes out.
+    async fn process_spliced_write(
+        self: &Arc<Self>,
+        head: &[u8],
+        body: &splice::SocketBody<'_>,
+        mut ticket: Option<OrderTicket>,
+    ) -> Result<(), String> {
+        let frame = Bytes::copy_from_slice(head);
+        self.server
+            .counters
+            .socket_writes
+            .fetch_add(1, Ordering::Relaxed);
+        if let Some(t) = ticket.as_mut() {
+            t.wait().await;
+        }
+        let mut responses: Vec<Response> = Vec::new();
+        let mut related = Related::default();
+        let whole = Whole {
+            frame: &frame,
+            encrypted: None,
+            order: ticket.as_ref(),
+            body: Some(body),
+        };
+        let r = self
+            .process_pdu(&frame, &whole, &mut related, true, &mut responses, None)
+            .await?;
+        body.drain().await?;
+        if let Some(r) = r {
+            responses.push(r);
+        }
+        self.send_responses(responses, None).await
+    }
+
     /// Handle one frame outside the per-open order (tests, fuzzing, ordered frames).
     pub(crate) async fn process_frame(self: &Arc<Self>, frame: Vec<u8>) -> Result<(), String> {
         self.process_frame_in_turn(frame, Turn::Placed(None)).await
@@ -965,6 +1089,7 @@ impl Connection {
                 frame: &frame,
                 encrypted: encrypted.as_ref(),
                 order: ticket.as_ref(),
+                body: None,
             };
             if let Some(r) = self
                 .process_pdu(pdu, &whole, &mut related, first, &mut responses, sig)
@@ -1047,6 +1172,7 @@ impl Connection {
             frame,
             encrypted,
             order,
+            body,
         } = *whole;
         let hdr = Header::parse(pdu).map_err(|e| format!("malformed SMB2 header: {e}"))?;
         if hdr.flags.contains(HeaderFlags::SERVER_TO_REDIR) {
@@ -1111,6 +1237,7 @@ impl Connection {
             async_id: None,
             zero_copy: false,
             file_tail: None,
+            body,
             order,
             earlier: std::mem::take(earlier),
         };

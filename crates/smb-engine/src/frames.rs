@@ -75,15 +75,28 @@ fn cut(bytes: &[u8], max: usize) -> Result<Cut, FrameError> {
 /// [`FRAME_HEAD`] bytes (or all of a shorter message) are in hand.
 ///
 /// This is the one place for a large WRITE to take its body from the socket itself (socket →
-/// pipe → file): given the message length and its head, a route other than `Buffer` would hand
-/// the socket over before any body byte beyond `head` is read. Today every body is buffered.
+/// pipe → file, `splice.rs`): the caller's `route` sees the message length and the bytes in
+/// hand (at least the head), and the frame is handed over as [`Read::Head`] before any more
+/// of it is read.
 enum BodyRoute {
     /// Into the frame's own exactly-sized `Vec`.
     Buffer,
+    /// Left on the socket for the caller.
+    Socket,
 }
 
-fn body_route(_len: usize, _head: &[u8]) -> BodyRoute {
-    BodyRoute::Buffer
+/// What [`FrameReader::next_routed`] hands out.
+pub(crate) enum Read {
+    /// A whole message (without its NetBIOS header).
+    Frame(Vec<u8>),
+    /// The start of a message of `len` bytes that `route` chose to leave on the socket: `got`
+    /// holds its first bytes (at least [`FRAME_HEAD`], maybe some of the body), the rest is
+    /// due on the socket by `deadline` (`None`: no deadline).
+    Head {
+        got: Vec<u8>,
+        len: usize,
+        deadline: Option<Instant>,
+    },
 }
 
 /// The frame reader of one connection.
@@ -142,25 +155,48 @@ impl<R: FrameSource> FrameReader<R> {
     /// The next message (without its NetBIOS header); `Ok(None)` at a clean end of stream.
     /// `max` is the largest length accepted, checked as each frame's header is read, before
     /// anything is allocated for it.
+    #[cfg(test)]
     pub(crate) async fn next(&mut self, max: usize) -> Result<Option<Vec<u8>>, FrameError> {
+        loop {
+            match self.next_routed(max, &|_, _| false).await? {
+                Some(Read::Frame(f)) => return Ok(Some(f)),
+                // `route` never leaves a body on the socket.
+                Some(Read::Head { .. }) => continue,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The socket, for a body [`Read::Head`] left on it.
+    pub(crate) fn inner(&self) -> &R {
+        &self.rd
+    }
+
+    /// Like [`FrameReader::next`], but a large frame for which `route(len, bytes in hand)`
+    /// says so is handed out as [`Read::Head`], its body left on the socket.
+    pub(crate) async fn next_routed(
+        &mut self,
+        max: usize,
+        route: &(dyn Fn(usize, &[u8]) -> bool + Send + Sync),
+    ) -> Result<Option<Read>, FrameError> {
         loop {
             if self.started.is_some() {
                 // Boxed: this path (a frame split across reads, a large frame's body) holds a
                 // deadline timer and a read; inline, every idle connection's task would carry
                 // their space while it waits on the one-read path.
-                if let Some(frame) = Box::pin(self.finish_started(max)).await? {
-                    return Ok(Some(frame));
+                if let Some(read) = Box::pin(self.finish_started(max, route)).await? {
+                    return Ok(Some(read));
                 }
                 continue;
             }
             if self.at < self.held.len() {
                 if let Some(frame) = self.cut_held(max)? {
-                    return Ok(Some(frame));
+                    return Ok(Some(Read::Frame(frame)));
                 }
                 continue;
             }
             match poll_fn(|cx| self.poll_chunk(cx, max)).await? {
-                Chunk::Frame(frame) => return Ok(Some(frame)),
+                Chunk::Frame(frame) => return Ok(Some(Read::Frame(frame))),
                 Chunk::More => {}
                 Chunk::Eof => return Ok(None),
             }
@@ -272,17 +308,25 @@ impl<R: FrameSource> FrameReader<R> {
     }
 
     /// Completes the started frame within its deadline; `None` if it was a keep-alive.
-    async fn finish_started(&mut self, max: usize) -> Result<Option<Vec<u8>>, FrameError> {
+    async fn finish_started(
+        &mut self,
+        max: usize,
+        route: &(dyn Fn(usize, &[u8]) -> bool + Send + Sync),
+    ) -> Result<Option<Read>, FrameError> {
         let Some(deadline) = self.started.as_ref().and_then(|s| s.deadline) else {
-            return self.read_started(max).await;
+            return self.read_started(max, route).await;
         };
-        match tokio::time::timeout_at(deadline, self.read_started(max)).await {
+        match tokio::time::timeout_at(deadline, self.read_started(max, route)).await {
             Ok(r) => r,
             Err(_) => Err(FrameError::Deadline(self.timeout)),
         }
     }
 
-    async fn read_started(&mut self, max: usize) -> Result<Option<Vec<u8>>, FrameError> {
+    async fn read_started(
+        &mut self,
+        max: usize,
+        route: &(dyn Fn(usize, &[u8]) -> bool + Send + Sync),
+    ) -> Result<Option<Read>, FrameError> {
         loop {
             let Some(st) = self.started.as_mut() else {
                 return Ok(None);
@@ -318,11 +362,24 @@ impl<R: FrameSource> FrameReader<R> {
             if st.got.len() >= len {
                 let frame = std::mem::take(&mut st.got);
                 self.started = None;
-                return Ok(Some(frame));
+                return Ok(Some(Read::Frame(frame)));
             }
             if st.got.capacity() < len && st.got.len() >= len.min(FRAME_HEAD) {
-                match body_route(len, &st.got) {
+                let r = if route(len, &st.got) {
+                    BodyRoute::Socket
+                } else {
+                    BodyRoute::Buffer
+                };
+                match r {
                     BodyRoute::Buffer => st.got.reserve_exact(len - st.got.len()),
+                    BodyRoute::Socket => {
+                        // A started frame means nothing is held beyond it: the socket's next
+                        // byte is the body's next.
+                        let got = std::mem::take(&mut st.got);
+                        let deadline = st.deadline;
+                        self.started = None;
+                        return Ok(Some(Read::Head { got, len, deadline }));
+                    }
                 }
             }
             // Before the route is decided, only up to the head is read.

@@ -40,6 +40,7 @@ mod outbox;
 mod security;
 pub mod server;
 mod session;
+mod splice;
 pub mod status;
 #[cfg(test)]
 mod tests;

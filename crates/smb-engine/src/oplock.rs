@@ -615,6 +615,22 @@ impl FileState {
         if wait { Check::Wait } else { Check::Clear }
     }
 
+    /// Whether a WRITE by open `uid` might have to wait for, or send, a break: another open
+    /// holds an oplock, a lease caches, or a break is in flight. Conservative (no state
+    /// changes): a spliced WRITE, which runs on the connection's own task, is taken only
+    /// when this is false, so it never waits there for an acknowledgment that could come on
+    /// the same connection.
+    pub fn others_cache(&self, uid: u64) -> bool {
+        let c = lock(&self.caching);
+        let own_lease = c.opens.iter().find(|e| e.uid == uid).and_then(|e| e.lease);
+        c.opens
+            .iter()
+            .any(|e| e.breaking_to.is_some() || (e.uid != uid && (e.level != NONE || e.detached)))
+            || c.leases
+                .iter()
+                .any(|l| Some(l.id) != own_lease && (l.state != 0 || l.breaking))
+    }
+
     /// The detached opens a break needed since the last call.
     pub fn take_purge(&self) -> Vec<u64> {
         std::mem::take(&mut lock(&self.caching).purge)

@@ -115,6 +115,8 @@ pub(crate) struct Counters {
     pub logons: AtomicU64,
     pub logon_failures: AtomicU64,
     pub open_files: AtomicU64,
+    /// Large WRITEs whose data was taken from the socket by the handler (`splice.rs`).
+    pub socket_writes: AtomicU64,
 }
 
 impl Counters {
@@ -153,6 +155,8 @@ pub(crate) struct ServerState {
     listeners: Mutex<Vec<SocketAddr>>,
     /// Resume keys of server-side copy, valid across connections, sessions and shares.
     pub resume_keys: crate::handlers::ioctl::ResumeKeys,
+    /// Pipes for spliced WRITEs, lent for one request at a time (`splice.rs`).
+    pub pipes: crate::splice::PipePool,
 }
 
 impl ServerState {
@@ -337,6 +341,7 @@ impl Server {
                 started_at: SystemTime::now(),
                 listeners: Mutex::new(Vec::new()),
                 resume_keys: Default::default(),
+                pipes: Default::default(),
             }),
         })
     }

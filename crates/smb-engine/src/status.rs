@@ -69,6 +69,9 @@ pub struct ServerStatus {
     pub locked_out_addresses: usize,
     pub locked_out_accounts: usize,
     pub accepted_connections: u64,
+    /// Large plain WRITEs to files in memory whose data went from the socket straight into
+    /// the file (`splice`), or was discarded from the socket when the WRITE was refused.
+    pub socket_writes: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -216,6 +219,7 @@ impl Server {
             locked_out_addresses: st.throttle.locked_out(std::time::Instant::now()).0,
             locked_out_accounts: st.throttle.locked_out(std::time::Instant::now()).1,
             accepted_connections: c.accepted.load(Ordering::Relaxed),
+            socket_writes: c.socket_writes.load(Ordering::Relaxed),
         }
     }
 

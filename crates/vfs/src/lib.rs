@@ -155,6 +155,29 @@ pub trait VfsHandle: Send + Sync {
         None
     }
 
+    /// Whether [`VfsHandle::splice_from`] can write to this handle without waiting for a
+    /// disk (a file whose pages live in memory: tmpfs; access is checked by `splice_from`
+    /// and by the caller, not here). Cheap: protocol servers ask
+    /// on their network threads, before they take a request's data off the socket.
+    fn splice_target(&self) -> bool {
+        false
+    }
+
+    /// Moves up to `len` bytes from the front of `pipe` (the read end of a pipe holding at
+    /// least that many) into the file at `offset`, without passing them through user space
+    /// (`splice`); returns how many moved. Same rules as [`VfsHandle::write_at`] (write
+    /// access, size limit, zeros in any gap). `None` where the store cannot; only for
+    /// handles [`VfsHandle::splice_target`] accepted: it must not wait for a disk.
+    fn splice_from(
+        &self,
+        pipe: std::os::fd::BorrowedFd<'_>,
+        offset: u64,
+        len: usize,
+    ) -> Option<Result<usize, VfsError>> {
+        let _ = (pipe, offset, len);
+        None
+    }
+
     /// Writes all of `data` at `offset`, extending the file (with zeros in any gap) as needed.
     /// Returns `data.len()`. Needs write access.
     fn write_at(&self, data: &[u8], offset: u64) -> Result<usize, VfsError>;

@@ -1177,6 +1177,47 @@ impl VfsHandle for LocalHandle {
         Some(rustix::fs::sendfile(out, &self.file, Some(&mut at), len).map_err(io::Error::from))
     }
 
+    fn splice_target(&self) -> bool {
+        // Not the access: a WRITE the handle may not make is refused by its caller's checks,
+        // and by `splice_from` itself.
+        if self.is_dir {
+            return false;
+        }
+        rustix::fs::fstatfs(&self.file).is_ok_and(|fs| fs.f_type as u64 == TMPFS_MAGIC)
+    }
+
+    fn splice_from(
+        &self,
+        pipe: BorrowedFd<'_>,
+        offset: u64,
+        len: usize,
+    ) -> Option<Result<usize, VfsError>> {
+        if let Err(e) = self.need_write() {
+            return Some(Err(e));
+        }
+        match offset.checked_add(len as u64) {
+            Some(end) if end <= MAX_FILE_END => {}
+            _ => return Some(Err(VfsError::FileTooLarge)),
+        }
+        let mut at = offset;
+        // Non-blocking on the pipe: the caller filled it, so an empty pipe is its bug, not
+        // a reason to hang a network thread.
+        let r = loop {
+            match rustix::pipe::splice(
+                pipe,
+                None,
+                &self.file,
+                Some(&mut at),
+                len,
+                rustix::pipe::SpliceFlags::NONBLOCK,
+            ) {
+                Err(Errno::INTR) => {}
+                r => break r,
+            }
+        };
+        Some(r.map_err(|e| VfsError::from_io(e.into(), "write")))
+    }
+
     fn write_at(&self, data: &[u8], offset: u64) -> Result<usize, VfsError> {
         self.need_write()?;
         match offset.checked_add(data.len() as u64) {

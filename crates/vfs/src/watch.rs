@@ -657,6 +657,24 @@ impl VfsHandle for NotifyingHandle {
         self.inner.send_to(out, offset, len)
     }
 
+    fn splice_target(&self) -> bool {
+        self.inner.splice_target()
+    }
+
+    fn splice_from(
+        &self,
+        pipe: std::os::fd::BorrowedFd<'_>,
+        offset: u64,
+        len: usize,
+    ) -> Option<Result<usize, VfsError>> {
+        self.expect();
+        let r = self.inner.splice_from(pipe, offset, len)?;
+        if r.is_ok() {
+            self.modified(filter::LAST_WRITE | filter::SIZE);
+        }
+        Some(r)
+    }
+
     fn write_at(&self, data: &[u8], offset: u64) -> Result<usize, VfsError> {
         self.expect();
         let n = self.inner.write_at(data, offset)?;

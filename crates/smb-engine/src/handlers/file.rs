@@ -1406,21 +1406,32 @@ pub(crate) async fn read(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     Ok(NtStatus::SUCCESS)
 }
 
-/// 3.3.5.13.
+/// 3.3.5.13. The data is a slice of the received frame, or, for a large plain WRITE to a
+/// file in memory, still on the socket (`Ctx::body`): then it is taken off the socket only
+/// after every check below passed, straight into the file (`splice.rs`); a refused WRITE's
+/// data is discarded by the connection.
 pub(crate) async fn write(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
-    let req = WriteRequest::parse(ctx.pdu)?;
+    let (req, data_len) = match ctx.body {
+        // The connection checked that Length is what follows the fixed part in the frame.
+        Some(body) => (WriteRequest::parse_without_data(ctx.pdu)?.0, body.len()),
+        None => {
+            let req = WriteRequest::parse(ctx.pdu)?;
+            let n = req.data.len();
+            (req, n)
+        }
+    };
     let open = find_open(ctx, req.file_id)?;
-    if req.data.len() > super::negotiate::io_size(ctx.conn, ctx.dialect()) as usize {
+    if data_len > super::negotiate::io_size(ctx.conn, ctx.dialect()) as usize {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
-    check_credit_charge(ctx, req.data.len() as u32)?;
+    check_credit_charge(ctx, data_len as u32)?;
     if open.is_dir {
         return Err(NtStatus::INVALID_DEVICE_REQUEST.into());
     }
     if !open.has_access(WRITE_DATA | APPEND_DATA) {
         return Err(NtStatus::ACCESS_DENIED.into());
     }
-    let len = req.data.len() as u64;
+    let len = data_len as u64;
     if len == 0 {
         // Nothing to write: only the offset is checked ([MS-FSA] 2.1.5.4).
         if req.offset > MAX_OFFSET {
@@ -1445,14 +1456,47 @@ pub(crate) async fn write(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         _ => return Err(NtStatus::INVALID_PARAMETER.into()),
     }
     crate::oplock::break_for_write(ctx, &open).await?;
-    // The blocking pool needs 'static data: a shared slice of the received frame, not a copy.
-    let data = ctx.shared(req.data);
     let write_through = req.flags & WriteRequest::FLAG_WRITE_THROUGH != 0
         || open.create_options & CreateOptions::WRITE_THROUGH.0 != 0;
     // An append-only open ([MS-FSA] 2.1.5.4: FILE_APPEND_DATA without FILE_WRITE_DATA)
     // cannot change existing bytes: its writes land at the end of file.
     let at_end = !open.has_access(WRITE_DATA);
     let offset = req.offset;
+    let data = match ctx.body {
+        Some(body) if open.handle.splice_target() => {
+            // The store is in memory: no step below waits for a disk, so all of it runs on
+            // this (the connection's) task.
+            let offset = if at_end {
+                open.handle.metadata().map_err(|e| vfs_status(&e))?.size
+            } else {
+                offset
+            };
+            if !open.file.can_write(open.uid, offset, len) {
+                return Err(NtStatus::FILE_LOCK_CONFLICT.into());
+            }
+            let n = body
+                .splice_into(open.handle.as_ref(), offset)
+                .await
+                .map_err(|e| match e {
+                    crate::splice::BodyError::Socket(why) => ProtoError::Drop(why),
+                    crate::splice::BodyError::Store(e) => vfs_status(&e).into(),
+                })?;
+            if write_through {
+                open.handle.sync().map_err(|e| vfs_status(&e))?;
+            }
+            WriteResponse {
+                count: n as u32,
+                remaining: 0,
+            }
+            .encode(&mut ctx.out)?;
+            return Ok(NtStatus::SUCCESS);
+        }
+        // A store that cannot splice: the data is read into a buffer after all.
+        Some(body) => bytes::Bytes::from(body.read_all().await.map_err(ProtoError::Drop)?),
+        // The blocking pool needs 'static data: a shared slice of the received frame, not a
+        // copy.
+        None => ctx.shared(req.data),
+    };
     let o = open.clone();
     let n = blocking(move || -> Result<usize, NtStatus> {
         let offset = if at_end {

@@ -35,9 +35,21 @@ impl<'a> WriteRequest<'a> {
 
     /// Parses the request PDU.
     pub fn parse(pdu: &'a [u8]) -> Result<Self> {
+        Self::parse_inner(pdu, true).map(|(w, _)| w)
+    }
+
+    /// Parses a request whose data is not in `pdu` (a server taking it straight from the
+    /// socket): `data` comes back empty, with the Length field beside it. The caller checks
+    /// DataOffset and Length against what it reads.
+    pub fn parse_without_data(pdu: &'a [u8]) -> Result<(Self, u32)> {
+        Self::parse_inner(pdu, false)
+    }
+
+    fn parse_inner(pdu: &'a [u8], with_data: bool) -> Result<(Self, u32)> {
         let mut r = body(pdu, Command::WRITE, Self::STRUCTURE_SIZE, "WRITE request")?;
         let data_off = usize::from(r.u16()?);
-        let length = r.u32()? as usize;
+        let length_field = r.u32()?;
+        let length = if with_data { length_field as usize } else { 0 };
         let offset = r.u64()?;
         let file_id = FileId::read(&mut r)?;
         let channel = r.u32()?;
@@ -48,15 +60,18 @@ impl<'a> WriteRequest<'a> {
         let fixed = r.pos();
         let data = slice_at(pdu, data_off, length, fixed, "WRITE data")?;
         let channel_info = slice_at(pdu, ci_off, ci_len, fixed, "WriteChannelInfo")?;
-        Ok(WriteRequest {
-            offset,
-            file_id,
-            channel,
-            remaining_bytes,
-            flags,
-            data,
-            channel_info,
-        })
+        Ok((
+            WriteRequest {
+                offset,
+                file_id,
+                channel,
+                remaining_bytes,
+                flags,
+                data,
+                channel_info,
+            },
+            length_field,
+        ))
     }
 
     /// Appends the body (channel info, if any, after the data).
