@@ -634,6 +634,57 @@ mod tests {
     }
 
     #[test]
+    fn a_routed_frame_leaves_its_body_on_the_socket() {
+        // A small frame, then a large one whose head arrives with a few body bytes: the
+        // route sees the length and the bytes in hand, and the body's rest stays unread.
+        let small = body(40, 1);
+        let big = body(100_000, 7);
+        let mut bytes = framed(&small);
+        let first_big = bytes.len();
+        bytes.extend_from_slice(&framed(&big));
+        let cut = first_big + 4 + FRAME_HEAD + 20;
+        let mut r = FrameReader::new(Script::pieces(&bytes, &[cut]), Duration::ZERO);
+        let mut cx = Context::from_waker(Waker::noop());
+        let seen = std::sync::Mutex::new(Vec::new());
+        let route = |len: usize, got: &[u8]| {
+            seen.lock().unwrap().push((len, got.len()));
+            true
+        };
+        let mut next = || loop {
+            let mut fut = std::pin::pin!(r.next_routed(MAX, &route));
+            if let Poll::Ready(f) = fut.as_mut().poll(&mut cx) {
+                break f.unwrap().unwrap();
+            }
+        };
+        match next() {
+            Read::Frame(f) => assert_eq!(f, small),
+            Read::Head { .. } => panic!("a small frame is never routed"),
+        }
+        match next() {
+            Read::Head { got, len, .. } => {
+                assert_eq!(len, big.len());
+                assert_eq!(got, big[..FRAME_HEAD + 20]);
+            }
+            Read::Frame(_) => panic!("the routed frame was read whole"),
+        }
+        assert_eq!(*seen.lock().unwrap(), [(big.len(), FRAME_HEAD + 20)]);
+        assert!(
+            r.started.is_none() && r.held.is_empty(),
+            "nothing kept of it"
+        );
+        // Exactly the body's rest is left on the socket.
+        let rest: usize =
+            r.rd.steps
+                .iter()
+                .map(|s| match s {
+                    Step::Data(d) => d.len(),
+                    _ => 0,
+                })
+                .sum();
+        assert_eq!(rest, big.len() - FRAME_HEAD - 20);
+    }
+
+    #[test]
     fn end_of_stream_clean_or_mid_frame() {
         let (got, _) = read_all(Script::new([]), MAX);
         assert!(got.unwrap().is_empty());
