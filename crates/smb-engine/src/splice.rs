@@ -314,24 +314,10 @@ impl<'s> SocketBody<'s> {
         buf.extend_from_slice(self.prefix);
         while buf.len() < want {
             let need = want - buf.len();
-            match self.sock.try_read_buf(&mut (&mut buf).limit(need)) {
-                Ok(0) => {
-                    return Err(format!(
-                        "truncated frame: end of stream {need} bytes before its end"
-                    ));
-                }
-                Ok(n) => {
-                    self.left.fetch_sub(n, Ordering::AcqRel);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    self.sock
-                        .readable()
-                        .await
-                        .map_err(|e| format!("read error: {e}"))?;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("read error: {e}")),
-            }
+            // `try_read_buf` fills the spare capacity: no zeroing of a buffer about to be
+            // overwritten.
+            self.read_step(|sock| sock.try_read_buf(&mut (&mut buf).limit(need)))
+                .await?;
         }
         Ok(buf)
     }
@@ -346,36 +332,47 @@ impl<'s> SocketBody<'s> {
             let mut scratch = vec![0u8; 64 * 1024];
             loop {
                 let left = self.left.load(Ordering::Acquire);
-                if left == 0 {
-                    return Ok(());
-                }
                 let n = left.min(scratch.len());
-                let Some(chunk) = scratch.get_mut(..n) else {
+                let Some(chunk) = scratch.get_mut(..n).filter(|c| !c.is_empty()) else {
                     return Ok(());
                 };
-                match self.sock.try_read(chunk) {
-                    Ok(0) => {
-                        return Err(format!(
-                            "truncated frame: end of stream {left} bytes before its end"
-                        ));
-                    }
-                    Ok(got) => {
-                        self.left.fetch_sub(got, Ordering::AcqRel);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        self.sock
-                            .readable()
-                            .await
-                            .map_err(|e| format!("read error: {e}"))?;
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(format!("read error: {e}")),
-                }
+                self.read_step(|sock| sock.try_read(chunk)).await?;
             }
         };
         match tokio::time::timeout_at(self.deadline, run).await {
             Ok(r) => r,
             Err(_) => Err(self.deadline_error()),
+        }
+    }
+
+    /// One successful read of the data still on the socket: `read` tries the socket once
+    /// (into wherever the caller keeps the bytes); this waits for readiness, retries on EINTR,
+    /// counts what was taken and turns an early end of stream into the truncated-frame error.
+    async fn read_step(
+        &self,
+        mut read: impl FnMut(&TcpStream) -> std::io::Result<usize>,
+    ) -> Result<usize, String> {
+        loop {
+            match read(self.sock) {
+                Ok(0) => {
+                    let left = self.left.load(Ordering::Acquire);
+                    return Err(format!(
+                        "truncated frame: end of stream {left} bytes before its end"
+                    ));
+                }
+                Ok(n) => {
+                    self.left.fetch_sub(n, Ordering::AcqRel);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.sock
+                        .readable()
+                        .await
+                        .map_err(|e| format!("read error: {e}"))?;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("read error: {e}")),
+            }
         }
     }
 }
