@@ -19,39 +19,32 @@ smbprotocol is missing.
 """
 
 import argparse
-import sys
 import time
 import uuid
 
-try:
-    from smbprotocol.connection import Connection, Dialects
-    from smbprotocol.create_contexts import (
-        CreateContextName,
-        LeaseState,
-        SMB2CreateContextRequest,
-        SMB2CreateDurableHandleReconnectV2,
-        SMB2CreateDurableHandleRequestV2,
-        SMB2CreateDurableHandleResponseV2,
-        SMB2CreateRequestLeaseV2,
-        SMB2CreateResponseLeaseV2,
-    )
-    from smbprotocol.exceptions import SMBResponseException
-    from smbprotocol.open import (
-        CreateDisposition,
-        CreateOptions,
-        FilePipePrinterAccessMask,
-        ImpersonationLevel,
-        LockFlags,
-        Open,
-        RequestedOplockLevel,
-        ShareAccess,
-        SMB2LockElement,
-    )
-    from smbprotocol.session import Session
-    from smbprotocol.tree import TreeConnect
-except ImportError as e:
-    print(f"FAIL smbprotocol is not importable ({e}): python3 -m pip install smbprotocol pyspnego")
-    sys.exit(2)
+from smbtest import connect, fail, server_args, status_of  # first: it checks that smbprotocol is installed
+from smbprotocol.create_contexts import (
+    CreateContextName,
+    LeaseState,
+    SMB2CreateContextRequest,
+    SMB2CreateDurableHandleReconnectV2,
+    SMB2CreateDurableHandleRequestV2,
+    SMB2CreateDurableHandleResponseV2,
+    SMB2CreateRequestLeaseV2,
+    SMB2CreateResponseLeaseV2,
+)
+from smbprotocol.exceptions import SMBResponseException
+from smbprotocol.open import (
+    CreateDisposition,
+    CreateOptions,
+    FilePipePrinterAccessMask,
+    ImpersonationLevel,
+    LockFlags,
+    Open,
+    RequestedOplockLevel,
+    ShareAccess,
+    SMB2LockElement,
+)
 
 NAME = "durable.bin"
 DATA = b"durable data survives a dropped connection"
@@ -60,18 +53,8 @@ FILE_LOCK_CONFLICT = 0xC0000054
 LOCK_NOT_GRANTED = 0xC0000055
 
 
-def fail(msg):
-    print(f"FAIL {msg}", flush=True)
-    sys.exit(1)
-
-
-def connect(a, client_guid):
-    conn = Connection(client_guid, a.host, a.port, require_signing=True)
-    conn.connect(dialect=Dialects.SMB_3_1_1, timeout=60)
-    session = Session(conn, a.user, a.password, require_encryption=False)
-    session.connect()
-    tree = TreeConnect(session, rf"\\{a.host}\{a.share}")
-    tree.connect()
+def connect_as(a, client_guid):
+    conn, _, tree = connect(a, client_guid=client_guid, timeout=60)
     return conn, tree
 
 
@@ -137,28 +120,16 @@ def lock_element(flags):
 EXCLUSIVE = LockFlags.SMB2_LOCKFLAG_EXCLUSIVE_LOCK | LockFlags.SMB2_LOCKFLAG_FAIL_IMMEDIATELY
 
 
-def status_of(call):
-    try:
-        call()
-    except SMBResponseException as e:
-        return e.status
-    return 0
-
-
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--user", required=True)
-    p.add_argument("--password", required=True)
-    p.add_argument("--share", required=True)
+    server_args(p)
     a = p.parse_args()
 
     guid_a = uuid.uuid4()
     key = uuid.uuid4().bytes
     create_guid = uuid.uuid4()
 
-    conn_a, tree_a = connect(a, guid_a)
+    conn_a, tree_a = connect_as(a, guid_a)
     fa, out = open_durable(tree_a, key, create_guid)
     granted = [c for c in out if isinstance(c, SMB2CreateDurableHandleResponseV2)]
     if not granted:
@@ -174,7 +145,7 @@ def main():
     # Drop A's TCP connection: no LOGOFF, no CLOSE.
     conn_a.disconnect(close=False)
 
-    conn_b, tree_b = connect(a, uuid.uuid4())
+    conn_b, tree_b = connect_as(a, uuid.uuid4())
     fb = Open(tree_b, NAME)
     fb.create(
         ImpersonationLevel.Impersonation,
@@ -190,7 +161,7 @@ def main():
     print("B: the lock held while A was away (read: STATUS_FILE_LOCK_CONFLICT)", flush=True)
 
     # A comes back: new connection, new session, same user and ClientGuid (the lease's).
-    conn_a2, tree_a2 = connect(a, guid_a)
+    conn_a2, tree_a2 = connect_as(a, guid_a)
     s = status_of(lambda: reconnect(tree_a2, key, file_id, uuid.uuid4()))
     if s != OBJECT_NAME_NOT_FOUND:
         fail(f"a reconnect with the wrong CreateGuid gave {s:#x}, not STATUS_OBJECT_NAME_NOT_FOUND")

@@ -14,14 +14,12 @@ import argparse
 import sys
 import uuid
 
-try:
-    from smbprotocol.connection import Connection, Dialects
-    from smbprotocol.exceptions import SMBConnectionClosed, SMBException, SMBResponseException
-    from smbprotocol.session import Session
-    from smbprotocol.tree import TreeConnect
-except ImportError as e:
-    print(f"FAIL smbprotocol is not importable ({e}): python3 -m pip install smbprotocol pyspnego", flush=True)
-    sys.exit(2)
+from smbtest import DIALECTS, server_args  # first: it checks that smbprotocol is installed
+
+from smbprotocol.connection import Connection
+from smbprotocol.exceptions import SMBConnectionClosed, SMBException, SMBResponseException
+from smbprotocol.session import Session
+from smbprotocol.tree import TreeConnect
 
 # Corrupts the signature of the next request sent (response=False); verification of the
 # server's responses (response=True) is left alone.
@@ -39,16 +37,10 @@ def _generate(self, b_header, signing_key, message_id, response, command):
 
 Connection._generate_signature = _generate
 
-DIALECTS = {"2.0.2": Dialects.SMB_2_0_2, "3.0.2": Dialects.SMB_3_0_2, "3.1.1": Dialects.SMB_3_1_1}
-
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--user", required=True)
-    p.add_argument("--password", required=True)
-    p.add_argument("--share", required=True)
+    server_args(p)
     p.add_argument("--dialect", choices=sorted(DIALECTS), default="3.1.1")
     a = p.parse_args()
 

@@ -24,27 +24,24 @@ import sys
 import time
 import uuid
 
-try:
-    from smbprotocol.change_notify import CompletionFilter, FileSystemWatcher
-    from smbprotocol.connection import Connection, Dialects
-    from smbprotocol.exceptions import SMBResponseException
-    from smbprotocol.open import (
-        CreateDisposition,
-        CreateOptions,
-        DirectoryAccessMask,
-        FileAttributes,
-        FilePipePrinterAccessMask,
-        ImpersonationLevel,
-        Open,
-        ShareAccess,
-    )
-    from smbprotocol.session import Session
-    from smbprotocol.tree import TreeConnect
-except ImportError as e:
-    print(f"FAIL smbprotocol is not importable ({e}): python3 -m pip install smbprotocol pyspnego", flush=True)
-    sys.exit(2)
+from smbtest import DIALECTS, server_args  # first: it checks that smbprotocol is installed
 
-DIALECTS = {"2.0.2": Dialects.SMB_2_0_2, "3.0.2": Dialects.SMB_3_0_2, "3.1.1": Dialects.SMB_3_1_1}
+from smbprotocol.change_notify import CompletionFilter, FileSystemWatcher
+from smbprotocol.connection import Connection
+from smbprotocol.exceptions import SMBResponseException
+from smbprotocol.open import (
+    CreateDisposition,
+    CreateOptions,
+    DirectoryAccessMask,
+    FileAttributes,
+    FilePipePrinterAccessMask,
+    ImpersonationLevel,
+    Open,
+    ShareAccess,
+)
+from smbprotocol.session import Session
+from smbprotocol.tree import TreeConnect
+
 SHARE_ALL = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | ShareAccess.FILE_SHARE_DELETE
 
 
@@ -99,11 +96,7 @@ def start_watch(conn, d):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--user", required=True)
-    p.add_argument("--password", required=True)
-    p.add_argument("--share", required=True)
+    server_args(p)
     p.add_argument("--dialect", choices=sorted(DIALECTS), default="3.1.1")
     a = p.parse_args()
 

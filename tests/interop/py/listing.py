@@ -19,52 +19,33 @@ smbprotocol is missing.
 """
 
 import argparse
-import sys
 import time
-import uuid
 
-try:
-    from smbprotocol.connection import Connection
-    from smbprotocol.exceptions import SMBResponseException
-    from smbprotocol.open import (
-        CreateDisposition,
-        CreateOptions,
-        DirectoryAccessMask,
-        FileAttributes,
-        ImpersonationLevel,
-        Open,
-        ShareAccess,
-    )
-    from smbprotocol.session import Session
-    from smbprotocol.tree import TreeConnect
-except ImportError as e:
-    print(f"FAIL smbprotocol is not importable ({e}): python3 -m pip install smbprotocol pyspnego")
-    sys.exit(2)
+from smbtest import connect, fail, server_args  # first: it checks that smbprotocol is installed
+from smbprotocol.exceptions import SMBResponseException
+from smbprotocol.open import (
+    CreateDisposition,
+    CreateOptions,
+    DirectoryAccessMask,
+    FileAttributes,
+    ImpersonationLevel,
+    Open,
+    ShareAccess,
+)
 
 ID_BOTH = 0x25
 NAMES = 0x0C
 STATUS_NO_MORE_FILES = 0x80000006
 
 
-def fail(msg):
-    print(f"FAIL {msg}")
-    sys.exit(1)
-
-
 def main():
     p = argparse.ArgumentParser()
-    for a in ("--host", "--user", "--password", "--share", "--dir"):
-        p.add_argument(a, required=True)
-    p.add_argument("--port", type=int, required=True)
+    server_args(p)
+    p.add_argument("--dir", required=True)
     p.add_argument("--count", type=int, required=True)
     a = p.parse_args()
 
-    conn = Connection(uuid.uuid4(), a.host, a.port, require_signing=True)
-    conn.connect(timeout=30)
-    session = Session(conn, a.user, a.password, require_encryption=False)
-    session.connect()
-    tree = TreeConnect(session, rf"\\{a.host}\{a.share}")
-    tree.connect()
+    conn, session, tree = connect(a, dialect=None)
     d = Open(tree, a.dir)
     d.create(
         ImpersonationLevel.Impersonation,

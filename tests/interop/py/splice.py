@@ -10,48 +10,30 @@ check and "PASS" at the end; "FAIL ..." and exit 1 on the first failure.
 
 import argparse
 import os
-import sys
-import uuid
 
-try:
-    from smbprotocol.connection import Connection, Dialects
-    from smbprotocol.exceptions import SMBConnectionClosed, SMBException, SMBResponseException
-    from smbprotocol.open import (
-        CreateDisposition,
-        CreateOptions,
-        FilePipePrinterAccessMask,
-        ImpersonationLevel,
-        LockFlags,
-        Open,
-        ShareAccess,
-        SMB2LockElement,
-        SMB2WriteRequest,
-    )
-    from smbprotocol.session import Session
-    from smbprotocol.tree import TreeConnect
-except ImportError as e:
-    print(f"FAIL smbprotocol is not importable ({e}): python3 -m pip install smbprotocol pyspnego")
-    sys.exit(2)
+from smbtest import connect, fail, server_args, status_of  # first: it checks that smbprotocol is installed
+from smbprotocol.exceptions import SMBConnectionClosed, SMBException, SMBResponseException
+from smbprotocol.open import (
+    CreateDisposition,
+    CreateOptions,
+    FilePipePrinterAccessMask,
+    ImpersonationLevel,
+    LockFlags,
+    Open,
+    ShareAccess,
+    SMB2LockElement,
+    SMB2WriteRequest,
+)
 
 ACCESS_DENIED = 0xC0000022
 FILE_LOCK_CONFLICT = 0xC0000054
 MIB = 1024 * 1024
 
 
-def fail(msg):
-    print(f"FAIL {msg}", flush=True)
-    sys.exit(1)
-
-
-def connect(a):
-    conn = Connection(uuid.uuid4(), a.host, a.port, require_signing=False)
-    conn.connect(dialect=Dialects.SMB_3_0_2, timeout=60)
-    session = Session(conn, a.user, a.password, require_encryption=False)
-    session.connect()
+def connect_unsigned(a):
+    conn, session, tree = connect(a, "3.0.2", signing=False, timeout=60)
     if session.signing_required:
         fail("the session signs: this script needs a server that does not require signing")
-    tree = TreeConnect(session, rf"\\{a.host}\{a.share}")
-    tree.connect()
     return conn, session, tree
 
 
@@ -81,24 +63,12 @@ def read_all(f, length):
     return out
 
 
-def status_of(call):
-    try:
-        call()
-    except SMBResponseException as e:
-        return e.status
-    return 0
-
-
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--user", required=True)
-    p.add_argument("--password", required=True)
-    p.add_argument("--share", required=True)
+    server_args(p)
     a = p.parse_args()
 
-    conn, session, tree = connect(a)
+    conn, session, tree = connect_unsigned(a)
 
     # 1. Round trip: 1 MiB at 0, 300 KiB after a gap, 64 KiB (the smallest spliced size).
     data = os.urandom(MIB)
@@ -161,7 +131,7 @@ def main():
         print(f"lying DataOffset: refused with {e.status:#x}", flush=True)
     except (SMBConnectionClosed, SMBException, OSError) as e:
         print(f"lying DataOffset: connection ended ({type(e).__name__})", flush=True)
-    conn2, _, tree2 = connect(a)
+    conn2, _, tree2 = connect_unsigned(a)
     g = open_file(tree2, "splice.bin", RW)
     # From byte 16: the first 10 are still locked by the first connection's open.
     if g.read(16, 4080) != bytes(want[16:4096]):

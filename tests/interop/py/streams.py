@@ -17,29 +17,21 @@ smbprotocol is missing.
 
 import argparse
 import struct
-import sys
 
-try:
-    import smbclient
-    from smbclient._io import SMBFileTransaction, SMBRawIO
-    from smbprotocol.open import (
-        SMB2QueryInfoRequest,
-        SMB2QueryInfoResponse,
-        SMB2SetInfoRequest,
-        SMB2SetInfoResponse,
-    )
-except ImportError as e:
-    print(f"FAIL smbprotocol is not importable ({e}): python3 -m pip install smbprotocol pyspnego")
-    sys.exit(2)
+from smbtest import fail  # first: it checks that smbprotocol is installed
+
+import smbclient
+from smbclient._io import SMBFileTransaction, SMBRawIO
+from smbprotocol.open import (
+    SMB2QueryInfoRequest,
+    SMB2QueryInfoResponse,
+    SMB2SetInfoRequest,
+    SMB2SetInfoResponse,
+)
 
 OWNER, GROUP, DACL = 1, 2, 4
 READ_CONTROL, WRITE_DAC, WRITE_OWNER = 0x00020000, 0x00040000, 0x00080000
 FILE_READ_ATTRIBUTES = 0x80
-
-
-def fail(msg):
-    print(f"FAIL {msg}")
-    sys.exit(1)
 
 
 def sid(authority, *subs):
