@@ -473,7 +473,7 @@ impl Drop for Cleanup {
 
 pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: SocketAddr) {
     let (rd, wr) = stream.into_split();
-    let (out, writer) = Outbox::socket(wr);
+    let out = Outbox::socket(wr);
     let conn = Arc::new(Connection {
         id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
         server: server.clone(),
@@ -661,10 +661,12 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
     }
     drop(reader);
     tasks.abort_all();
-    conn.out.close();
+    let writer = conn.out.close();
     drop(_cleanup);
     drop(conn);
-    let _ = writer.await;
+    if let Some(writer) = writer {
+        let _ = writer.await;
+    }
 }
 
 /// Moves the signature of each signed PDU of a received (unencrypted) frame out of the frame,
@@ -718,6 +720,15 @@ fn frame_is_ordered(frame: &[u8]) -> bool {
     }
     let cmd = u16::from_le_bytes([frame[12], frame[13]]);
     cmd == Command::NEGOTIATE.0 || cmd == Command::SESSION_SETUP.0
+}
+
+/// A response's buffer, its header zeroed: room for the usual small body from the start (a
+/// NEGOTIATE or SESSION_SETUP answer is 150-350 bytes; from 64 it grew two or three times).
+fn response_buffer() -> Vec<u8> {
+    const SMALL_RESPONSE: usize = 512;
+    let mut out = Vec::with_capacity(SMALL_RESPONSE);
+    out.resize(Header::SIZE, 0);
+    out
 }
 
 /// Largest frame accepted while the connection has no authenticated session. NEGOTIATE and
@@ -1227,7 +1238,7 @@ impl Connection {
             session: None,
             tree: None,
             related_file_id,
-            out: vec![0u8; Header::SIZE],
+            out: response_buffer(),
             resp_session_id: session_id,
             resp_tree_id: tree_id,
             force_sign: None,

@@ -17,6 +17,7 @@ use std::task::{Poll, ready};
 use std::time::Duration;
 
 use bytes::BufMut;
+use smb_wire::Command;
 use smb_wire::netbios::{FrameHeader, frame_len};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::net::tcp::OwnedReadHalf;
@@ -131,13 +132,64 @@ impl FrameSource for OwnedReadHalf {
         cx: &mut std::task::Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        let sock = self.as_ref();
         loop {
-            ready!(self.as_ref().poll_read_ready(cx))?;
-            match self.try_read_buf(buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                r => return Poll::Ready(r.map(drop)),
+            ready!(sock.poll_read_ready(cx))?;
+            let before = buf.filled().len();
+            let room = buf.remaining();
+            let mut got = false;
+            // The readiness this read started from is the one cleared below: anything that
+            // arrives after the read is a new edge the I/O driver reports, so nothing is lost.
+            let r = sock.try_io(tokio::io::Interest::READABLE, || {
+                let n = sock.try_read_buf(buf)?;
+                got = true;
+                if n > 0 && n < room && awaits_answer(&buf.filled()[before..]) {
+                    // A short read is the kernel's queue emptied; taken for drained here
+                    // (no `recv` that would only say EAGAIN) when the client waits for this
+                    // frame's answer before it sends anything more.
+                    return Err(std::io::ErrorKind::WouldBlock.into());
+                }
+                Ok(())
+            });
+            match r {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && !got => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Poll::Ready(Ok(()));
+                }
+                r => return Poll::Ready(r),
             }
         }
+    }
+}
+
+/// Whether `bytes` (what one read brought, NetBIOS headers included) are exactly one whole
+/// request that a client sends alone and then waits on: an SMB1 or SMB2 NEGOTIATE, a
+/// SESSION_SETUP leg or a TREE_CONNECT, not in a compound. Each answer carries what the
+/// client's next request needs (the dialect, the challenge, the session id, the tree id), so
+/// when a read brings one such frame and no more, the next bytes cannot be on their way yet,
+/// and trying another `recv` before waiting for readiness only costs a system call (2-3 per
+/// session set up). Wrong guesses cost nothing but that: a read that ends short has emptied
+/// the socket, and whatever arrives later is reported by the I/O driver.
+fn awaits_answer(bytes: &[u8]) -> bool {
+    let Some((hdr, msg)) = bytes.split_first_chunk::<4>() else {
+        return false;
+    };
+    let len = usize::from(hdr[1]) << 16 | usize::from(hdr[2]) << 8 | usize::from(hdr[3]);
+    if hdr[0] != 0 || len != msg.len() {
+        return false;
+    }
+    match msg {
+        [0xFE, b'S', b'M', b'B', rest @ ..] => rest.first_chunk::<20>().is_some_and(|h| {
+            let cmd = u16::from_le_bytes([h[8], h[9]]);
+            let next_command = u32::from_le_bytes([h[16], h[17], h[18], h[19]]);
+            next_command == 0
+                && [Command::NEGOTIATE, Command::SESSION_SETUP, Command::TREE_CONNECT]
+                    .iter()
+                    .any(|c| c.0 == cmd)
+        }),
+        // SMB_COM_NEGOTIATE ([MS-SMB2] 3.3.5.3).
+        [0xFF, b'S', b'M', b'B', 0x72, ..] => true,
+        _ => false,
     }
 }
 
@@ -747,5 +799,76 @@ mod tests {
         let t0 = Instant::now();
         assert!(matches!(r.next(MAX).await, Err(FrameError::Deadline(_))));
         assert!(t0.elapsed() <= timeout / 2 + Duration::from_millis(10));
+    }
+
+    /// An SMB2 request of `cmd` (64-byte header and a few body bytes), chained when
+    /// `next_command` is not 0.
+    fn smb2(cmd: Command, next_command: u32) -> Vec<u8> {
+        let mut m = vec![0u8; 72];
+        m[..4].copy_from_slice(b"\xfeSMB");
+        m[4] = 64;
+        m[12..14].copy_from_slice(&cmd.0.to_le_bytes());
+        m[20..24].copy_from_slice(&next_command.to_le_bytes());
+        m
+    }
+
+    #[test]
+    fn setup_requests_alone_await_their_answer() {
+        for cmd in [Command::NEGOTIATE, Command::SESSION_SETUP, Command::TREE_CONNECT] {
+            let f = framed(&smb2(cmd, 0));
+            assert!(awaits_answer(&f), "{cmd:?}");
+            // Not when more came with it, when it is cut short, or when it is chained.
+            let mut two = f.clone();
+            two.extend(framed(&smb2(Command::ECHO, 0)));
+            assert!(!awaits_answer(&two), "{cmd:?} and another");
+            assert!(!awaits_answer(&f[..f.len() - 1]), "{cmd:?} in part");
+            assert!(!awaits_answer(&framed(&smb2(cmd, 72))), "{cmd:?} chained");
+        }
+        for cmd in [Command::ECHO, Command::READ, Command::WRITE, Command::CREATE, Command::LOGOFF] {
+            assert!(!awaits_answer(&framed(&smb2(cmd, 0))), "{cmd:?}");
+        }
+        let mut smb1 = b"\xffSMB\x72".to_vec();
+        smb1.resize(40, 0);
+        assert!(awaits_answer(&framed(&smb1)));
+        assert!(!awaits_answer(&KEEPALIVE));
+        assert!(!awaits_answer(&[]));
+        assert!(!awaits_answer(&framed(b"\xfeSMB")), "a header too short to read");
+    }
+
+    /// On a real socket: after a setup request read alone, the socket is taken for drained
+    /// (no further `recv` until the I/O driver reports more), and what the client sends next
+    /// is still read; after any other request the reader tries the socket again first.
+    #[tokio::test]
+    async fn a_setup_request_read_alone_drains_the_socket() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (rd, _wr) = server.into_split();
+        let mut reader = FrameReader::new(rd, Duration::ZERO);
+        let limit = Duration::from_secs(60);
+        let ready_now = |rd: &OwnedReadHalf| {
+            let mut cx = Context::from_waker(Waker::noop());
+            rd.as_ref().poll_read_ready(&mut cx).is_ready()
+        };
+        for (cmd, drained) in [
+            (Command::NEGOTIATE, true),
+            (Command::ECHO, false),
+            (Command::SESSION_SETUP, true),
+            (Command::READ, false),
+            (Command::TREE_CONNECT, true),
+        ] {
+            use tokio::io::AsyncWriteExt;
+            let frame = smb2(cmd, 0);
+            client.write_all(&framed(&frame)).await.unwrap();
+            let got = tokio::time::timeout(limit, reader.next(MAX))
+                .await
+                .expect("the next request is read")
+                .unwrap()
+                .unwrap();
+            assert_eq!(got, frame);
+            assert_eq!(ready_now(reader.inner()), !drained, "{cmd:?}");
+        }
     }
 }

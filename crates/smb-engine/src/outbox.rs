@@ -144,10 +144,18 @@ struct State {
     failed: bool,
     /// The connection ended: the writer task finishes the queue and stops.
     closed: bool,
+    /// The writer task, started the first time a message has to wait (most connections never
+    /// fill their socket's buffer: a task per connection from the start cost a spawn and a
+    /// first poll per connection set up, and its memory for every idle one).
+    writer_started: bool,
+    /// Its handle, until `close` hands it out to be waited for.
+    writer: Option<tokio::task::JoinHandle<()>>,
 }
 
 pub(crate) struct SocketOut {
     sock: OwnedWriteHalf,
+    /// Where the writer task is started (senders may run outside the runtime's threads).
+    runtime: tokio::runtime::Handle,
     state: Mutex<State>,
     /// The writer task was handed the socket, or the connection closed.
     wake: Notify,
@@ -159,20 +167,23 @@ const GONE: &str = "writer gone";
 
 impl Outbox {
     /// An outbox on `sock` and its writer task (which ends after [`Outbox::close`]).
-    pub(crate) fn socket(sock: OwnedWriteHalf) -> (Outbox, tokio::task::JoinHandle<()>) {
-        let out = Arc::new(SocketOut {
+    /// Must be called within a tokio runtime, which then runs the writer task when one is
+    /// needed.
+    pub(crate) fn socket(sock: OwnedWriteHalf) -> Outbox {
+        Outbox::Socket(Arc::new(SocketOut {
             sock,
+            runtime: tokio::runtime::Handle::current(),
             state: Mutex::new(State {
                 owner: Owner::None,
                 queue: VecDeque::new(),
                 failed: false,
                 closed: false,
+                writer_started: false,
+                writer: None,
             }),
             wake: Notify::new(),
             room: Notify::new(),
-        });
-        let writer = tokio::spawn(write_loop(out.clone()));
-        (Outbox::Socket(out), writer)
+        }))
     }
 
     /// Whether messages may carry a [`FileTail`] sent by the kernel.
@@ -212,15 +223,21 @@ impl Outbox {
         }
     }
 
-    /// The connection ended: the writer task sends what is queued, then stops.
-    pub(crate) fn close(&self) {
+    /// The connection ended: the writer task, if there is one, sends what is queued, then
+    /// stops; it is returned to be waited for. Nothing is sent after this.
+    pub(crate) fn close(&self) -> Option<tokio::task::JoinHandle<()>> {
         match self {
             Outbox::Socket(s) => {
-                lock(&s.state).closed = true;
+                let writer = {
+                    let mut st = lock(&s.state);
+                    st.closed = true;
+                    st.writer.take()
+                };
                 s.wake.notify_one();
+                writer
             }
             #[cfg(any(test, feature = "fuzzing"))]
-            Outbox::Channel(_) => {}
+            Outbox::Channel(_) => None,
         }
     }
 }
@@ -233,7 +250,7 @@ enum Placed {
 }
 
 impl SocketOut {
-    async fn send(&self, mut msg: OutMsg) -> Result<(), String> {
+    async fn send(self: &Arc<Self>, mut msg: OutMsg) -> Result<(), String> {
         loop {
             let room = self.room.notified();
             let mut room = std::pin::pin!(room);
@@ -247,9 +264,20 @@ impl SocketOut {
         }
     }
 
+    /// Hands the socket to the writer task, starting it if this is the first time. Called
+    /// with the state locked, so that it is started once. Started even after `close` (a
+    /// direct write that `close` overtook left a rest): it sends the queue and stops.
+    fn hand_to_writer(self: &Arc<Self>, st: &mut State) {
+        st.owner = Owner::Writer;
+        if !st.writer_started {
+            st.writer_started = true;
+            st.writer = Some(self.runtime.spawn(write_loop(self.clone())));
+        }
+    }
+
     /// Writes `msg` now when the socket is free, else queues it (`force`: even when the
     /// queue is full). Never waits.
-    fn place(&self, mut msg: OutMsg, force: bool) -> Placed {
+    fn place(self: &Arc<Self>, mut msg: OutMsg, force: bool) -> Placed {
         {
             let mut st = lock(&self.state);
             if st.failed || st.closed {
@@ -285,11 +313,11 @@ impl SocketOut {
                     st.queue.push_front(msg);
                 }
                 let hand_over = !st.queue.is_empty();
-                st.owner = if hand_over {
-                    Owner::Writer
+                if hand_over {
+                    self.hand_to_writer(&mut st);
                 } else {
-                    Owner::None
-                };
+                    st.owner = Owner::None;
+                }
                 let closed = st.closed;
                 drop(st);
                 if hand_over || closed {
@@ -492,7 +520,7 @@ mod tests {
         let content = data(300_000);
         let h = file(dir.path(), &content);
         let (w, mut c) = pair().await;
-        let (out, writer) = Outbox::socket(w);
+        let out = Outbox::socket(w);
         let out = Arc::new(out);
         const TASKS: u8 = 6;
         const EACH: u16 = 40;
@@ -540,7 +568,7 @@ mod tests {
         for s in senders {
             s.await.unwrap();
         }
-        out.close();
+        let writer = out.close().expect("short sends needed the writer task");
         tokio::time::timeout(std::time::Duration::from_secs(60), writer)
             .await
             .unwrap()
@@ -555,7 +583,7 @@ mod tests {
         let content = data(70_000);
         let h = file(dir.path(), &content);
         let (w, mut c) = pair().await;
-        let (out, writer) = Outbox::socket(w);
+        let out = Outbox::socket(w);
         let reader = tokio::spawn(async move {
             let a = read_frame(&mut c).await;
             let b = read_frame(&mut c).await;
@@ -583,7 +611,20 @@ mod tests {
         assert!(a[3..3 + 69_000] == content[1_000..], "file part differs");
         assert!(a[3 + 69_000..].iter().all(|b| *b == 0), "not zero-filled");
         assert_eq!(b, vec![9; 10]);
-        out.close();
-        writer.await.unwrap();
+        if let Some(writer) = out.close() {
+            writer.await.unwrap();
+        }
+    }
+
+    /// A connection whose replies always fit the socket never starts a writer task.
+    #[tokio::test]
+    async fn no_writer_task_until_a_message_waits() {
+        let (w, mut c) = pair().await;
+        let out = Outbox::socket(w);
+        for i in 0..20u8 {
+            out.send(OutMsg::new(vec![vec![i; 100]], None)).await.unwrap();
+            assert_eq!(read_frame(&mut c).await, vec![i; 100]);
+        }
+        assert!(out.close().is_none(), "a writer task was started");
     }
 }
