@@ -183,9 +183,13 @@ fn awaits_answer(bytes: &[u8]) -> bool {
             let cmd = u16::from_le_bytes([h[8], h[9]]);
             let next_command = u32::from_le_bytes([h[16], h[17], h[18], h[19]]);
             next_command == 0
-                && [Command::NEGOTIATE, Command::SESSION_SETUP, Command::TREE_CONNECT]
-                    .iter()
-                    .any(|c| c.0 == cmd)
+                && [
+                    Command::NEGOTIATE,
+                    Command::SESSION_SETUP,
+                    Command::TREE_CONNECT,
+                ]
+                .iter()
+                .any(|c| c.0 == cmd)
         }),
         // SMB_COM_NEGOTIATE ([MS-SMB2] 3.3.5.3).
         [0xFF, b'S', b'M', b'B', 0x72, ..] => true,
@@ -814,7 +818,11 @@ mod tests {
 
     #[test]
     fn setup_requests_alone_await_their_answer() {
-        for cmd in [Command::NEGOTIATE, Command::SESSION_SETUP, Command::TREE_CONNECT] {
+        for cmd in [
+            Command::NEGOTIATE,
+            Command::SESSION_SETUP,
+            Command::TREE_CONNECT,
+        ] {
             let f = framed(&smb2(cmd, 0));
             assert!(awaits_answer(&f), "{cmd:?}");
             // Not when more came with it, when it is cut short, or when it is chained.
@@ -824,7 +832,13 @@ mod tests {
             assert!(!awaits_answer(&f[..f.len() - 1]), "{cmd:?} in part");
             assert!(!awaits_answer(&framed(&smb2(cmd, 72))), "{cmd:?} chained");
         }
-        for cmd in [Command::ECHO, Command::READ, Command::WRITE, Command::CREATE, Command::LOGOFF] {
+        for cmd in [
+            Command::ECHO,
+            Command::READ,
+            Command::WRITE,
+            Command::CREATE,
+            Command::LOGOFF,
+        ] {
             assert!(!awaits_answer(&framed(&smb2(cmd, 0))), "{cmd:?}");
         }
         let mut smb1 = b"\xffSMB\x72".to_vec();
@@ -832,7 +846,10 @@ mod tests {
         assert!(awaits_answer(&framed(&smb1)));
         assert!(!awaits_answer(&KEEPALIVE));
         assert!(!awaits_answer(&[]));
-        assert!(!awaits_answer(&framed(b"\xfeSMB")), "a header too short to read");
+        assert!(
+            !awaits_answer(&framed(b"\xfeSMB")),
+            "a header too short to read"
+        );
     }
 
     /// On a real socket: after a setup request read alone, the socket is taken for drained

@@ -622,7 +622,9 @@ mod tests {
         let (w, mut c) = pair().await;
         let out = Outbox::socket(w);
         for i in 0..20u8 {
-            out.send(OutMsg::new(vec![vec![i; 100]], None)).await.unwrap();
+            out.send(OutMsg::new(vec![vec![i; 100]], None))
+                .await
+                .unwrap();
             assert_eq!(read_frame(&mut c).await, vec![i; 100]);
         }
         assert!(out.close().is_none(), "a writer task was started");
