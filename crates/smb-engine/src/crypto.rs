@@ -86,21 +86,68 @@ fn compute(
             // GHASH: one pass over the message, 0.16 CPU-s per GiB here, where `ring`, which
             // takes associated data one block per call, needed a two-pass trick through its
             // encryption path at 0.46.
-            let key = aws_lc_rs::aead::LessSafeKey::new(
-                aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_128_GCM, key)
-                    .expect("16-byte AES key"),
-            );
-            let tag = key
-                .seal_in_place_separate_tag(
-                    aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
-                    aws_lc_rs::aead::Aad::from(pdu),
-                    &mut [],
-                )
-                .expect("GCM cannot fail on an empty plaintext");
-            sig.copy_from_slice(tag.as_ref());
+            with_gmac_key(key, |key| {
+                let tag = key
+                    .seal_in_place_separate_tag(
+                        aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
+                        aws_lc_rs::aead::Aad::from(pdu),
+                        &mut [],
+                    )
+                    .expect("GCM cannot fail on an empty plaintext");
+                sig.copy_from_slice(tag.as_ref());
+            });
         }
     }
     sig
+}
+
+/// GMAC keys this thread expanded last, most recent first.
+const GMAC_KEYS_KEPT: usize = 4;
+
+thread_local! {
+    /// Expanding an AES-GCM key (round keys and GHASH's table of powers) cost more than
+    /// signing a small message with it, and one session signs and verifies with the same key
+    /// several times in a row (a session set up: the last SESSION_SETUP answer, the
+    /// TREE_CONNECT and its answer). Kept per thread rather than per session, so an idle
+    /// session holds no expanded key.
+    static GMAC_KEYS: std::cell::RefCell<Vec<([u8; 16], aws_lc_rs::aead::LessSafeKey)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `key` expanded for AES-128-GCM, from this thread's recent keys when it is one.
+fn with_gmac_key<R>(key: &[u8; 16], f: impl FnOnce(&aws_lc_rs::aead::LessSafeKey) -> R) -> R {
+    GMAC_KEYS.with(|keys| {
+        let Ok(mut keys) = keys.try_borrow_mut() else {
+            // Only reachable if `f` signed again on this thread; nothing to reuse then.
+            return f(&expand_gmac_key(key));
+        };
+        // Every entry is compared, each in constant time: which keys are kept shows in no
+        // timing.
+        let mut found = None;
+        for (i, (k, _)) in keys.iter().enumerate() {
+            if constant_time_eq(k, key) && found.is_none() {
+                found = Some(i);
+            }
+        }
+        let at = match found {
+            Some(at) => at,
+            None => {
+                if keys.len() >= GMAC_KEYS_KEPT {
+                    keys.pop();
+                }
+                keys.insert(0, (*key, expand_gmac_key(key)));
+                0
+            }
+        };
+        f(&keys[at].1)
+    })
+}
+
+fn expand_gmac_key(key: &[u8; 16]) -> aws_lc_rs::aead::LessSafeKey {
+    aws_lc_rs::aead::LessSafeKey::new(
+        aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_128_GCM, key)
+            .expect("16-byte AES key"),
+    )
 }
 
 /// Sign a PDU in place: set SMB2_FLAGS_SIGNED, zero the field, compute, store.
@@ -287,6 +334,43 @@ mod tests {
     /// GMAC through AWS-LC against RustCrypto's AES-GCM (an independent implementation), at
     /// lengths that do and do not fill the last GHASH block, up to a 1 MiB WRITE;
     /// verification of a long PDU for each algorithm.
+    /// Keys kept expanded per thread: more keys than are kept, used in turns and repeated,
+    /// each signature still the one its own key gives.
+    #[test]
+    fn gmac_with_many_keys_in_turn_signs_with_each_ones_key() {
+        use aes_gcm::aead::AeadInPlace;
+        use aes_gcm::{Aes128Gcm, KeyInit, Nonce};
+        let keys: Vec<[u8; 16]> = (0..GMAC_KEYS_KEPT as u8 + 3)
+            .map(|i| [i * 17 + 1; 16])
+            .collect();
+        let order = [0, 1, 0, 2, 3, 4, 5, 0, 6, 6, 1, 3, 2, 5, 4, 0, 0, 6];
+        for (n, &k) in order.iter().enumerate() {
+            let key = keys[k];
+            let mut pdu: Vec<u8> = (0..200u32).map(|i| (i * 3 + n as u32) as u8).collect();
+            pdu[..4].copy_from_slice(b"\xfeSMB");
+            pdu[16] = 1; // from the server
+            sign(SigningAlgo::AesGmac, &key, &mut pdu);
+            let mut zeroed = pdu.clone();
+            zeroed[SIGNATURE].fill(0);
+            let mut nonce = [0u8; 12];
+            nonce[..8].copy_from_slice(&pdu[24..32]);
+            nonce[8] = 1;
+            let want = Aes128Gcm::new_from_slice(&key)
+                .unwrap()
+                .encrypt_in_place_detached(Nonce::from_slice(&nonce), &zeroed, &mut [])
+                .unwrap();
+            assert_eq!(pdu[SIGNATURE], want[..], "use {n} (key {k})");
+            let sig: [u8; 16] = want.into();
+            for (other, okey) in keys.iter().enumerate() {
+                assert_eq!(
+                    verify_zeroed(SigningAlgo::AesGmac, okey, &zeroed, &sig),
+                    other == k,
+                    "use {n}: key {other} against key {k}'s signature"
+                );
+            }
+        }
+    }
+
     #[test]
     fn gmac_matches_rustcrypto_and_long_pdus_verify() {
         use aes_gcm::aead::AeadInPlace;
