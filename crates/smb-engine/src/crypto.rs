@@ -331,9 +331,6 @@ mod tests {
         }
     }
 
-    /// GMAC through AWS-LC against RustCrypto's AES-GCM (an independent implementation), at
-    /// lengths that do and do not fill the last GHASH block, up to a 1 MiB WRITE;
-    /// verification of a long PDU for each algorithm.
     /// Keys kept expanded per thread: more keys than are kept, used in turns and repeated,
     /// each signature still the one its own key gives.
     #[test]
@@ -371,6 +368,9 @@ mod tests {
         }
     }
 
+    /// GMAC through AWS-LC against RustCrypto's AES-GCM (an independent implementation), at
+    /// lengths that do and do not fill the last GHASH block, up to a 1 MiB WRITE;
+    /// verification of a long PDU for each algorithm.
     #[test]
     fn gmac_matches_rustcrypto_and_long_pdus_verify() {
         use aes_gcm::aead::AeadInPlace;
