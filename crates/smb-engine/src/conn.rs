@@ -29,7 +29,7 @@ use tracing::{debug, info, warn};
 use crate::credits::CreditWindow;
 use crate::crypto::{self, PreauthHash, SigningAlgo};
 use crate::error::{ProtoError, ProtoResult};
-use crate::frames::{FrameError, FrameReader, Read, nonzero};
+use crate::frames::{self, FrameError, FrameReader, Read, nonzero};
 use crate::handlers;
 use crate::outbox::{FileTail, OutMsg, Outbox};
 use crate::server::ServerState;
@@ -496,7 +496,7 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
     // small-request profiles). The reader is cancel-safe, so the select below may drop its
     // future for another event and call it again.
     let authenticated_max = server.config.max_io_size as usize + 1024 * 1024;
-    let mut reader = FrameReader::new(rd, server.config.frame_read_timeout);
+    let mut reader = FrameReader::new(frames::Socket::new(rd), server.config.frame_read_timeout);
     // The seam for spliced WRITEs: a large frame whose head shows such a WRITE, on an open
     // that can take it, is left on the socket for `process_spliced_write`.
     let route_conn = conn.clone();
@@ -509,6 +509,12 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
 
     let mut tasks: JoinSet<Result<(), String>> = JoinSet::new();
     let mut shutdown = server.shutdown.clone();
+    // One future for the whole connection: made anew in each turn of the loop, it registered
+    // with and left the watch's waiter list (a lock each way) once per request.
+    let shutdown = async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    };
+    tokio::pin!(shutdown);
     let handshake = tokio::time::sleep(nonzero(server.config.handshake_timeout));
     tokio::pin!(handshake);
     // How often idleness is checked: often enough that a short idle_timeout (tests use 2 s)
@@ -651,7 +657,7 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
                     break format!("idle for {idle} s with no open files but durable ones (limits.idle_timeout = {idle_timeout:?})");
                 }
             }
-            _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break "server shutting down".into(),
+            () = &mut shutdown => break "server shutting down".into(),
         }
     };
     if end.starts_with("client closed") || end.starts_with("server shutting") {
