@@ -11,7 +11,8 @@
 //!
 //! What it is not: it knows nothing of SMB, NTSTATUS, HTTP or FTP (front-ends map
 //! [`VfsError`] themselves), and it does no async I/O: every call blocks, and the engine runs
-//! them on a bounded blocking pool. Access checks against users and share ACLs belong to the
+//! them on a bounded blocking pool (or in place, for small calls on objects that live in memory:
+//! [`Vfs::in_memory`], [`VfsHandle::in_memory`]). Access checks against users and share ACLs belong to the
 //! front-ends; a handle only enforces the read/write access it was opened with.
 //!
 //! Layout:
@@ -105,6 +106,16 @@ pub trait Vfs: Send + Sync + 'static {
 
     /// What this back-end supports.
     fn capabilities(&self) -> Capabilities;
+
+    /// Whether the store keeps its objects in memory (LocalFs: the share root is on tmpfs;
+    /// MemFs), so that an open, a create or a delete never waits for a disk: a protocol
+    /// server may then make such a call on its network thread rather than hand it to a
+    /// thread pool (the hand-off and the wake-up back cost more than the call). Decided
+    /// once for the root: an object on another filesystem mounted beneath it is not covered
+    /// (ask its handle, [`VfsHandle::in_memory`], once it is open).
+    fn in_memory(&self) -> bool {
+        false
+    }
 }
 
 /// An open file or directory. Positioned I/O only: a handle has no file position of its own
@@ -153,6 +164,14 @@ pub trait VfsHandle: Send + Sync {
     ) -> Option<std::io::Result<usize>> {
         let _ = (out, offset, len);
         None
+    }
+
+    /// Whether this object lives in memory (a file or directory on tmpfs, or in MemFs): its
+    /// reads, writes and removal never wait for a disk, so a protocol server may make
+    /// small ones on its network thread. Cheap after the first call (LocalFs asks the
+    /// kernel once per handle).
+    fn in_memory(&self) -> bool {
+        false
     }
 
     /// Whether [`VfsHandle::splice_from`] can write to this handle without waiting for a

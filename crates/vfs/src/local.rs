@@ -16,7 +16,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::{FileExt, MetadataExt as _, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cap_std::fs::{Dir, MetadataExt as _, OpenOptionsExt};
@@ -69,6 +69,8 @@ struct Inner {
     cache: Mutex<CiCache>,
     /// The DOS xattrs of files read so far (listings read them once per change, see `xcache`).
     xcache: Mutex<XattrCache>,
+    /// The root is on tmpfs ([`Vfs::in_memory`]).
+    in_memory: bool,
 }
 
 /// Opens never block on FIFOs and never acquire a controlling terminal; special files are then
@@ -123,6 +125,7 @@ impl LocalFs {
             return Err(VfsError::NotADirectory);
         }
         let xattrs = opts.use_xattrs && probe_xattrs(&file);
+        let in_memory = on_tmpfs(&file);
         Ok(LocalFs {
             inner: Arc::new(Inner {
                 root: Dir::from_std_file(file),
@@ -130,6 +133,7 @@ impl LocalFs {
                 opts,
                 cache: Mutex::new(CiCache::default()),
                 xcache: Mutex::new(XattrCache::default()),
+                in_memory,
             }),
         })
     }
@@ -599,6 +603,7 @@ impl Inner {
             read: opts.read,
             write: opts.write,
             inner: Arc::clone(self),
+            tmpfs: OnceLock::new(),
         }
     }
 
@@ -992,6 +997,10 @@ impl Vfs for LocalFs {
         self.inner.statfs_impl()
     }
 
+    fn in_memory(&self) -> bool {
+        self.inner.in_memory
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             case_sensitive: !self.inner.opts.case_insensitive,
@@ -1010,9 +1019,16 @@ struct LocalHandle {
     read: bool,
     write: bool,
     inner: Arc<Inner>,
+    /// Whether the file is on tmpfs, asked of the kernel the first time it matters (a share
+    /// may hold other mounts, so the root's answer does not settle it).
+    tmpfs: OnceLock<bool>,
 }
 
 impl LocalHandle {
+    fn on_tmpfs(&self) -> bool {
+        *self.tmpfs.get_or_init(|| on_tmpfs(&self.file))
+    }
+
     fn need_file(&self) -> Result<(), VfsError> {
         if self.is_dir {
             Err(VfsError::IsADirectory)
@@ -1079,6 +1095,10 @@ const MAX_FILE_END: u64 = i64::MAX as u64;
 /// `statfs` f_type of tmpfs (linux/magic.h): its pages are in memory, so `sendfile` from it
 /// never waits for a disk.
 const TMPFS_MAGIC: u64 = 0x0102_1994;
+
+fn on_tmpfs(fd: impl AsFd) -> bool {
+    rustix::fs::fstatfs(fd).is_ok_and(|fs| fs.f_type as u64 == TMPFS_MAGIC)
+}
 
 impl VfsHandle for LocalHandle {
     fn metadata(&self) -> Result<Metadata, VfsError> {
@@ -1155,10 +1175,9 @@ impl VfsHandle for LocalHandle {
         if self.is_dir || !self.read {
             return None;
         }
-        // Decided per call on the file itself (a share may hold other mounts): two cheap
-        // syscalls, against a copy of up to 8 MiB saved.
-        let fs = rustix::fs::fstatfs(&self.file).ok()?;
-        if fs.f_type as u64 != TMPFS_MAGIC {
+        // Decided on the file itself (a share may hold other mounts): an `fstat` per call
+        // (and an `fstatfs` once per handle), against a copy of up to 8 MiB saved.
+        if !self.on_tmpfs() {
             return None;
         }
         let st = rustix::fs::fstat(&self.file).ok()?;
@@ -1180,10 +1199,11 @@ impl VfsHandle for LocalHandle {
     fn splice_target(&self) -> bool {
         // Not the access: a WRITE the handle may not make is refused by its caller's checks,
         // and by `splice_from` itself.
-        if self.is_dir {
-            return false;
-        }
-        rustix::fs::fstatfs(&self.file).is_ok_and(|fs| fs.f_type as u64 == TMPFS_MAGIC)
+        !self.is_dir && self.on_tmpfs()
+    }
+
+    fn in_memory(&self) -> bool {
+        self.on_tmpfs()
     }
 
     fn splice_from(
@@ -1591,7 +1611,7 @@ impl LocalDirStream {
 
 /// /proc is mounted and shows this process's descriptors (checked once).
 fn proc_self_fd_works() -> bool {
-    static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    static WORKS: OnceLock<bool> = OnceLock::new();
     *WORKS.get_or_init(|| Path::new("/proc/self/fd").is_dir())
 }
 
@@ -1695,6 +1715,30 @@ mod tests {
         assert_eq!(fs.stat(&p(r"d\alpha")), Err(VfsError::NotFound));
         assert!(fs.stat(&p(r"d\BETA")).is_ok());
         assert!(fs.stat(&p(r"e\ALPHA")).is_ok());
+    }
+
+    #[test]
+    fn tells_which_objects_live_in_memory() {
+        // /dev/shm is tmpfs here and on the CI machines.
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let fs = LocalFs::new(dir.path()).unwrap();
+        assert!(fs.in_memory());
+        let (h, _) = fs
+            .open(&p("f"), &OpenOptions::read_write(CreateMode::Create))
+            .unwrap();
+        assert!(h.in_memory());
+        let wrapped = crate::Notifying::new(Arc::new(fs.clone()), crate::ChangeHub::new());
+        assert!(wrapped.in_memory());
+        let (h, _) = wrapped.open(&p("f"), &OpenOptions::read()).unwrap();
+        assert!(h.in_memory());
+        // The source tree (on a disk here): the share and its files answer as its filesystem
+        // is.
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let disk = !on_tmpfs(File::open(src).unwrap());
+        let fs = LocalFs::new(src).unwrap();
+        assert_eq!(fs.in_memory(), !disk);
+        let (h, _) = fs.open(&p("Cargo.toml"), &OpenOptions::read()).unwrap();
+        assert_eq!(h.in_memory(), !disk);
     }
 
     #[test]

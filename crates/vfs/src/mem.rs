@@ -493,6 +493,10 @@ impl Vfs for MemFs {
         })
     }
 
+    fn in_memory(&self) -> bool {
+        true
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             case_sensitive: !self.shared.lock().ci,
@@ -570,6 +574,10 @@ impl MemHandle {
 }
 
 impl VfsHandle for MemHandle {
+    fn in_memory(&self) -> bool {
+        true
+    }
+
     fn metadata(&self) -> Result<Metadata, VfsError> {
         let st = self.shared.lock();
         Ok(st.node(self.ino)?.metadata(self.ino, self.shared.dev))

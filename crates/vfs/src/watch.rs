@@ -608,6 +608,10 @@ impl Vfs for Notifying {
     fn capabilities(&self) -> crate::Capabilities {
         self.inner.capabilities()
     }
+
+    fn in_memory(&self) -> bool {
+        self.inner.in_memory()
+    }
 }
 
 /// A handle whose changes are reported under the name it was opened with (a rename through
@@ -659,6 +663,10 @@ impl VfsHandle for NotifyingHandle {
 
     fn splice_target(&self) -> bool {
         self.inner.splice_target()
+    }
+
+    fn in_memory(&self) -> bool {
+        self.inner.in_memory()
     }
 
     fn splice_from(

@@ -132,6 +132,30 @@ pub(crate) async fn blocking<T: Send + 'static>(
     })
 }
 
+/// Largest READ or WRITE made on the connection's own thread when its file lives in memory
+/// ([`storage`]): up to this a `pread`/`pwrite` on tmpfs takes a few microseconds, less than
+/// the hand-off to the blocking pool and the wake-up back; larger copies stay off the
+/// runtime's threads (and signed or encrypted large I/O stays spread over tasks).
+const INLINE_IO_MAX: usize = 64 * 1024;
+
+/// Largest file a delete on close removes on the connection's thread when the file lives in
+/// memory: freeing a tmpfs file's pages takes time in proportion to its size.
+const INLINE_DELETE_MAX: u64 = 1024 * 1024;
+
+/// Storage work that `inline` says never waits for a disk (the object lives in memory:
+/// [`lanshare_vfs::Vfs::in_memory`], [`lanshare_vfs::VfsHandle::in_memory`]) runs right here,
+/// on the request's task: on tmpfs an open, a small read or write or a delete costs a few
+/// microseconds, and the blocking pool's round trip (a thread woken to run it, the task
+/// woken back) cost more than that and two thread switches per request. A small request
+/// then finishes in its first poll on the connection's task, with no task spawned. Any
+/// other work goes to the blocking pool ([`blocking`]).
+pub(crate) async fn storage<T: Send + 'static>(
+    inline: bool,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> ProtoResult<T> {
+    if inline { Ok(f()) } else { blocking(f).await }
+}
+
 /// The maximal access to an existing object: the tree's, less data writes for a READONLY
 /// file.
 pub(crate) fn maximal_access(tree_max: u32, m: &Metadata) -> u32 {
@@ -673,7 +697,8 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
     break_oplocks(ctx, &plan, lease_id).await?;
-    let (opened, path) = blocking(move || {
+    let inline = plan.vfs.in_memory();
+    let (opened, path) = storage(inline, move || {
         let mut plan = plan;
         plan.path = resolve_short_name(&plan.vfs, plan.path);
         let o = plan.run()?;
@@ -1254,9 +1279,15 @@ pub(crate) async fn close(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     };
     // Without a pending delete, closing is table bookkeeping, a close(2) and at most an fstat:
     // done here, it spares the request two thread switches. A delete (stat, unlink or rmdir)
-    // goes to the blocking pool. (A delete set by another open in between only runs here.)
+    // goes to the blocking pool, unless its object lives in memory and is small (then it
+    // too is done here). (A delete set by another open in between only runs here.)
     let meta = if open.delete_pending() {
-        blocking(finish).await?
+        let inline = open.handle.in_memory()
+            && open
+                .handle
+                .metadata()
+                .is_ok_and(|m| m.is_dir || m.size <= INLINE_DELETE_MAX);
+        storage(inline, finish).await?
     } else {
         finish()
     };
@@ -1384,7 +1415,8 @@ pub(crate) async fn read(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     out.extend_from_slice(&ctx.out);
     out.resize(start, 0);
     let o = open.clone();
-    let (mut out, n) = blocking(move || {
+    let inline = len <= INLINE_IO_MAX && open.handle.in_memory();
+    let (mut out, n) = storage(inline, move || {
         let r = o.handle.read_append(&mut out, len, offset);
         (out, r)
     })
@@ -1498,7 +1530,8 @@ pub(crate) async fn write(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         None => ctx.shared(req.data),
     };
     let o = open.clone();
-    let n = blocking(move || -> Result<usize, NtStatus> {
+    let inline = data.len() <= INLINE_IO_MAX && open.handle.in_memory();
+    let n = storage(inline, move || -> Result<usize, NtStatus> {
         let offset = if at_end {
             o.handle.metadata().map_err(|e| vfs_status(&e))?.size
         } else {
