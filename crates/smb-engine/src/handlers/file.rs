@@ -1267,29 +1267,39 @@ pub(crate) async fn close(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         op.file_id == Some(open.file_id)
     });
     let postquery = req.postquery_attrib();
-    let o = open.clone();
-    let finish = move || {
+    // Without a pending delete, closing is table bookkeeping, a close(2) and at most an fstat:
+    // done here, it spares the request two thread switches. A delete (stat, unlink or rmdir)
+    // goes to the blocking pool, unless its object lives in memory and is small: then it too
+    // is done here, the attributes asked for read first, here too, and their size deciding.
+    // (A delete set by another open in between only runs here.)
+    let meta = if !open.delete_pending() {
         let meta = if postquery {
-            o.handle.metadata().ok()
+            open.handle.metadata().ok()
         } else {
             None
         };
-        o.close();
+        open.close();
         meta
-    };
-    // Without a pending delete, closing is table bookkeeping, a close(2) and at most an fstat:
-    // done here, it spares the request two thread switches. A delete (stat, unlink or rmdir)
-    // goes to the blocking pool, unless its object lives in memory and is small (then it
-    // too is done here). (A delete set by another open in between only runs here.)
-    let meta = if open.delete_pending() {
-        let inline = open.handle.in_memory()
-            && open
-                .handle
-                .metadata()
-                .is_ok_and(|m| m.is_dir || m.size <= INLINE_DELETE_MAX);
-        storage(inline, finish).await?
+    } else if open.handle.in_memory() {
+        let seen = open.handle.metadata().ok();
+        let small = seen
+            .as_ref()
+            .is_some_and(|m| m.is_dir || m.size <= INLINE_DELETE_MAX);
+        let o = open.clone();
+        storage(small, move || o.close()).await?;
+        seen.filter(|_| postquery)
     } else {
-        finish()
+        let o = open.clone();
+        blocking(move || {
+            let meta = if postquery {
+                o.handle.metadata().ok()
+            } else {
+                None
+            };
+            o.close();
+            meta
+        })
+        .await?
     };
     // Watches on a directory that is now delete-pending complete with STATUS_DELETE_PENDING
     // ([MS-FSA] 2.1.5.4, 2.1.5.10).
