@@ -139,7 +139,8 @@ pub(crate) async fn blocking<T: Send + 'static>(
 const INLINE_IO_MAX: usize = 64 * 1024;
 
 /// Largest file a delete on close removes on the connection's thread when the file lives in
-/// memory: freeing a tmpfs file's pages takes time in proportion to its size.
+/// memory: freeing a tmpfs file's pages takes time in proportion to its size. (Directories
+/// are removed on the blocking pool, as they are created: see `create`.)
 const INLINE_DELETE_MAX: u64 = 1024 * 1024;
 
 /// Storage work that `inline` says never waits for a disk (the object lives in memory:
@@ -697,7 +698,10 @@ pub(crate) async fn create(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
     break_oplocks(ctx, &plan, lease_id).await?;
-    let inline = plan.vfs.in_memory();
+    // Directories keep the pool's pace: a CHANGE_NOTIFY set up on another connection while
+    // the directory is being deleted learns of the delete only if its watch registers first
+    // (the watch is set up on the blocking pool; see notify.rs).
+    let inline = plan.vfs.in_memory() && plan.dir_mode != DirMode::DirOnly;
     let (opened, path) = storage(inline, move || {
         let mut plan = plan;
         plan.path = resolve_short_name(&plan.vfs, plan.path);
@@ -1284,7 +1288,7 @@ pub(crate) async fn close(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         let seen = open.handle.metadata().ok();
         let small = seen
             .as_ref()
-            .is_some_and(|m| m.is_dir || m.size <= INLINE_DELETE_MAX);
+            .is_some_and(|m| !m.is_dir && m.size <= INLINE_DELETE_MAX);
         let o = open.clone();
         storage(small, move || o.close()).await?;
         seen.filter(|_| postquery)

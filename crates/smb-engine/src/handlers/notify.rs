@@ -94,7 +94,18 @@ pub(crate) async fn change_notify(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
             let filter = req.completion_filter.0;
             let budget = req.output_buffer_length as usize;
             // A tree watch walks the directory tree to set up kernel watches: blocking work.
-            let watch = tokio::task::spawn_blocking(move || {
+            // A watch of one directory of a share in memory is set up here, in the request's
+            // first poll on the connection's task: it is then in place before the
+            // connection's next request runs (a CREATE in the watched directory, itself made
+            // on the task on such a share, would otherwise go unseen).
+            let inline = !recursive
+                && ctx
+                    .tree()?
+                    .share
+                    .vfs
+                    .as_ref()
+                    .is_some_and(|v| v.in_memory());
+            let setup = move || {
                 hub.watch(
                     &dir,
                     recursive,
@@ -102,9 +113,14 @@ pub(crate) async fn change_notify(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
                     budget,
                     Box::new(move || waker.notify_waiters()),
                 )
-            })
-            .await
-            .map_err(|_| ProtoError::Status(NtStatus::INTERNAL_ERROR))?;
+            };
+            let watch = if inline {
+                setup()
+            } else {
+                tokio::task::spawn_blocking(setup)
+                    .await
+                    .map_err(|_| ProtoError::Status(NtStatus::INTERNAL_ERROR))?
+            };
             let w = Arc::new(DirWatch {
                 watch,
                 wake,
