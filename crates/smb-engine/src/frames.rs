@@ -639,6 +639,21 @@ mod tests {
             .collect()
     }
 
+    /// A connected loopback pair: the client's stream and the server side's two halves.
+    async fn loopback() -> (
+        tokio::net::TcpStream,
+        tokio::net::tcp::OwnedReadHalf,
+        tokio::net::tcp::OwnedWriteHalf,
+    ) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (rd, wr) = server.into_split();
+        (client, rd, wr)
+    }
+
     fn framed(b: &[u8]) -> Vec<u8> {
         let l = b.len();
         let mut v = vec![0, (l >> 16) as u8, (l >> 8) as u8, l as u8];
@@ -932,12 +947,7 @@ mod tests {
     /// is still read; after any other request the reader tries the socket again first.
     #[tokio::test]
     async fn a_setup_request_read_alone_drains_the_socket() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        let (rd, _wr) = server.into_split();
+        let (mut client, rd, _wr) = loopback().await;
         let mut reader = FrameReader::new(Socket::new(rd), Duration::ZERO);
         let limit = Duration::from_secs(60);
         let ready_now = |rd: &Socket| {
@@ -970,12 +980,7 @@ mod tests {
     #[tokio::test]
     async fn a_lockstep_client_makes_short_reads_count_as_drained() {
         use tokio::io::AsyncWriteExt;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        let (rd, _wr) = server.into_split();
+        let (mut client, rd, _wr) = loopback().await;
         let mut r = FrameReader::new(Socket::new(rd), Duration::from_secs(60));
         let long = Duration::from_secs(60);
         let mut sent = 0u8;
