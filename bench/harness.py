@@ -1019,7 +1019,7 @@ def main():
     ctx.many_count = 1000 if a.smoke else 10000
     ctx.list_counts = [1000] if a.smoke else [10000, 100000]
     ctx.torture_time = 2 if a.smoke else 10
-    ctx.torture_reps = a.reps or (1 if a.smoke else 2)
+    ctx.torture_reps = a.reps or (1 if a.smoke else 3)
     # The slow rows get fewer repetitions so that a full run stays under 20 minutes.
     ctx.many_reps = a.reps or 1  # Samba alone takes minutes: it scans the folder per create
     ctx.session_counts = [(200, a.reps or 1)] if a.smoke else [(1000, a.reps or 2), (10000, 1)]
