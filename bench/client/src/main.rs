@@ -37,6 +37,8 @@
 
 #![forbid(unsafe_code)]
 
+mod raw;
+
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -233,6 +235,10 @@ struct Args {
     file: String,
     protection: String,
     depth: usize,
+    /// sessions: `raw` (src/raw, on the wire, the default) or `crate` (the smb crate).
+    client: String,
+    /// Runtime worker threads; 0 = a current-thread runtime.
+    workers: usize,
 }
 
 fn usage() -> ! {
@@ -240,7 +246,7 @@ fn usage() -> ! {
         "usage: bench-client sessions|stream|small|many --port P --user U --password W --share S \
          [--host H] [--dir D] [--count N] [--size B] [--deadline SECS] [--concurrency C] \
          [--streams S] [--bytes B] [--mode get|put] [--file NAME] [--protection sign|encrypt] \
-         [--depth D]"
+         [--depth D] [--client raw|crate] [--workers N]"
     );
     std::process::exit(2)
 }
@@ -264,6 +270,8 @@ fn parse_args() -> Args {
         file: "big.bin".into(),
         protection: "sign".into(),
         depth: 8,
+        client: "raw".into(),
+        workers: 2,
     };
     let mut it = std::env::args().skip(1);
     let Some(cmd) = it.next() else { usage() };
@@ -288,6 +296,8 @@ fn parse_args() -> Args {
             "--file" => a.file = v,
             "--protection" => a.protection = v,
             "--depth" => a.depth = (num(&v) as usize).max(1),
+            "--client" => a.client = v,
+            "--workers" => a.workers = num(&v) as usize,
             _ => usage(),
         }
     }
@@ -820,14 +830,35 @@ async fn cmd_many(a: Args) -> Result<(), String> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let a = parse_args();
+    let rt = if a.workers == 0 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(a.workers)
+            .enable_all()
+            .build()
+    };
+    let rt = rt.unwrap_or_else(|e| fail(format!("tokio runtime: {e}")));
+    rt.block_on(run(a));
+    // Exit without tearing down thousands of connections one by one: the harness stops the
+    // server anyway, and a slow teardown would only delay the next row.
+    std::process::exit(0)
+}
+
+async fn run(a: Args) {
     let r = match a.command.as_str() {
-        "sessions" => {
+        "sessions" if a.client == "raw" => {
+            let addr = addr_of(&a);
+            raw::cmd_sessions(a, addr).await;
+            Ok(())
+        }
+        "sessions" if a.client == "crate" => {
             cmd_sessions(a).await;
             Ok(())
         }
+        "sessions" => fail(format!("unknown --client {}", a.client)),
         "stream" => {
             cmd_stream(a).await;
             Ok(())
@@ -839,7 +870,4 @@ async fn main() {
     if let Err(e) = r {
         fail(e)
     }
-    // Exit without tearing down thousands of connections one by one: the harness stops the
-    // server anyway, and a slow teardown would only delay the next row.
-    std::process::exit(0)
 }
