@@ -646,7 +646,9 @@ def sessions(ctx, srv, rep, n):
     time.sleep(1.0)
     before, _ = pss_kib(srv.proc.pid)
     cpu_before = cpu_secs(srv.proc.pid)
-    # One native client process (tokio, one task per session) for all of them.
+    # One native client process (tokio, one task per session) for all of them: by default the
+    # raw client (bench/client/src/raw: on the wire, a real signed ECHO); --sessions-client
+    # crate runs the smb crate's version (an open and a close of the root instead of ECHO).
     p = subprocess.Popen(
         [
             str(ctx.client_bin),
@@ -665,6 +667,8 @@ def sessions(ctx, srv, rep, n):
             ctx.password,
             "--share",
             SHARE,
+            "--client",
+            ctx.sessions_client,
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -690,6 +694,7 @@ def sessions(ctx, srv, rep, n):
             raise NA(f"no session set up: {short(err, 60)}")
         if cpu_used is not None:
             ctx.op_cpu.setdefault(f"sessions{n}", {}).setdefault(srv.name, []).append(1e6 * cpu_used / ready)
+        ctx.client_cpu.setdefault((f"sessions{n}", f"native-{ctx.sessions_client}", srv.name), []).append(client_cpu / secs)
         time.sleep(2.0)
         after, nprocs = pss_kib(srv.proc.pid) if srv.alive() else (0, 0)
         p.stdin.write("echo\n")
@@ -708,7 +713,8 @@ def sessions(ctx, srv, rep, n):
             f"sessions N={n} {srv.name} rep {rep + 1}: {ready} set up ({failed} failed{': ' + short(err, 60) if err else ''}, {retries} retried) in {secs:.1f}s, "
             f"PSS {before} -> {after} KiB over {nprocs} process(es), {echo_ok} answered the echo{echo_err}; "
             f"server CPU {cpu_used if cpu_used is not None else float('nan'):.2f} s; "
-            f"the client used {client_cpu:.1f} CPU-s of the {(os.cpu_count() or 1) * secs:.1f} the machine had"
+            f"the client ({ctx.sessions_client}) used {client_cpu:.2f} CPU-s of the {(os.cpu_count() or 1) * secs:.1f} the machine had "
+            f"({1e6 * client_cpu / ready:.0f} us per session)"
         )
         return out
     finally:
@@ -998,6 +1004,13 @@ def main():
         "Samba or lanshare could not be measured (the crate's cells may be n/a: it lacks some "
         "features); slow figures never fail",
     )
+    p.add_argument(
+        "--sessions-client",
+        choices=["raw", "crate"],
+        default="raw",
+        help="the sessions rows' client: raw (bench/client/src/raw, a real signed ECHO; default) or "
+        "crate (the smb crate, for comparison)",
+    )
     p.add_argument("--perf", metavar="DIR", help="profile lanshare with perf in each group; reports into DIR")
     a = p.parse_args()
 
@@ -1046,6 +1059,7 @@ def main():
     ctx.lanshare_bin = Path(a.lanshare_bin)
     ctx.peer_bin = Path(a.peer_bin)
     ctx.client_bin = Path(a.client_bin)
+    ctx.sessions_client = a.sessions_client
     ctx.password = "Bench." + secrets.token_hex(6)
 
     rows, groups = build_rows(ctx)
@@ -1218,8 +1232,8 @@ def main():
     if ctx.client_cpu:
         print()
         print("  client CPU / wall time (near 100 % = the client set the pace, not the server; native =")
-        print("  bench/client, the Rust smb crate; smbprotocol = bench/smbops.py; smbclient: its whole")
-        print("  process, connect and logon included):")
+        print("  bench/client, the Rust smb crate, native-raw its sessions client written on the wire;")
+        print("  smbprotocol = bench/smbops.py; smbclient: its whole process, connect and logon included):")
         for (g, who, s), v in sorted(ctx.client_cpu.items()):
             print(f"    {g:14} {who:12} {s:9} {100 * statistics.median(v):.0f} %")
     for group, top in ctx.profiles:

@@ -6,8 +6,11 @@
 //!   sessions  open --count authenticated, tree-connected sessions, one TCP connection each,
 //!             at most --concurrency being set up at a time; prints STARTED, waits for a
 //!             "go" line, sets them up (for at most --deadline seconds), prints the setup
-//!             figures; then on each "echo" line proves every session still answers and
-//!             prints how many did; exits at the end of its input.
+//!             figures; then on each "echo" line sends a signed ECHO on every session, checks
+//!             the signed answers and prints how many were right; exits at the end of its
+//!             input. By default written on the wire (src/raw, no smb crate, a current-thread
+//!             runtime); `--client crate` is the smb crate's version (an open and a close of
+//!             the share's root instead of the ECHO), kept for comparison.
 //!   stream    --streams connections, each moving its own slice of a --bytes file (get = read
 //!             --file, put = write it) with --depth requests of 1 MiB in flight; only the data
 //!             phase is timed (from when every stream has logged on and opened the file).
@@ -15,7 +18,8 @@
 //!             delete (open with DELETE_ON_CLOSE, close), one request at a time.
 //!   many      create (FILE_CREATE) + close --count empty files in one new folder.
 //!
-//! What the crate cannot do, and how this client copes:
+//! What the crate cannot do, and how this client copes (all but `sessions`, which uses
+//! src/raw by default):
 //! - It has no ECHO API and no public way to send a raw request, so "echo" opens the share's
 //!   root directory and closes it: two requests that need the session and the tree.
 //! - It signs every authenticated session (and checks that responses are signed), so there
@@ -237,8 +241,9 @@ struct Args {
     depth: usize,
     /// sessions: `raw` (src/raw, on the wire, the default) or `crate` (the smb crate).
     client: String,
-    /// Runtime worker threads; 0 = a current-thread runtime.
-    workers: usize,
+    /// Runtime worker threads; 0 = a current-thread runtime. Default: 0 for the raw sessions
+    /// client (measured: about 30 % less CPU per session than 2 workers), 2 otherwise.
+    workers: Option<usize>,
 }
 
 fn usage() -> ! {
@@ -271,7 +276,7 @@ fn parse_args() -> Args {
         protection: "sign".into(),
         depth: 8,
         client: "raw".into(),
-        workers: 2,
+        workers: None,
     };
     let mut it = std::env::args().skip(1);
     let Some(cmd) = it.next() else { usage() };
@@ -297,7 +302,7 @@ fn parse_args() -> Args {
             "--protection" => a.protection = v,
             "--depth" => a.depth = (num(&v) as usize).max(1),
             "--client" => a.client = v,
-            "--workers" => a.workers = num(&v) as usize,
+            "--workers" => a.workers = Some(num(&v) as usize),
             _ => usage(),
         }
     }
@@ -832,11 +837,15 @@ async fn cmd_many(a: Args) -> Result<(), String> {
 
 fn main() {
     let a = parse_args();
-    let rt = if a.workers == 0 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    let raw_sessions = a.command == "sessions" && a.client == "raw";
+    let workers = a.workers.unwrap_or(if raw_sessions { 0 } else { 2 });
+    let rt = if workers == 0 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(a.workers)
+            .worker_threads(workers)
             .enable_all()
             .build()
     };

@@ -114,7 +114,12 @@ impl Signer {
                 // server", bit 1 "CANCEL" (never sent here).
                 let mut nonce = [0u8; 12];
                 nonce[..8].copy_from_slice(&msg[MESSAGE_ID..MESSAGE_ID + 8]);
-                let flags = u32::from_le_bytes([msg[FLAGS], msg[FLAGS + 1], msg[FLAGS + 2], msg[FLAGS + 3]]);
+                let flags = u32::from_le_bytes([
+                    msg[FLAGS],
+                    msg[FLAGS + 1],
+                    msg[FLAGS + 2],
+                    msg[FLAGS + 3],
+                ]);
                 nonce[8] = u8::from(flags & FLAG_RESPONSE != 0);
                 let mut empty: [u8; 0] = [];
                 g.encrypt_inout_detached(&Nonce::from(nonce), msg, (&mut empty[..]).into())
@@ -127,8 +132,9 @@ impl Signer {
     /// Sets the SIGNED flag and writes the signature of an outgoing message (a header at
     /// least: the caller built it).
     pub fn sign(&self, msg: &mut [u8]) {
-        let flags = u32::from_le_bytes([msg[FLAGS], msg[FLAGS + 1], msg[FLAGS + 2], msg[FLAGS + 3]])
-            | FLAG_SIGNED;
+        let flags =
+            u32::from_le_bytes([msg[FLAGS], msg[FLAGS + 1], msg[FLAGS + 2], msg[FLAGS + 3]])
+                | FLAG_SIGNED;
         msg[FLAGS..FLAGS + 4].copy_from_slice(&flags.to_le_bytes());
         msg[SIGNATURE].fill(0);
         let sig = self.compute(msg);
@@ -138,7 +144,8 @@ impl Signer {
     /// Whether a received message (64 bytes at least, checked by the caller) is signed and
     /// its signature is right.
     pub fn verify(&self, msg: &mut [u8]) -> bool {
-        let flags = u32::from_le_bytes([msg[FLAGS], msg[FLAGS + 1], msg[FLAGS + 2], msg[FLAGS + 3]]);
+        let flags =
+            u32::from_le_bytes([msg[FLAGS], msg[FLAGS + 1], msg[FLAGS + 2], msg[FLAGS + 3]]);
         if flags & FLAG_SIGNED == 0 {
             return false;
         }
@@ -179,7 +186,8 @@ impl Rc4 {
             self.i = self.i.wrapping_add(1);
             self.j = self.j.wrapping_add(self.s[self.i as usize]);
             self.s.swap(self.i as usize, self.j as usize);
-            let k = self.s[(self.s[self.i as usize].wrapping_add(self.s[self.j as usize])) as usize];
+            let k =
+                self.s[(self.s[self.i as usize].wrapping_add(self.s[self.j as usize])) as usize];
             *b ^= k;
         }
     }
@@ -199,7 +207,11 @@ mod tests {
 
     #[test]
     fn signatures_verify_and_a_changed_byte_fails() {
-        for s in [Signer::hmac_sha256([7; 16]), Signer::cmac(&[7; 16]), Signer::gmac(&[7; 16])] {
+        for s in [
+            Signer::hmac_sha256([7; 16]),
+            Signer::cmac(&[7; 16]),
+            Signer::gmac(&[7; 16]),
+        ] {
             let mut m = vec![0u8; 80];
             m[..4].copy_from_slice(b"\xfeSMB");
             m[70] = 9;

@@ -104,7 +104,8 @@ fn rd16(b: &[u8], o: usize) -> Option<u16> {
 }
 
 fn rd32(b: &[u8], o: usize) -> Option<u32> {
-    b.get(o..o + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    b.get(o..o + 4)
+        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 fn rd64(b: &[u8], o: usize) -> Option<u64> {
@@ -229,9 +230,15 @@ impl Session {
         if a.status != want {
             return Err(format!("{step}: {}", status_name(a.status)));
         }
-        let s = self.signer.as_ref().ok_or_else(|| format!("{step}: no signing key"))?;
+        let s = self
+            .signer
+            .as_ref()
+            .ok_or_else(|| format!("{step}: no signing key"))?;
         if !s.verify(&mut a.msg) {
-            return Err(format!("{step}: answer not signed or wrong {} signature", s.name()));
+            return Err(format!(
+                "{step}: answer not signed or wrong {} signature",
+                s.name()
+            ));
         }
         Ok(())
     }
@@ -242,7 +249,9 @@ impl Session {
             .await
             .map_err(|_| format!("connect {}: timed out", set.addr))?
             .map_err(|e| format!("connect {}: {e}", set.addr))?;
-        stream.set_nodelay(true).map_err(|e| format!("TCP_NODELAY: {e}"))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("TCP_NODELAY: {e}"))?;
         let mut s = Session {
             stream,
             rbuf: Vec::new(),
@@ -271,7 +280,10 @@ impl Session {
 
         // SESSION_SETUP 1: SPNEGO NegTokenInit with NTLM NEGOTIATE.
         let ntlm_neg = ntlm::negotiate_message();
-        let req = s.request(SESSION_SETUP, &session_setup_body(&ntlm::spnego_init(&ntlm_neg)));
+        let req = s.request(
+            SESSION_SETUP,
+            &session_setup_body(&ntlm::spnego_init(&ntlm_neg)),
+        );
         let a = s.exchange(req.clone(), false, "session setup 1").await?;
         if a.status != STATUS_MORE_PROCESSING_REQUIRED {
             return Err(format!("session setup 1: {}", status_name(a.status)));
@@ -290,7 +302,14 @@ impl Session {
             client_challenge: rnd[48..56].try_into().map_err(|_| "random")?,
             exported_key: rnd[56..72].try_into().map_err(|_| "random")?,
         };
-        let auth = ntlm::authenticate(&ntlm_neg, challenge, &set.user, &set.domain, &set.key_nt, &nonces)?;
+        let auth = ntlm::authenticate(
+            &ntlm_neg,
+            challenge,
+            &set.user,
+            &set.domain,
+            &set.key_nt,
+            &nonces,
+        )?;
 
         // SESSION_SETUP 2: NegTokenResp with AUTHENTICATE and mechListMIC.
         let req = s.request(
@@ -319,7 +338,9 @@ impl Session {
         s.check(&mut a, "session setup 2", STATUS_SUCCESS)?;
         let flags = rd16(&a.msg, HEADER + 2).unwrap_or(0);
         if flags & 0x3 != 0 {
-            return Err(format!("session setup 2: logged on as guest or anonymous (flags {flags:#x})"));
+            return Err(format!(
+                "session setup 2: logged on as guest or anonymous (flags {flags:#x})"
+            ));
         }
         if flags & 0x4 != 0 {
             return Err("session setup 2: the server asks for encryption".into());
@@ -406,7 +427,9 @@ fn parse_negotiate(body: &[u8], msg: &[u8]) -> Result<Negotiated, String> {
     let e = || "negotiate: truncated answer".to_string();
     let dialect = rd16(body, 4).ok_or_else(e)?;
     if !DIALECTS.contains(&dialect) {
-        return Err(format!("negotiate: the server chose dialect {dialect:#06x}"));
+        return Err(format!(
+            "negotiate: the server chose dialect {dialect:#06x}"
+        ));
     }
     let mut signing = None;
     if dialect == SMB311 {
@@ -463,6 +486,9 @@ fn status_name(s: u32) -> String {
         0xC000_009A => "STATUS_INSUFFICIENT_RESOURCES",
         0xC000_00BB => "STATUS_NOT_SUPPORTED",
         0xC000_0001 => "STATUS_UNSUCCESSFUL",
+        0xC000_0234 => "STATUS_ACCOUNT_LOCKED_OUT",
+        0xC000_0072 => "STATUS_ACCOUNT_DISABLED",
+        0xC000_0064 => "STATUS_NO_SUCH_USER",
         0 => "STATUS_SUCCESS",
         _ => return format!("status {s:#010x}"),
     };

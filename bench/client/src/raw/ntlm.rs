@@ -43,7 +43,9 @@ const AV_FLAG_MIC: u32 = 0x2;
 
 /// The NTLMSSP OID, 1.3.6.1.4.1.311.2.2.10, and the DER MechTypeList the client sends (the
 /// mechListMIC covers exactly these bytes).
-const NTLMSSP_OID: &[u8] = &[0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0a];
+const NTLMSSP_OID: &[u8] = &[
+    0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0a,
+];
 const SPNEGO_OID: &[u8] = &[0x06, 0x06, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x02];
 
 fn utf16(s: &str) -> Vec<u8> {
@@ -122,7 +124,10 @@ fn der_next(b: &[u8]) -> Result<(u8, &[u8], &[u8]), String> {
         if n == 0 || n > 3 || b.len() < n {
             return Err("SPNEGO: bad length".into());
         }
-        (b[..n].iter().fold(0usize, |a, &x| a << 8 | x as usize), &b[n..])
+        (
+            b[..n].iter().fold(0usize, |a, &x| a << 8 | x as usize),
+            &b[n..],
+        )
     };
     if b.len() < len {
         return Err("SPNEGO: element longer than the token".into());
@@ -213,7 +218,9 @@ pub fn authenticate(
     let server_flags = u32_at(challenge, 20)?;
     let flags = server_flags & CLIENT_FLAGS;
     if flags & EXTENDED_SESSIONSECURITY == 0 || flags & NEGOTIATE_UNICODE == 0 {
-        return Err(format!("CHALLENGE: the server's flags {server_flags:#x} lack ESS or UNICODE"));
+        return Err(format!(
+            "CHALLENGE: the server's flags {server_flags:#x} lack ESS or UNICODE"
+        ));
     }
     let server_challenge = challenge.get(24..32).ok_or("CHALLENGE: truncated")?;
     let target_info = if server_flags & TARGET_INFO != 0 {
@@ -229,7 +236,9 @@ pub fn authenticate(
     loop {
         let id = u16_at(p, 0).map_err(|_| "CHALLENGE: truncated target info")?;
         let len = u16_at(p, 2).map_err(|_| "CHALLENGE: truncated target info")? as usize;
-        let value = p.get(4..4 + len).ok_or("CHALLENGE: target info pair out of bounds")?;
+        let value = p
+            .get(4..4 + len)
+            .ok_or("CHALLENGE: target info pair out of bounds")?;
         match id {
             AV_EOL => break,
             AV_FLAGS if len == 4 => av_flags |= u32_at(value, 0)?,
@@ -277,7 +286,14 @@ pub fn authenticate(
     };
 
     let (domain16, user16, ws16) = (utf16(domain), utf16(user), utf16("BENCH"));
-    let payload: [&[u8]; 6] = [&lm_response, &nt_response, &domain16, &user16, &ws16, &encrypted_key];
+    let payload: [&[u8]; 6] = [
+        &lm_response,
+        &nt_response,
+        &domain16,
+        &user16,
+        &ws16,
+        &encrypted_key,
+    ];
     const FIXED: usize = 88;
     let mut m = Vec::with_capacity(FIXED + payload.iter().map(|p| p.len()).sum::<usize>());
     m.extend_from_slice(SIGNATURE);
@@ -304,7 +320,10 @@ pub fn authenticate(
 
     // [MS-NLMP] 3.4.4.2: the mechListMIC is the NTLM signature (sequence number 0) of the
     // MechTypeList, with the client-to-server signing and sealing keys.
-    let sign_key = md5(&[&session_key, b"session key to client-to-server signing key magic constant\0"]);
+    let sign_key = md5(&[
+        &session_key,
+        b"session key to client-to-server signing key magic constant\0",
+    ]);
     let seal_len = if flags & NEGOTIATE_128 != 0 {
         16
     } else if flags & NEGOTIATE_56 != 0 {
@@ -354,8 +373,8 @@ mod tests {
         assert_eq!(
             k,
             [
-                0x0c, 0x86, 0x8a, 0x40, 0x3b, 0xfd, 0x7a, 0x93, 0xa3, 0x00, 0x1e, 0xf2, 0x2e,
-                0xf0, 0x2e, 0x3f
+                0x0c, 0x86, 0x8a, 0x40, 0x3b, 0xfd, 0x7a, 0x93, 0xa3, 0x00, 0x1e, 0xf2, 0x2e, 0xf0,
+                0x2e, 0x3f
             ]
         );
     }
