@@ -709,8 +709,9 @@ def sessions(ctx, srv, rep, n):
             f"sess{n}-echo": 100.0 * echo_ok / ready,
         }
         echo_err = f" (first error: {short(echo['error'], 60)})" if echo.get("error") else ""
+        neg = f" ({r['negotiated']})" if r.get("negotiated") else ""
         ctx.notes.append(
-            f"sessions N={n} {srv.name} rep {rep + 1}: {ready} set up ({failed} failed{': ' + short(err, 60) if err else ''}, {retries} retried) in {secs:.1f}s, "
+            f"sessions N={n} {srv.name} rep {rep + 1}: {ready} set up{neg} ({failed} failed{': ' + short(err, 60) if err else ''}, {retries} retried) in {secs:.1f}s, "
             f"PSS {before} -> {after} KiB over {nprocs} process(es), {echo_ok} answered the echo{echo_err}; "
             f"server CPU {cpu_used if cpu_used is not None else float('nan'):.2f} s; "
             f"the client ({ctx.sessions_client}) used {client_cpu:.2f} CPU-s of the {(os.cpu_count() or 1) * secs:.1f} the machine had "
@@ -1074,7 +1075,8 @@ def main():
     # Prefixes select families: "large" = large-off, large-sign, large-encrypt; "sessions" ...
     selected = set()
     for o in only:
-        hits = {k for k in known if k == o or k.startswith(o)}
+        # An exact name selects that group alone (sessions1000 is not sessions10000).
+        hits = {o} if o in known else {k for k in known if k.startswith(o)}
         if not hits:
             sys.exit(f"bench: unknown row group {o!r}; known: {', '.join(sorted(known))}")
         selected |= hits

@@ -360,6 +360,19 @@ impl Session {
         Ok(s)
     }
 
+    /// The dialect and signing algorithm in use, e.g. "3.1.1 AES-GMAC".
+    pub fn negotiated(&self) -> String {
+        let d = match self.dialect {
+            SMB202 => "2.0.2",
+            SMB210 => "2.1",
+            SMB300 => "3.0",
+            SMB302 => "3.0.2",
+            _ => "3.1.1",
+        };
+        let sig = self.signer.as_ref().map_or("unsigned", Signer::name);
+        format!("{d} {sig}")
+    }
+
     /// [MS-SMB2] 2.2.28: one signed ECHO; Ok when its answer is a validly signed success.
     pub async fn echo(&mut self) -> Result<(), String> {
         let req = self.request(ECHO, &[4, 0, 0, 0]);
@@ -525,9 +538,11 @@ pub async fn cmd_sessions(a: crate::Args, addr: SocketAddr) {
     let (failed, error) = collect(&mut tasks, |s| held.push(s)).await;
     let secs = t0.elapsed().as_secs_f64();
     let cpu = crate::cpu_secs() - cpu0;
+    let negotiated = held.first().map(Session::negotiated).unwrap_or_default();
     println!(
-        "{{\"ready\": {}, \"failed\": {failed}, \"retries\": 0, \"seconds\": {secs:.4}, \"cpu\": {cpu:.3}, \"client\": \"raw\", \"error\": {}}}",
+        "{{\"ready\": {}, \"failed\": {failed}, \"retries\": 0, \"seconds\": {secs:.4}, \"cpu\": {cpu:.3}, \"client\": \"raw\", \"negotiated\": {}, \"error\": {}}}",
         held.len(),
+        crate::json_str(&negotiated),
         crate::json_str(&error)
     );
     while let Ok(Some(line)) = lines.next_line().await {
