@@ -141,12 +141,18 @@ impl Signer {
         msg[SIGNATURE].copy_from_slice(&sig);
     }
 
+    /// Whether a received message (64 bytes at least, checked by the caller) carries the
+    /// SIGNED flag.
+    pub fn is_signed(msg: &[u8]) -> bool {
+        let flags =
+            u32::from_le_bytes([msg[FLAGS], msg[FLAGS + 1], msg[FLAGS + 2], msg[FLAGS + 3]]);
+        flags & FLAG_SIGNED != 0
+    }
+
     /// Whether a received message (64 bytes at least, checked by the caller) is signed and
     /// its signature is right.
     pub fn verify(&self, msg: &mut [u8]) -> bool {
-        let flags =
-            u32::from_le_bytes([msg[FLAGS], msg[FLAGS + 1], msg[FLAGS + 2], msg[FLAGS + 3]]);
-        if flags & FLAG_SIGNED == 0 {
+        if !Signer::is_signed(msg) {
             return false;
         }
         let mut got = [0u8; 16];

@@ -164,10 +164,8 @@ impl Session {
     async fn exchange(&mut self, mut m: Vec<u8>, sign: bool, step: &str) -> Result<Answer, String> {
         let n = u32::try_from(m.len() - 4).map_err(|_| format!("{step}: request too long"))?;
         m[..4].copy_from_slice(&n.to_be_bytes());
-        if sign {
-            if let Some(s) = &self.signer {
-                s.sign(&mut m[4..]);
-            }
+        if sign && let Some(s) = &self.signer {
+            s.sign(&mut m[4..]);
         }
         let id = self.message_id;
         self.message_id += 1;
@@ -234,9 +232,12 @@ impl Session {
             .signer
             .as_ref()
             .ok_or_else(|| format!("{step}: no signing key"))?;
+        if !Signer::is_signed(&a.msg) {
+            return Err(format!("{step}: answer not signed"));
+        }
         if !s.verify(&mut a.msg) {
             return Err(format!(
-                "{step}: answer not signed or wrong {} signature",
+                "{step}: wrong {} signature on the answer",
                 s.name()
             ));
         }
@@ -334,8 +335,15 @@ impl Session {
             _ => Signer::hmac_sha256(key),
         });
         let mut a = s.exchange(req, false, "session setup 2").await?;
-        // The final answer is signed with the new key (a refused AUTHENTICATE is not).
-        s.check(&mut a, "session setup 2", STATUS_SUCCESS)?;
+        // [MS-SMB2] 3.3.5.5.3: on 3.1.1 the final answer is always signed with the new key
+        // (a refused AUTHENTICATE is not); before 3.1.1 only when signing is required, which
+        // this client (signing enabled, as Windows) does not ask for. Every later answer must
+        // be signed: this client signs every request.
+        if neg.dialect == SMB311 || Signer::is_signed(&a.msg) {
+            s.check(&mut a, "session setup 2", STATUS_SUCCESS)?;
+        } else if a.status != STATUS_SUCCESS {
+            return Err(format!("session setup 2: {}", status_name(a.status)));
+        }
         let flags = rd16(&a.msg, HEADER + 2).unwrap_or(0);
         if flags & 0x3 != 0 {
             return Err(format!(
@@ -402,7 +410,7 @@ fn negotiate_body(client_guid: &[u8], salt: &[u8]) -> Vec<u8> {
         b.extend_from_slice(&d.to_le_bytes());
     }
     let ctx = |b: &mut Vec<u8>, kind: u16, data: &[u8]| {
-        while (HEADER + b.len()) % 8 != 0 {
+        while !(HEADER + b.len()).is_multiple_of(8) {
             b.push(0);
         }
         b.extend_from_slice(&kind.to_le_bytes());
