@@ -298,8 +298,8 @@ pub fn authenticate(
     let mut m = Vec::with_capacity(FIXED + payload.iter().map(|p| p.len()).sum::<usize>());
     m.extend_from_slice(SIGNATURE);
     m.extend_from_slice(&3u32.to_le_bytes());
-    // Field order in the header: LM, NT, domain, user, workstation, key; payload likewise,
-    // except that the header lists them in that order too, so offsets follow one another.
+    // [MS-NLMP] 2.2.1.3: the six fields' (length, length, offset) in the header's order, the
+    // payload in the same order right after the fixed part.
     let mut off = FIXED;
     for p in payload {
         let n = u16::try_from(p.len()).map_err(|_| "AUTHENTICATE: field too long")?;
