@@ -672,11 +672,26 @@ impl Acceptor {
             let mic = auth.mic.ok_or_else(|| {
                 malformed("MsvAvFlags announces a MIC the message has no room for")
             })?;
-            let mut zeroed = token.to_vec();
-            if let Some(field) = zeroed.get_mut(ntlm::AUTH_MIC_OFFSET..ntlm::AUTH_MIC_END) {
-                field.fill(0);
-            }
-            let expected = ntlm::hmac_md5(&exported, &[&ctx.negotiate, &ctx.challenge, &zeroed]);
+            // The MIC covers the message with its own field zeroed: hashed in pieces around
+            // the field rather than over a zeroed copy.
+            let expected = match (
+                token.get(..ntlm::AUTH_MIC_OFFSET),
+                token.get(ntlm::AUTH_MIC_END..),
+            ) {
+                (Some(before), Some(after)) => ntlm::hmac_md5(
+                    &exported,
+                    &[
+                        &ctx.negotiate,
+                        &ctx.challenge,
+                        before,
+                        &[0u8; ntlm::AUTH_MIC_END - ntlm::AUTH_MIC_OFFSET],
+                        after,
+                    ],
+                ),
+                // Cannot happen (`mic` is only read from a message long enough to hold it);
+                // a MIC over the message as it came then fails to verify.
+                _ => ntlm::hmac_md5(&exported, &[&ctx.negotiate, &ctx.challenge, token]),
+            };
             if !ntlm::ct_eq(&expected, &mic) {
                 return Err(AuthError::MicMismatch);
             }

@@ -170,6 +170,26 @@ fn push_len(out: &mut Vec<u8>, len: usize) {
     }
 }
 
+/// Bytes the length field of a `len`-byte content takes (what [`push_len`] writes).
+fn len_len(len: usize) -> usize {
+    if len < 0x80 {
+        1
+    } else {
+        1 + (usize::BITS - len.leading_zeros()).div_ceil(8) as usize
+    }
+}
+
+/// Bytes an element with `content_len` bytes of content takes, tag and length included.
+pub(crate) fn encoded_len(content_len: usize) -> usize {
+    1 + len_len(content_len) + content_len
+}
+
+/// Appends the tag and length of an element whose `content_len` bytes of content follow.
+pub(crate) fn push_header(out: &mut Vec<u8>, tag: u8, content_len: usize) {
+    out.push(tag);
+    push_len(out, content_len);
+}
+
 /// Appends `tag`, the length of `content`, and `content`.
 pub(crate) fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
     out.push(tag);
@@ -187,6 +207,28 @@ pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoded_len_counts_what_push_tlv_writes() {
+        for len in [
+            0usize,
+            1,
+            0x7f,
+            0x80,
+            0xff,
+            0x100,
+            0xffff,
+            0x10000,
+            0x1_000_000,
+        ] {
+            let content = vec![0u8; len];
+            assert_eq!(
+                encoded_len(len),
+                tlv(TAG_OCTET_STRING, &content).len(),
+                "{len}"
+            );
+        }
+    }
 
     #[test]
     fn lengths_round_trip() {

@@ -35,7 +35,7 @@ mod watched;
 pub use acceptor::{
     Acceptor, AuthError, AuthPolicy, ClientNames, Identity, MAX_TOKEN_LEN, Step, fuzz_step,
 };
-pub use spnego::negotiate_hint;
+pub use spnego::{negotiate_hint, negotiate_hint_bytes};
 pub use throttle::{LogonThrottle, ThrottleConfig, Throttled};
 pub use userdb::{MemoryUserDb, UserDb, UserRecord, nt_hash};
 pub use userfile::{MAX_NAME_CHARS, UserFile, UserFileError, validate_user_name};

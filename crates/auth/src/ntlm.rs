@@ -153,20 +153,9 @@ pub(crate) fn challenge_flags(client: u32) -> u32 {
     f | flags::NTLM | flags::TARGET_INFO | flags::TARGET_TYPE_SERVER | flags::REQUEST_TARGET
 }
 
+#[cfg(test)]
 fn utf16le(s: &str) -> Vec<u8> {
     s.encode_utf16().flat_map(u16::to_le_bytes).collect()
-}
-
-/// Encodes a string as the negotiated character set. OEM is taken as Latin-1 with '?' for
-/// what does not fit: no modern client negotiates OEM, so a code-page table is not worth it.
-fn encode_str(s: &str, unicode: bool) -> Vec<u8> {
-    if unicode {
-        utf16le(s)
-    } else {
-        s.chars()
-            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-            .collect()
-    }
 }
 
 fn decode_str(b: &[u8], unicode: bool, what: &str) -> ParseResult<String> {
@@ -175,65 +164,112 @@ fn decode_str(b: &[u8], unicode: bool, what: &str) -> ParseResult<String> {
             return Err(format!("{what} has an odd byte length"));
         }
         let units = b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
-        char::decode_utf16(units)
-            .collect::<Result<String, _>>()
-            .map_err(|_| format!("{what} is not valid UTF-16"))
+        // Sized for the usual (ASCII) name, so it is not grown a character at a time.
+        let mut out = String::with_capacity(b.len() / 2);
+        for c in char::decode_utf16(units) {
+            out.push(c.map_err(|_| format!("{what} is not valid UTF-16"))?);
+        }
+        Ok(out)
     } else {
         Ok(b.iter().map(|&c| char::from(c)).collect())
     }
 }
 
+/// Appends one AV_PAIR whose value is `s` in UTF-16LE, written straight into `out`.
+fn push_av_str(out: &mut Vec<u8>, id: u16, s: &str) {
+    out.extend_from_slice(&id.to_le_bytes());
+    let len_at = out.len();
+    out.extend_from_slice(&[0, 0]);
+    let start = out.len();
+    // AV values we emit are our own short names; clamp rather than wrap if a configured name
+    // were absurdly long.
+    for unit in s.encode_utf16() {
+        if out.len() - start + 2 > usize::from(u16::MAX) {
+            break;
+        }
+        out.extend_from_slice(&unit.to_le_bytes());
+    }
+    let len = u16::try_from(out.len() - start).unwrap_or(u16::MAX);
+    out[len_at..len_at + 2].copy_from_slice(&len.to_le_bytes());
+}
+
 fn push_av(out: &mut Vec<u8>, id: u16, value: &[u8]) {
     out.extend_from_slice(&id.to_le_bytes());
-    // AV values we emit are our own short names and an 8-byte timestamp; clamp rather than
-    // wrap if a configured name were absurdly long.
     let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(value.get(..usize::from(len)).unwrap_or(value));
 }
 
-/// Builds CHALLENGE_MESSAGE ([MS-NLMP] 2.2.1.2).
+/// Builds CHALLENGE_MESSAGE ([MS-NLMP] 2.2.1.2), in one buffer: one is built per logon, and
+/// the names are encoded straight into it.
 pub(crate) fn build_challenge(p: &ChallengeParams<'_>) -> Vec<u8> {
     let unicode = p.flags & flags::UNICODE != 0;
-    let mut target_name = encode_str(p.target_name, unicode);
-    target_name.truncate(0xfff0);
-
-    let mut info = Vec::new();
-    push_av(&mut info, av::NB_DOMAIN_NAME, &utf16le(p.nb_domain));
-    push_av(&mut info, av::NB_COMPUTER_NAME, &utf16le(p.nb_computer));
-    push_av(&mut info, av::DNS_DOMAIN_NAME, &utf16le(p.dns_domain));
-    push_av(&mut info, av::DNS_COMPUTER_NAME, &utf16le(p.dns_computer));
-    push_av(&mut info, av::TIMESTAMP, &p.filetime.to_le_bytes());
-    push_av(&mut info, av::EOL, &[]);
-    info.truncate(0xfff0);
-
-    let name_off = CHALLENGE_HEADER_LEN;
-    let info_off = name_off + target_name.len();
-    let mut m = Vec::with_capacity(info_off + info.len());
+    let names = p.target_name.len()
+        + p.nb_domain.len()
+        + p.nb_computer.len()
+        + p.dns_domain.len()
+        + p.dns_computer.len();
+    // UTF-16 takes at most 2 bytes per UTF-8 byte; 5 AV headers, the timestamp and EOL.
+    let mut m = Vec::with_capacity(CHALLENGE_HEADER_LEN + 2 * names + 6 * 4 + 8);
     m.extend_from_slice(SIGNATURE);
     m.extend_from_slice(&MSG_CHALLENGE.to_le_bytes());
-    push_field(&mut m, target_name.len(), name_off);
+    m.extend_from_slice(&[0u8; 8]); // TargetNameFields, filled in below
     m.extend_from_slice(&p.flags.to_le_bytes());
     m.extend_from_slice(&p.server_challenge);
     m.extend_from_slice(&[0u8; 8]);
-    push_field(&mut m, info.len(), info_off);
+    m.extend_from_slice(&[0u8; 8]); // TargetInfoFields, filled in below
     if p.flags & flags::VERSION != 0 {
         m.extend_from_slice(&VERSION);
     } else {
         m.extend_from_slice(&[0u8; 8]);
     }
-    m.extend_from_slice(&target_name);
-    m.extend_from_slice(&info);
+    debug_assert_eq!(m.len(), CHALLENGE_HEADER_LEN);
+
+    let name_off = m.len();
+    if unicode {
+        for unit in p.target_name.encode_utf16() {
+            if m.len() - name_off + 2 > 0xfff0 {
+                break;
+            }
+            m.extend_from_slice(&unit.to_le_bytes());
+        }
+    } else {
+        // OEM is taken as Latin-1 with '?' for what does not fit: no modern client negotiates
+        // OEM, so a code-page table is not worth it.
+        m.extend(
+            p.target_name
+                .chars()
+                .take(0xfff0)
+                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')),
+        );
+    }
+    let name_len = m.len() - name_off;
+
+    let info_off = m.len();
+    push_av_str(&mut m, av::NB_DOMAIN_NAME, p.nb_domain);
+    push_av_str(&mut m, av::NB_COMPUTER_NAME, p.nb_computer);
+    push_av_str(&mut m, av::DNS_DOMAIN_NAME, p.dns_domain);
+    push_av_str(&mut m, av::DNS_COMPUTER_NAME, p.dns_computer);
+    push_av(&mut m, av::TIMESTAMP, &p.filetime.to_le_bytes());
+    push_av(&mut m, av::EOL, &[]);
+    m.truncate(info_off + 0xfff0);
+    let info_len = m.len() - info_off;
+
+    set_field(&mut m, 12, name_len, name_off);
+    set_field(&mut m, 40, info_len, info_off);
     m
 }
 
-fn push_field(m: &mut Vec<u8>, len: usize, off: usize) {
+/// Fills in a (Len, MaxLen, Offset) field descriptor at `at`.
+fn set_field(m: &mut [u8], at: usize, len: usize, off: usize) {
     // Both are bounded by the truncations in build_challenge.
-    let len = u16::try_from(len).unwrap_or(0);
-    let off = u32::try_from(off).unwrap_or(0);
-    m.extend_from_slice(&len.to_le_bytes());
-    m.extend_from_slice(&len.to_le_bytes());
-    m.extend_from_slice(&off.to_le_bytes());
+    let len = u16::try_from(len).unwrap_or(0).to_le_bytes();
+    let off = u32::try_from(off).unwrap_or(0).to_le_bytes();
+    if let Some(d) = m.get_mut(at..at + 8) {
+        d[..2].copy_from_slice(&len);
+        d[2..4].copy_from_slice(&len);
+        d[4..].copy_from_slice(&off);
+    }
 }
 
 /// A parsed AUTHENTICATE_MESSAGE ([MS-NLMP] 2.2.1.3), borrowing from the token.
@@ -372,9 +408,16 @@ fn md5(parts: &[&[u8]]) -> [u8; 16] {
 /// NTOWFv2 ([MS-NLMP] 3.3.2): HMAC-MD5(NT hash, UTF-16LE(Uppercase(user) || domain)).
 /// The domain is not upper-cased: the client hashes it as it typed it.
 pub(crate) fn ntowfv2(nt_hash: &[u8; 16], user: &str, domain: &str) -> [u8; 16] {
-    let upper: String = user.chars().map(crate::userdb::upper_char).collect();
-    let mut ident = utf16le(&upper);
-    ident.extend_from_slice(&utf16le(domain));
+    let mut ident = Vec::with_capacity(2 * (user.len() + domain.len()));
+    let mut units = [0u16; 2];
+    for c in user.chars().map(crate::userdb::upper_char) {
+        for u in c.encode_utf16(&mut units) {
+            ident.extend_from_slice(&u.to_le_bytes());
+        }
+    }
+    for u in domain.encode_utf16() {
+        ident.extend_from_slice(&u.to_le_bytes());
+    }
     hmac_md5(nt_hash, &[&ident])
 }
 
@@ -608,6 +651,58 @@ pub(crate) mod tests {
                 .any(|w| w[..4] == [7, 0, 8, 0] && w[4..] == ts)
         );
         assert!(info.ends_with(&[0, 0, 0, 0]));
+    }
+
+    #[test]
+    fn challenge_carries_every_name_whole() {
+        for unicode in [true, false] {
+            let flags = if unicode {
+                challenge_flags(flags::UNICODE)
+            } else {
+                challenge_flags(0)
+            };
+            let p = ChallengeParams {
+                flags,
+                server_challenge: SERVER_CHALLENGE,
+                target_name: "SRV-Ä",
+                nb_domain: "WORKGRÜPPE",
+                nb_computer: "SRV-Ä",
+                dns_domain: "",
+                dns_computer: "srv-ä.example",
+                filetime: 7,
+            };
+            let m = build_challenge(&p);
+            let (name, off) = field_at(&m, 12, "t").unwrap();
+            assert_eq!(off, CHALLENGE_HEADER_LEN);
+            let expect_name: Vec<u8> = if unicode {
+                utf16le("SRV-Ä")
+            } else {
+                b"SRV-\xc4".to_vec()
+            };
+            assert_eq!(name, expect_name.as_slice());
+            let (mut info, info_off) = field_at(&m, 40, "i").unwrap();
+            assert_eq!(info_off, off + name.len());
+            assert_eq!(info_off + info.len(), m.len());
+            let mut pairs = Vec::new();
+            while info.len() >= 4 {
+                let id = u16::from_le_bytes([info[0], info[1]]);
+                let len = usize::from(u16::from_le_bytes([info[2], info[3]]));
+                pairs.push((id, info[4..4 + len].to_vec()));
+                info = &info[4 + len..];
+            }
+            assert!(info.is_empty());
+            assert_eq!(
+                pairs,
+                vec![
+                    (av::NB_DOMAIN_NAME, utf16le("WORKGRÜPPE")),
+                    (av::NB_COMPUTER_NAME, utf16le("SRV-Ä")),
+                    (av::DNS_DOMAIN_NAME, Vec::new()),
+                    (av::DNS_COMPUTER_NAME, utf16le("srv-ä.example")),
+                    (av::TIMESTAMP, 7u64.to_le_bytes().to_vec()),
+                    (av::EOL, Vec::new()),
+                ]
+            );
+        }
     }
 
     #[test]

@@ -144,28 +144,46 @@ pub(crate) fn encode_resp(
     response_token: Option<&[u8]>,
     mech_list_mic: Option<&[u8]>,
 ) -> Vec<u8> {
-    let mut seq = Vec::new();
-    der::push_tlv(
-        &mut seq,
-        ctx(0),
-        &der::tlv(der::TAG_ENUMERATED, &[state as u8]),
-    );
-    if let Some(m) = supported_mech {
-        der::push_tlv(&mut seq, ctx(1), &der::tlv(der::TAG_OID, m));
+    // Sized first and written once: two of these go out per logon, and building each
+    // element in its own vector cost a dozen allocations.
+    let state = [state as u8];
+    let fields = [
+        (ctx(0), der::TAG_ENUMERATED, Some(state.as_slice())),
+        (ctx(1), der::TAG_OID, supported_mech),
+        (ctx(2), der::TAG_OCTET_STRING, response_token),
+        (ctx(3), der::TAG_OCTET_STRING, mech_list_mic),
+    ];
+    let seq_len: usize = fields
+        .iter()
+        .filter_map(|(_, _, c)| c.map(|c| der::encoded_len(der::encoded_len(c.len()))))
+        .sum();
+    let mut out = Vec::with_capacity(der::encoded_len(der::encoded_len(seq_len)));
+    der::push_header(&mut out, ctx(1), der::encoded_len(seq_len));
+    der::push_header(&mut out, der::TAG_SEQUENCE, seq_len);
+    for (field, tag, content) in fields {
+        if let Some(c) = content {
+            der::push_header(&mut out, field, der::encoded_len(c.len()));
+            der::push_tlv(&mut out, tag, c);
+        }
     }
-    if let Some(t) = response_token {
-        der::push_tlv(&mut seq, ctx(2), &der::tlv(der::TAG_OCTET_STRING, t));
-    }
-    if let Some(m) = mech_list_mic {
-        der::push_tlv(&mut seq, ctx(3), &der::tlv(der::TAG_OCTET_STRING, m));
-    }
-    der::tlv(ctx(1), &der::tlv(der::TAG_SEQUENCE, &seq))
+    out
 }
 
 /// The NegTokenInit2 blob for the SMB2 NEGOTIATE response security buffer ([MS-SPNG] 2.2.1,
 /// [MS-SMB2] 3.3.5.4): mechTypes = { NTLMSSP }, negHints { hintName
 /// "not_defined_in_RFC4178@please_ignore" }.
 pub fn negotiate_hint() -> Vec<u8> {
+    negotiate_hint_bytes().to_vec()
+}
+
+/// [`negotiate_hint`], built once: every NEGOTIATE response carries the same bytes, and
+/// building them took a dozen small allocations per connection.
+pub fn negotiate_hint_bytes() -> &'static [u8] {
+    static HINT: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(build_negotiate_hint);
+    &HINT
+}
+
+fn build_negotiate_hint() -> Vec<u8> {
     let mech_list = der::tlv(der::TAG_SEQUENCE, &der::tlv(der::TAG_OID, OID_NTLMSSP));
     let hints = der::tlv(
         der::TAG_SEQUENCE,
@@ -220,6 +238,40 @@ mod tests {
         let r = parse_resp(&enc).unwrap();
         assert_eq!(r.neg_state, Some(0));
         assert!(r.response_token.is_none() && r.mech_list_mic.is_none());
+    }
+
+    #[test]
+    fn resp_matches_an_element_by_element_encoding() {
+        // Built the long way, one vector per element, with token sizes on both sides of the
+        // one-, two- and three-byte DER length forms.
+        for len in [0usize, 3, 0x70, 0x7f, 0x80, 0xff, 0x100, 0x1000, 0xffff] {
+            let token = vec![0x5au8; len];
+            for (mech, tok, mic) in [
+                (Some(OID_NTLMSSP), Some(token.as_slice()), None),
+                (None, None, Some(token.as_slice())),
+                (
+                    Some(OID_NTLMSSP),
+                    Some(token.as_slice()),
+                    Some(b"0123456789abcdef".as_slice()),
+                ),
+                (None, None, None),
+            ] {
+                let mut seq = der::tlv(ctx(0), &der::tlv(der::TAG_ENUMERATED, &[1]));
+                if let Some(m) = mech {
+                    der::push_tlv(&mut seq, ctx(1), &der::tlv(der::TAG_OID, m));
+                }
+                if let Some(t) = tok {
+                    der::push_tlv(&mut seq, ctx(2), &der::tlv(der::TAG_OCTET_STRING, t));
+                }
+                if let Some(m) = mic {
+                    der::push_tlv(&mut seq, ctx(3), &der::tlv(der::TAG_OCTET_STRING, m));
+                }
+                let expected = der::tlv(ctx(1), &der::tlv(der::TAG_SEQUENCE, &seq));
+                let got = encode_resp(NegState::AcceptIncomplete, mech, tok, mic);
+                assert_eq!(got, expected, "token {len}");
+                assert_eq!(got.capacity(), got.len(), "sized exactly");
+            }
+        }
     }
 
     #[test]

@@ -123,7 +123,9 @@ impl LogonThrottle {
     pub fn check(&self, ip: IpAddr, user: Option<&str>, now: Instant) -> Result<(), Throttled> {
         let state = self.lock();
         let ip_wait = state.ips.get(&ip).and_then(|e| e.locked(now));
+        // With no account on record (the usual case) there is no name to fold.
         let user_wait = user
+            .filter(|_| !state.users.is_empty())
             .and_then(|u| state.users.get(&fold_name(u)))
             .and_then(|e| e.locked(now));
         match ip_wait.max(user_wait) {
@@ -161,7 +163,9 @@ impl LogonThrottle {
     pub fn record_success(&self, ip: IpAddr, user: &str) {
         let mut state = self.lock();
         state.ips.remove(&ip);
-        state.users.remove(&fold_name(user));
+        if !state.users.is_empty() {
+            state.users.remove(&fold_name(user));
+        }
     }
 
     /// How many addresses and accounts are locked out now, for status displays.

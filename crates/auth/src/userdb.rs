@@ -70,6 +70,11 @@ pub(crate) fn fold_name(name: &str) -> String {
     name.chars().map(upper_char).collect()
 }
 
+/// Whether two names are equal under [`fold_name`], without building either key.
+pub(crate) fn names_match(a: &str, b: &str) -> bool {
+    a.chars().map(upper_char).eq(b.chars().map(upper_char))
+}
+
 /// Upper-cases one character when that maps to exactly one character.
 pub(crate) fn upper_char(c: char) -> char {
     let mut up = c.to_uppercase();
@@ -142,6 +147,25 @@ impl UserDb for MemoryUserDb {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_match_agrees_with_fold_name() {
+        let names = [
+            "alice", "ALICE", "Alice", "alicé", "ALICÉ", "alic", "alicee", "", "straße", "STRASSE",
+            "STRAßE", "ǅ", "ǆ", "Ǆ",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(
+                    names_match(a, b),
+                    fold_name(a) == fold_name(b),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+        assert!(names_match("alice", "ALICE"));
+        assert!(!names_match("alice", "alic"));
+    }
 
     #[test]
     fn nt_hash_of_password_matches_ms_nlmp_4_2_1() {

@@ -14,7 +14,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::userdb::{UserDb, UserRecord, fold_name, nt_hash};
+use crate::userdb::{UserDb, UserRecord, fold_name, names_match, nt_hash};
 
 /// Longest account name accepted, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
@@ -308,10 +308,11 @@ impl UserFile {
     }
 
     fn position(&self, name: &str) -> Option<usize> {
-        let folded = fold_name(name);
+        // Compared character by character: a key folded per entry was an allocation per
+        // account per logon.
         self.entries
             .iter()
-            .position(|e| matches!(e, Entry::User(u) if fold_name(&u.name) == folded))
+            .position(|e| matches!(e, Entry::User(u) if names_match(&u.name, name)))
     }
 
     /// Adds an account; an existing one (in any case) is [`UserFileError::AlreadyExists`].
