@@ -515,14 +515,21 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
         let _ = shutdown.wait_for(|s| *s).await;
     };
     tokio::pin!(shutdown);
+    // A zero limit is no limit: the sleep is then never polled, so it never takes a place in
+    // the timer wheel (a lock and an entry per connection for nothing).
+    let handshake_limit = !server.config.handshake_timeout.is_zero();
     let handshake = tokio::time::sleep(nonzero(server.config.handshake_timeout));
     tokio::pin!(handshake);
     // How often idleness is checked: often enough that a short idle_timeout (tests use 2 s)
-    // is honoured within a fraction of itself, rarely enough to cost nothing.
+    // is honoured within a fraction of itself, rarely enough to cost nothing. None when there
+    // is no idle timeout (an interval is an allocation and a timer).
     let idle_timeout = server.limits().idle_timeout;
     let tick = (idle_timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(5));
-    let mut idle_check = tokio::time::interval(tick);
-    idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut idle_check = (!idle_timeout.is_zero()).then(|| {
+        let mut i = tokio::time::interval(tick);
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        i
+    });
     let counters = &server.counters;
     // The last encrypted frame whose place in the per-open order is not taken yet.
     let mut unplaced: Option<oneshot::Receiver<()>> = None;
@@ -646,11 +653,16 @@ pub(crate) async fn run(server: Arc<ServerState>, stream: TcpStream, peer: Socke
                 Err(e) if e.is_panic() => break "a request handler panicked (bug): connection closed".into(),
                 Err(_) => {}
             },
-            _ = &mut handshake, if !authenticated => {
+            _ = &mut handshake, if handshake_limit && !authenticated => {
                 counters.handshake_timeouts.fetch_add(1, Ordering::Relaxed);
                 break format!("no session set up within {:?} (limits.handshake_timeout)", server.config.handshake_timeout);
             }
-            _ = idle_check.tick(), if !idle_timeout.is_zero() => {
+            _ = async {
+                match idle_check.as_mut() {
+                    Some(i) => i.tick().await,
+                    None => std::future::pending().await,
+                }
+            }, if idle_check.is_some() => {
                 let idle = conn.idle_secs();
                 if idle >= idle_timeout.as_secs() && tasks.is_empty() && conn.is_idle() {
                     counters.idle_closed.fetch_add(1, Ordering::Relaxed);

@@ -368,6 +368,12 @@ impl Server {
 
     async fn accept_loop(&self, listener: TcpListener, local: SocketAddr) -> std::io::Result<()> {
         let mut shutdown = self.state.shutdown.clone();
+        // One future for the listener's life: made anew for each accept, it joined and left
+        // the watch's waiter list (a lock each way) once per connection.
+        let shutdown = async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        };
+        tokio::pin!(shutdown);
         info!(%local, "SMB listener ready");
         let keepalive = self.state.config.tcp_keepalive;
         // Set once on the listener, the options need no system calls per connection where
@@ -381,8 +387,10 @@ impl Server {
         };
         loop {
             let accepted = tokio::select! {
+                // Shutdown first: it is a flag check, and a burst of connects must not delay it.
+                biased;
+                () = &mut shutdown => break,
                 r = listener.accept() => r,
-                _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
             };
             match accepted {
                 Ok((stream, peer)) => {

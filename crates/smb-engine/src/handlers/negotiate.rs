@@ -115,8 +115,7 @@ pub(crate) fn smb1_negotiate(conn: &Arc<Connection>, frame: &[u8]) -> Result<Vec
         credits.grant(1);
     }
     let mut pdu = vec![0u8; Header::SIZE];
-    let hint = lanshare_auth::negotiate_hint();
-    base_response(conn, dialect, &hint)
+    base_response(conn, dialect, lanshare_auth::negotiate_hint_bytes())
         .encode(&mut pdu)
         .map_err(|e| format!("encoding NEGOTIATE response: {e}"))?;
     Header {
@@ -161,9 +160,8 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         return Err(NtStatus::NOT_SUPPORTED.into());
     };
 
-    let hint = lanshare_auth::negotiate_hint();
     let salt: [u8; 32] = rand::random();
-    let mut resp = base_response(conn, dialect, &hint);
+    let mut resp = base_response(conn, dialect, lanshare_auth::negotiate_hint_bytes());
     let mut cipher = None;
     // 3.0/3.0.2 have one cipher, AES-128-CCM, agreed through the ENCRYPTION capability.
     if matches!(dialect, Dialect::SMB3_0 | Dialect::SMB3_0_2)
