@@ -555,6 +555,35 @@ def multi(ctx, srv, rep, protection):
     return out
 
 
+def raw_stream(ctx, srv, rep, protection):
+    """The raw groups: the multi-stream rows (same sizes, streams and depth) with the native
+    client's stream client written on the wire (bench/client/src/raw/stream.rs), which is
+    cheap enough on the client's side that the rows measure the servers. It handles Samba's
+    interim answers to WRITE (their credits count), so it uses the plain share everywhere."""
+    out = {}
+    for n in ctx.stream_counts:
+        name = f"rput-{protection}-{n}-{rep}.bin"
+        for mode, fname in (("put", name), ("get", "big.bin")):
+            r = timed_cpu(
+                ctx, srv, f"r{mode}-{protection}-{n}", ctx.multi_size,
+                lambda m=mode, f=fname: native(
+                    ctx, srv, "stream", "--client", "raw", "--mode", m, "--file", f, "--streams", str(n),
+                    "--bytes", str(ctx.multi_size), "--protection", protection, timeout=600,
+                ),
+            )
+            if r.get("negotiated") and (f"raw-{protection}", srv.name) not in ctx.negotiated:
+                ctx.negotiated[(f"raw-{protection}", srv.name)] = r["negotiated"]
+                ctx.notes.append(f"raw-{protection} {srv.name}: the raw stream client negotiated {r['negotiated']}")
+            ctx.client_cpu.setdefault((f"raw-{protection}", "native-raw", srv.name), []).append(r["client_cpu"])
+            out[f"r{mode}-{protection}-{n}"] = r["bytes"] / r["seconds"] / MB
+        landed = srv.share_dir / name
+        got = landed.stat().st_size if landed.exists() else -1
+        landed.unlink(missing_ok=True)
+        if got != ctx.multi_size:
+            raise NA(f"raw multi-stream put left {got} bytes of {ctx.multi_size}")
+    return out
+
+
 def small(ctx, srv, rep):
     # Three operations a file: create+write+close, open+read+close, delete.
     r = op_cpu(
@@ -833,6 +862,15 @@ def build_rows(ctx):
                     (f"m{mode}-{prot}-{n}", f"{verb} {ctx.multi_label}, {n} stream{'s' if n > 1 else ''}{tag}", "MB/s", True)
                 )
         group(f"multi-{prot}", row_list, lambda c, s, rep, p=prot: multi(c, s, rep, p), ctx.multi_reps)
+    for prot in ["off", "sign", "encrypt"]:
+        tag = {"off": "", "sign": ", signed", "encrypt": ", encrypted"}[prot]
+        row_list = []
+        for n in ctx.stream_counts:
+            for mode, verb in (("put", "write"), ("get", "read")):
+                row_list.append(
+                    (f"r{mode}-{prot}-{n}", f"{verb} {ctx.multi_label}, {n} stream{'s' if n > 1 else ''}, raw client{tag}", "MB/s", True)
+                )
+        group(f"raw-{prot}", row_list, lambda c, s, rep, p=prot: raw_stream(c, s, rep, p), ctx.multi_reps)
     n = ctx.small_count
     group(
         "small",
@@ -971,7 +1009,7 @@ def prepare_shares(ctx, servers):
         os.chmod(srv.share_dir, 0o777)
         # Samba writes as the bench user, the others as root: separate folders keep them
         # out of each other's way. The read-only data is the same bytes in each.
-        if any(g.startswith(("large", "multi")) for g in ctx.groups_selected):
+        if any(g.startswith(("large", "multi", "raw")) for g in ctx.groups_selected):
             shutil.copyfile(ctx.work / "src" / "big.bin", srv.share_dir / "big.bin")
             os.chmod(srv.share_dir / "big.bin", 0o644)
         for count in ctx.list_counts:
@@ -1234,7 +1272,7 @@ def main():
     if ctx.client_cpu:
         print()
         print("  client CPU / wall time (near 100 % = the client set the pace, not the server; native =")
-        print("  bench/client, the Rust smb crate, native-raw its sessions client written on the wire;")
+        print("  bench/client, the Rust smb crate, native-raw its sessions and stream clients written on the wire;")
         print("  smbprotocol = bench/smbops.py; smbclient: its whole process, connect and logon included):")
         for (g, who, s), v in sorted(ctx.client_cpu.items()):
             print(f"    {g:14} {who:12} {s:9} {100 * statistics.median(v):.0f} %")

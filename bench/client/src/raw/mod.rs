@@ -9,6 +9,9 @@
 
 mod crypto;
 mod ntlm;
+mod stream;
+
+pub use stream::cmd_stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -97,6 +100,22 @@ pub struct Session {
     tree_id: u32,
     dialect: u16,
     signer: Option<Signer>,
+    /// Credits the server has granted and no request has spent yet ([MS-SMB2] 3.2.4.1.5).
+    credits: u32,
+    max_read: u32,
+    max_write: u32,
+    /// The cipher the server chose (3.1.1), 0 for none.
+    cipher: u16,
+    /// [MS-SMB2] 3.2.5.3.1: the keys to encrypt requests and to decrypt answers.
+    cipher_keys: Option<([u8; 16], [u8; 16])>,
+}
+
+/// What a stream session protects its messages with after the logon.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Protection {
+    Off,
+    Sign,
+    Encrypt,
 }
 
 fn rd16(b: &[u8], o: usize) -> Option<u16> {
@@ -169,6 +188,11 @@ impl Session {
         }
         let id = self.message_id;
         self.message_id += 1;
+        // Every request spends a credit, NEGOTIATE included (the connection starts with one).
+        self.credits = self
+            .credits
+            .checked_sub(1)
+            .ok_or_else(|| format!("{step}: no credit left to send it"))?;
         self.stream
             .write_all(&m)
             .await
@@ -183,6 +207,8 @@ impl Session {
             let status = rd32(&msg, 8).unwrap_or(u32::MAX);
             let flags = rd32(&msg, 16).unwrap_or(0);
             let mid = rd64(&msg, 24).unwrap_or(u64::MAX);
+            // An interim answer carries credits too ([MS-SMB2] 3.3.4.2).
+            self.credits += u32::from(rd16(&msg, 14).unwrap_or(0));
             if flags & FLAG_RESPONSE == 0 || mid != id {
                 return Err(format!("{step}: answer to message {mid}, sent {id}"));
             }
@@ -244,8 +270,14 @@ impl Session {
         Ok(())
     }
 
-    /// NEGOTIATE, SESSION_SETUP x2, TREE_CONNECT.
+    /// NEGOTIATE, SESSION_SETUP x2, TREE_CONNECT (signed).
     pub async fn connect(set: &Setup) -> Result<Session, String> {
+        Session::connect_with(set, Protection::Sign).await
+    }
+
+    /// NEGOTIATE, SESSION_SETUP x2, TREE_CONNECT: signed unless `prot` is `Off`; with
+    /// `Encrypt`, the cipher keys are derived too (the TREE_CONNECT is still only signed).
+    pub async fn connect_with(set: &Setup, prot: Protection) -> Result<Session, String> {
         let stream = tokio::time::timeout(ANSWER_TIMEOUT, TcpStream::connect(set.addr))
             .await
             .map_err(|_| format!("connect {}: timed out", set.addr))?
@@ -261,6 +293,11 @@ impl Session {
             tree_id: 0,
             dialect: 0,
             signer: None,
+            credits: 1,
+            max_read: 0,
+            max_write: 0,
+            cipher: 0,
+            cipher_keys: None,
         };
         // Random inputs of one session: client GUID, preauth salt, NTLM client challenge,
         // exported session key. One call.
@@ -274,6 +311,7 @@ impl Session {
         }
         let neg = parse_negotiate(a.body(), &a.msg)?;
         s.dialect = neg.dialect;
+        (s.max_read, s.max_write, s.cipher) = (neg.max_read, neg.max_write, neg.cipher);
         let mut preauth = [0u8; 64];
         if neg.dialect == SMB311 {
             preauth = preauth_step(&preauth_step(&preauth, &req[4..]), &a.msg);
@@ -334,6 +372,19 @@ impl Session {
             SMB300 | SMB302 => Signer::cmac(&kdf128(&key, b"SMB2AESCMAC\0", b"SmbSign\0")),
             _ => Signer::hmac_sha256(key),
         });
+        if prot == Protection::Encrypt {
+            s.cipher_keys = Some(match neg.dialect {
+                SMB311 => (
+                    kdf128(&key, b"SMBC2SCipherKey\0", &preauth),
+                    kdf128(&key, b"SMBS2CCipherKey\0", &preauth),
+                ),
+                SMB300 | SMB302 => (
+                    kdf128(&key, b"SMB2AESCCM\0", b"ServerIn \0"),
+                    kdf128(&key, b"SMB2AESCCM\0", b"ServerOut\0"),
+                ),
+                _ => return Err("session setup 2: no encryption before SMB 3.0".into()),
+            });
+        }
         let mut a = s.exchange(req, false, "session setup 2").await?;
         // [MS-SMB2] 3.3.5.5.3: on 3.1.1 the final answer is always signed with the new key
         // (a refused AUTHENTICATE is not); before 3.1.1 only when signing is required, which
@@ -350,7 +401,7 @@ impl Session {
                 "session setup 2: logged on as guest or anonymous (flags {flags:#x})"
             ));
         }
-        if flags & 0x4 != 0 {
+        if flags & 0x4 != 0 && prot != Protection::Encrypt {
             return Err("session setup 2: the server asks for encryption".into());
         }
 
@@ -362,8 +413,17 @@ impl Session {
         body.extend_from_slice(&(set.share_path.len() as u16).to_le_bytes());
         body.extend_from_slice(&set.share_path);
         let req = s.request(TREE_CONNECT, &body);
-        let mut a = s.exchange(req, true, "tree connect").await?;
-        s.check(&mut a, "tree connect", STATUS_SUCCESS)?;
+        // [MS-SMB2] 3.2.4.1.1: on 3.1.1 a TREE_CONNECT is signed even in a session that is
+        // not (Samba refuses an unsigned one: STATUS_ACCESS_DENIED).
+        let signed = prot != Protection::Off || s.dialect == SMB311;
+        let mut a = s.exchange(req, signed, "tree connect").await?;
+        if signed {
+            s.check(&mut a, "tree connect", STATUS_SUCCESS)?;
+        } else if a.status != STATUS_SUCCESS {
+            return Err(format!("tree connect: {}", status_name(a.status)));
+        } else if Signer::is_signed(&a.msg) {
+            return Err("tree connect: a signed answer to an unsigned request".into());
+        }
         s.tree_id = rd32(&a.msg, 36).unwrap_or(0);
         Ok(s)
     }
@@ -441,6 +501,9 @@ fn negotiate_body(client_guid: &[u8], salt: &[u8]) -> Vec<u8> {
 struct Negotiated {
     dialect: u16,
     signing: Option<u16>,
+    max_read: u32,
+    max_write: u32,
+    cipher: u16,
 }
 
 /// [MS-SMB2] 2.2.4: the dialect, and for 3.1.1 the signing algorithm the server chose.
@@ -453,6 +516,9 @@ fn parse_negotiate(body: &[u8], msg: &[u8]) -> Result<Negotiated, String> {
         ));
     }
     let mut signing = None;
+    let mut cipher = 0;
+    let max_read = rd32(body, 32).ok_or_else(e)?;
+    let max_write = rd32(body, 36).ok_or_else(e)?;
     if dialect == SMB311 {
         let count = rd16(body, 6).ok_or_else(e)? as usize;
         let mut off = rd32(body, 60).ok_or_else(e)? as usize;
@@ -467,10 +533,22 @@ fn parse_negotiate(body: &[u8], msg: &[u8]) -> Result<Negotiated, String> {
                 }
                 signing = Some(rd16(data, 2).ok_or_else(e)?);
             }
+            if kind == CTX_ENCRYPTION {
+                if rd16(data, 0) != Some(1) {
+                    return Err("negotiate: the server chose no single cipher".into());
+                }
+                cipher = rd16(data, 2).ok_or_else(e)?;
+            }
             off += 8 + len;
         }
     }
-    Ok(Negotiated { dialect, signing })
+    Ok(Negotiated {
+        dialect,
+        signing,
+        max_read,
+        max_write,
+        cipher,
+    })
 }
 
 /// [MS-SMB2] 2.2.5: SESSION_SETUP request body with the security token.
@@ -510,6 +588,13 @@ fn status_name(s: u32) -> String {
         0xC000_0234 => "STATUS_ACCOUNT_LOCKED_OUT",
         0xC000_0072 => "STATUS_ACCOUNT_DISABLED",
         0xC000_0064 => "STATUS_NO_SUCH_USER",
+        0xC000_0011 => "STATUS_END_OF_FILE",
+        0xC000_0034 => "STATUS_OBJECT_NAME_NOT_FOUND",
+        0xC000_0043 => "STATUS_SHARING_VIOLATION",
+        0xC000_007F => "STATUS_DISK_FULL",
+        0xC000_0128 => "STATUS_FILE_CLOSED",
+        0xC000_00C9 => "STATUS_NETWORK_NAME_DELETED",
+        0x0000_0103 => "STATUS_PENDING",
         0 => "STATUS_SUCCESS",
         _ => return format!("status {s:#010x}"),
     };
