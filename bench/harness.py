@@ -546,6 +546,7 @@ def multi(ctx, srv, rep, protection):
                 ctx.negotiated[(protection, srv.name)] = r["negotiated"]
                 ctx.notes.append(f"multi-{protection} {srv.name}: the native client negotiated {r['negotiated']}")
             ctx.client_cpu.setdefault((f"multi-{protection}", who, srv.name), []).append(r["client_cpu"])
+            client_gib(ctx, f"multi-{protection}", who, srv, r)
             out[f"m{mode}-{protection}-{n}"] = r["bytes"] / r["seconds"] / MB
         landed = srv.share_dir / name
         got = landed.stat().st_size if landed.exists() else -1
@@ -553,6 +554,13 @@ def multi(ctx, srv, rep, protection):
         if got != ctx.multi_size:
             raise NA(f"multi-stream put left {got} bytes of {ctx.multi_size}")
     return out
+
+
+def client_gib(ctx, group, who, srv, r):
+    """Records a stream client's CPU seconds per GiB moved (its CPU over wall time, times the
+    data phase, over the bytes): what the client costs, whatever the pace."""
+    if r.get("bytes"):
+        ctx.client_gib.setdefault((group, who, srv.name), []).append(r["client_cpu"] * r["seconds"] / (r["bytes"] / (1 << 30)))
 
 
 def raw_stream(ctx, srv, rep, protection):
@@ -575,6 +583,9 @@ def raw_stream(ctx, srv, rep, protection):
                 ctx.negotiated[(f"raw-{protection}", srv.name)] = r["negotiated"]
                 ctx.notes.append(f"raw-{protection} {srv.name}: the raw stream client negotiated {r['negotiated']}")
             ctx.client_cpu.setdefault((f"raw-{protection}", "native-raw", srv.name), []).append(r["client_cpu"])
+            client_gib(ctx, f"raw-{protection}", "native-raw", srv, r)
+            key = (f"raw-{protection}", srv.name)
+            ctx.interims[key] = ctx.interims.get(key, 0) + r.get("interims", 0)
             out[f"r{mode}-{protection}-{n}"] = r["bytes"] / r["seconds"] / MB
         landed = srv.share_dir / name
         got = landed.stat().st_size if landed.exists() else -1
@@ -1080,6 +1091,8 @@ def main():
     ctx.session_deadline = 60 if a.smoke else 240
     ctx.notes = []
     ctx.client_cpu = {}
+    ctx.client_gib = {}
+    ctx.interims = {}
     ctx.server_cpu = {}
     ctx.op_cpu = {}
     ctx.negotiated = {}
@@ -1276,11 +1289,20 @@ def main():
         print("  smbprotocol = bench/smbops.py; smbclient: its whole process, connect and logon included):")
         for (g, who, s), v in sorted(ctx.client_cpu.items()):
             print(f"    {g:14} {who:12} {s:9} {100 * statistics.median(v):.0f} %")
+    if ctx.client_gib:
+        print()
+        print("  stream clients' CPU seconds per GiB moved (median over the group's rows; the client's")
+        print("  own cost, whatever set the pace; smbprotocol: summed over its processes):")
+        for (g, who, s), v in sorted(ctx.client_gib.items()):
+            print(f"    {g:14} {who:12} {s:9} {statistics.median(v):.2f}")
     for group, top in ctx.profiles:
         print()
         print(f"  lanshare profile during {group} (perf, self time; full report in {ctx.perf_dir}/perf-{group}.txt):")
         for line in top:
             print("    " + line.strip())
+    for (g, s), n in sorted(ctx.interims.items()):
+        if n:
+            ctx.notes.append(f"{g} {s}: {n} interim (STATUS_PENDING) answers, their credits counted")
     if ctx.notes:
         print()
         for n in ctx.notes:

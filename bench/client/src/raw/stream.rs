@@ -77,6 +77,8 @@ struct Chan {
     rbuf: Vec<u8>,
     /// The largest answer accepted.
     rmax: usize,
+    /// Interim (STATUS_PENDING) answers seen.
+    interims: u64,
 }
 
 /// The 16-byte file id from a CREATE answer.
@@ -130,6 +132,7 @@ impl Chan {
             wbuf,
             rbuf: vec![0u8; rmax],
             rmax,
+            interims: 0,
         })
     }
 
@@ -260,7 +263,10 @@ impl Chan {
                 Protection::Sign => {
                     let s = self.signer.as_ref().ok_or("no signing key")?;
                     if !signed {
-                        return Err(format!("answer to message {mid}: not signed"));
+                        return Err(format!(
+                            "answer to message {mid}: not signed ({})",
+                            status_name(status)
+                        ));
                     }
                     if !s.verify(m) {
                         return Err(format!(
@@ -279,6 +285,7 @@ impl Chan {
             if !interim {
                 return Ok((i, r));
             }
+            self.interims += 1;
         }
     }
 
@@ -565,7 +572,7 @@ pub async fn cmd_stream(a: crate::Args, addr: SocketAddr) {
             };
             let moved = c.transfer(&id, put, (start, end), chunk, a.depth).await?;
             c.close(&id).await?;
-            Ok::<(u64, String), String>((moved, negotiated))
+            Ok::<(u64, String, u64), String>((moved, negotiated, c.interims))
         });
     }
     barrier.wait().await;
@@ -573,11 +580,13 @@ pub async fn cmd_stream(a: crate::Args, addr: SocketAddr) {
     let t0 = Instant::now();
     let mut moved = 0;
     let mut negotiated = String::new();
+    let mut interims = 0;
     while let Some(r) = tasks.join_next().await {
         match r {
-            Ok(Ok((m, n))) => {
+            Ok(Ok((m, n, i))) => {
                 moved += m;
                 negotiated = n;
+                interims += i;
             }
             Ok(Err(e)) => crate::fail(e),
             Err(e) => crate::fail(format!("task: {e}")),
@@ -589,7 +598,7 @@ pub async fn cmd_stream(a: crate::Args, addr: SocketAddr) {
         crate::fail(format!("{}: {moved} bytes moved of {}", a.mode, a.bytes));
     }
     println!(
-        "{{\"seconds\": {secs:.4}, \"bytes\": {moved}, \"client_cpu\": {:.4}, \"client\": \"raw\", \"negotiated\": {}}}",
+        "{{\"seconds\": {secs:.4}, \"bytes\": {moved}, \"client_cpu\": {:.4}, \"client\": \"raw\", \"interims\": {interims}, \"negotiated\": {}}}",
         cpu / secs,
         crate::json_str(&negotiated)
     );
