@@ -608,6 +608,75 @@ pub async fn cmd_stream(a: crate::Args, addr: SocketAddr) {
 mod tests {
     use super::*;
 
+    /// A server that answers each READ first with an interim STATUS_PENDING granting one
+    /// credit, then with the data granting none: a client that counted only final answers'
+    /// credits would run dry after its first two requests.
+    async fn interim_server(mut srv: TcpStream, requests: usize) {
+        for _ in 0..requests {
+            let mut len = [0u8; 4];
+            srv.read_exact(&mut len).await.unwrap();
+            let mut m = vec![0u8; u32::from_be_bytes(len) as usize];
+            srv.read_exact(&mut m).await.unwrap();
+            assert_eq!(rd16(&m, 12), Some(READ));
+            let want = rd32(&m, HEADER + 4).unwrap() as usize;
+            let answer = |status: u32, credits: u16, body: &[u8]| {
+                let mut a = vec![0u8; 4 + HEADER];
+                a[4..8].copy_from_slice(b"\xfeSMB");
+                a[8..10].copy_from_slice(&64u16.to_le_bytes());
+                a[12..16].copy_from_slice(&status.to_le_bytes());
+                a[16..18].copy_from_slice(&READ.to_le_bytes());
+                a[18..20].copy_from_slice(&credits.to_le_bytes());
+                a[20..24].copy_from_slice(&(FLAG_RESPONSE | FLAG_ASYNC).to_le_bytes());
+                a[28..36].copy_from_slice(&m[24..32]);
+                a[36..44].copy_from_slice(&[7; 8]);
+                a.extend_from_slice(body);
+                let n = (a.len() - 4) as u32;
+                a[..4].copy_from_slice(&n.to_be_bytes());
+                a
+            };
+            srv.write_all(&answer(STATUS_PENDING, 1, &[9, 0, 0, 0, 0, 0, 0, 0, 0]))
+                .await
+                .unwrap();
+            let mut body = vec![0u8; 16 + want];
+            body[..2].copy_from_slice(&17u16.to_le_bytes());
+            body[2] = (HEADER + 16) as u8;
+            body[4..8].copy_from_slice(&(want as u32).to_le_bytes());
+            srv.write_all(&answer(STATUS_SUCCESS, 0, &body))
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn interim_answers_grant_their_credits_and_the_final_answer_completes() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (srv, _) = l.accept().await.unwrap();
+        let server = tokio::spawn(interim_server(srv, 4));
+        let s = Session {
+            stream: client,
+            rbuf: Vec::new(),
+            message_id: 5,
+            session_id: 9,
+            tree_id: 3,
+            dialect: SMB311,
+            signer: None,
+            credits: 2,
+            max_read: MIB,
+            max_write: MIB,
+            cipher: 0,
+            cipher_keys: None,
+        };
+        let mut c = Chan::new(s, Protection::Off, 65536, false).unwrap();
+        let moved = c
+            .transfer(&[1; 16], false, (0, 4 * 65536), 65536, 2)
+            .await
+            .unwrap();
+        assert_eq!(moved, 4 * 65536);
+        assert_eq!(c.interims, 4);
+        server.await.unwrap();
+    }
+
     #[test]
     fn sealed_messages_open_with_the_key_only() {
         let key = |b: u8| Aes128Gcm::new_from_slice(&[b; 16]).unwrap();
