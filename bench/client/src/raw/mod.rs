@@ -208,7 +208,9 @@ impl Session {
             let flags = rd32(&msg, 16).unwrap_or(0);
             let mid = rd64(&msg, 24).unwrap_or(u64::MAX);
             // An interim answer carries credits too ([MS-SMB2] 3.3.4.2).
-            self.credits += u32::from(rd16(&msg, 14).unwrap_or(0));
+            self.credits = self
+                .credits
+                .saturating_add(u32::from(rd16(&msg, 14).unwrap_or(0)));
             if flags & FLAG_RESPONSE == 0 || mid != id {
                 return Err(format!("{step}: answer to message {mid}, sent {id}"));
             }

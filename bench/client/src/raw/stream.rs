@@ -254,7 +254,9 @@ impl Chan {
                     "an answer to message {mid}, which is not in flight"
                 ));
             };
-            self.credits += u32::from(rd16(m, 14).unwrap_or(0));
+            self.credits = self
+                .credits
+                .saturating_add(u32::from(rd16(m, 14).unwrap_or(0)));
             let interim = status == STATUS_PENDING && flags & FLAG_ASYNC != 0;
             let signed = Signer::is_signed(m);
             match self.prot {
@@ -397,11 +399,12 @@ impl Chan {
                 // What the server holds for this client once this request is sent: credits
                 // not spent yet and those of the requests in flight (which their answers
                 // grant back). Ask for the deficit on top of this request's own charge.
-                let held = self.credits
-                    + pending
+                let held = self.credits.saturating_add(
+                    pending
                         .iter()
                         .map(|p| p.len.div_ceil(65536).max(1))
-                        .sum::<u32>();
+                        .sum::<u32>(),
+                );
                 let ask = (charge + target.saturating_sub(held)).min(u32::from(u16::MAX)) as u16;
                 let mut h = [0u8; HEADER];
                 let mid = self.header(&mut h, if put { WRITE } else { READ }, charge as u16, ask);
