@@ -355,6 +355,21 @@ fn idle_timeout_closes_idle_sessions_but_not_ones_with_open_files() {
     let answer = idle.command("echo");
     assert!(answer.starts_with("FAIL"), "idle client's echo: {answer}");
     assert_eq!(srv.status().idle_closed, 1);
+    // Once its file is closed, the other one is idle from that request on: the server's
+    // timer, set a whole limit ahead while the file was open, must still see it.
+    busy.expect("close held.txt", "OK");
+    let closed_at = Instant::now();
+    wait_until(
+        "the session whose file was closed is closed",
+        Duration::from_secs(10),
+        || srv.status().idle_closed >= 2 && srv.session_count() == 0,
+    );
+    let after = closed_at.elapsed();
+    eprintln!("closed {after:?} after its CLOSE (idle_timeout 2 s)");
+    assert!(
+        after >= Duration::from_secs(1),
+        "closed after only {after:?} of idleness"
+    );
 }
 
 #[test]
