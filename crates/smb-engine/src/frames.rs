@@ -169,18 +169,19 @@ const SPIN_REST: u16 = 256;
 /// A worker that finds no work sleeps in `epoll_wait`, and the client's next request must
 /// wake it: on this machine (a VM, two cores) that sleep and wake-up cost more CPU than a
 /// small request itself, on both sides (the client's `send` pays for waking the server's
-/// thread). smb2.bench.echo (one client thread, four connections) spent most of the server's
-/// time switching: 0.4 context switches and a blocking `epoll_wait` per echo. So for
+/// thread). smb2.bench.echo (one client thread, four connections) cost the server 0.4
+/// context switches and a blocking `epoll_wait` per echo. So for
 /// [`SPIN_FOR`] after its worker ran out of requests, a task that finds its socket empty
 /// yields instead of waiting: the runtime then polls the I/O driver without sleeping
 /// (`epoll_wait` with no timeout) and polls the task again. The worker stays awake, and every
 /// socket it serves is still watched: the spell is the worker's, not the connection's (with
 /// several connections to one client, the next request is often another connection's).
 /// With clients answering in time, that polling costs less than the sleep and the wake-up it
-/// replaces (server CPU per echo 14.6 -> 13.0 µs, the client's 16.4 -> 13.2 µs). When they
-/// do not (an interactive client, or one starved of CPU on a busy machine) each spell burns
-/// [`SPIN_FOR`] for nothing, and the worker's credit makes it stop trying for a while. A
-/// setup request read alone never starts one: its client computes its next leg first.
+/// replaces (shielded runs: server CPU per echo 16.4-17.1 -> 13.3-14.9 µs, the client's
+/// 18.7-19.4 -> 13.6-15.3 µs, 52k -> 63-71k echoes/s). When they do not (an interactive
+/// client, or one starved of CPU on a busy machine) each spell burns [`SPIN_FOR`] for
+/// nothing, and the worker's credit makes it stop trying for a while. A setup request read
+/// alone never starts one: its client computes its next leg first.
 #[derive(Clone, Copy)]
 struct Awake {
     /// When the worker's idle spell began (a task found its socket empty after a request);
