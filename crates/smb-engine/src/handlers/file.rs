@@ -1276,14 +1276,14 @@ pub(crate) async fn close(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
     // goes to the blocking pool, unless its object lives in memory and is small: then it too
     // is done here, the attributes asked for read first, here too, and their size deciding.
     // (A delete set by another open in between only runs here.)
-    let meta = if !open.delete_pending() {
-        let meta = if postquery {
-            open.handle.metadata().ok()
-        } else {
-            None
-        };
-        open.close();
+    // The attributes asked for are read before the close, while the handle is still open.
+    let close_reading = move |o: &Open| {
+        let meta = postquery.then(|| o.handle.metadata().ok()).flatten();
+        o.close();
         meta
+    };
+    let meta = if !open.delete_pending() {
+        close_reading(&open)
     } else if open.handle.in_memory() {
         let seen = open.handle.metadata().ok();
         let small = seen
@@ -1294,16 +1294,7 @@ pub(crate) async fn close(ctx: &mut Ctx<'_>) -> ProtoResult<NtStatus> {
         seen.filter(|_| postquery)
     } else {
         let o = open.clone();
-        blocking(move || {
-            let meta = if postquery {
-                o.handle.metadata().ok()
-            } else {
-                None
-            };
-            o.close();
-            meta
-        })
-        .await?
+        blocking(move || close_reading(&o)).await?
     };
     // Watches on a directory that is now delete-pending complete with STATUS_DELETE_PENDING
     // ([MS-FSA] 2.1.5.4, 2.1.5.10).
