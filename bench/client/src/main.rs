@@ -571,6 +571,19 @@ async fn cmd_sessions(a: Args) {
     }
 }
 
+/// Stream `index`'s bytes of a `bytes`-long copy split over `streams`: equal shares, the
+/// last one taking the remainder.
+fn stream_slice_bounds(index: u64, streams: usize, bytes: u64) -> (u64, u64) {
+    let share = bytes / streams as u64;
+    let start = index * share;
+    let end = if index == streams as u64 - 1 {
+        bytes
+    } else {
+        start + share
+    };
+    (start, end)
+}
+
 /// One stream's slice of the multi-stream copy, after the barrier.
 async fn stream_slice(
     file: Arc<File>,
@@ -698,13 +711,7 @@ async fn cmd_stream(a: Args) {
             // Every stream reaches the barrier, failed or not, so that none waits forever.
             barrier.wait().await;
             let (h, file, max, algos) = r?;
-            let share = a.bytes / a.streams as u64;
-            let start = index * share;
-            let end = if index == a.streams as u64 - 1 {
-                a.bytes
-            } else {
-                start + share
-            };
+            let (start, end) = crate::stream_slice_bounds(index, a.streams, a.bytes);
             let moved = stream_slice(file.clone(), put, start, end, MIB.min(max), a.depth).await?;
             drop(h);
             Ok::<(u64, String), String>((moved, algos))

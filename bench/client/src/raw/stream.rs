@@ -566,13 +566,7 @@ pub async fn cmd_stream(a: crate::Args, addr: SocketAddr) {
             // Every stream reaches the barrier, failed or not, so that none waits forever.
             barrier.wait().await;
             let (mut c, id, chunk, negotiated) = r?;
-            let share = a.bytes / a.streams as u64;
-            let start = index * share;
-            let end = if index == a.streams as u64 - 1 {
-                a.bytes
-            } else {
-                start + share
-            };
+            let (start, end) = crate::stream_slice_bounds(index, a.streams, a.bytes);
             let moved = c.transfer(&id, put, (start, end), chunk, a.depth).await?;
             c.close(&id).await?;
             Ok::<(u64, String, u64), String>((moved, negotiated, c.interims))
